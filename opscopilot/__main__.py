@@ -1,0 +1,3 @@
+from opscopilot.cli.main import main
+
+main()

@@ -1,0 +1,85 @@
+"""The `opscopilot` entry point: a click group whose commands load only when used.
+
+Importing this module must stay cheap (no Textual, no httpx, no provider code), so that
+`--help`, `--version` and the first byte of `prompt` come fast; see benchmarks/.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from opscopilot import __version__
+
+# name -> "module:attribute"; each command lives in its own module under opscopilot/cli/.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "tui": ("opscopilot.cli.tui_cmd:tui", "Open the terminal UI (the default)."),
+    "prompt": ("opscopilot.cli.prompt:prompt", "One model call, streamed to stdout; no tools run."),
+    "run": ("opscopilot.cli.run:run", "Run an agent turn with tools under the approval policy."),
+    "resume": ("opscopilot.cli.run:resume", "Continue a paused or interrupted turn."),
+    "approvals": ("opscopilot.cli.approvals:approvals", "List, inspect and decide pending approvals."),
+    "sessions": ("opscopilot.cli.sessions:sessions", "List, show and export stored sessions."),
+    "replay": ("opscopilot.cli.replay:replay", "Play a recorded session back."),
+    "batch": ("opscopilot.cli.batch:batch", "Work through a file of incident tickets unattended."),
+    "models": ("opscopilot.cli.models:models", "The model catalog: prices, limits, capabilities."),
+    "budget": ("opscopilot.cli.budget:budget", "Spend against caps; set the caps."),
+    "themes": ("opscopilot.cli.themes:themes", "List the TUI themes."),
+}
+
+
+class LazyGroup(click.Group):
+    """Resolves a command's module only when that command runs (or its help is asked for)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._available(name)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        target = COMMANDS[cmd_name][0]
+        module_name, _, attribute = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None  # not built yet: absent, not pretended
+            raise
+        return getattr(module, attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        module_name = COMMANDS[name][0].partition(":")[0]
+        return importlib.util.find_spec(module_name) is not None
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="opscopilot")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """A terminal operations copilot.
+
+    With no command, opens the TUI on the default model (builtin:ops, offline, when no
+    key or config says otherwise).
+    """
+    if ctx.invoked_subcommand is None:
+        command = cli.get_command(ctx, "tui")
+        if command is None:
+            raise click.UsageError("the TUI is not available in this build")
+        ctx.invoke(command)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="opscopilot")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

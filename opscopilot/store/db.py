@@ -1,0 +1,81 @@
+"""Opening the one SQLite database, and schema migrations by track.
+
+Each layer that keeps tables (the store's core tables, the governance ledger, …) owns a
+migration track: an ordered list of steps. `migrate` applies the steps a database has not
+seen yet, inside one transaction per step, and records the version in `schema_versions`.
+Several processes may open the file at once: WAL and a busy timeout make that safe.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreError(Exception):
+    """The database could not be opened or written (full disk, corrupt file, …); one line."""
+
+
+def connect(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at `path` with WAL and a busy timeout."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from None
+    db = sqlite_utils.Database(conn)
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_versions (track TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    )
+    return db
+
+
+def migrate(db: sqlite_utils.Database, track: str, steps: Sequence[Migration]) -> int:
+    """Bring `track` up to len(steps); returns the version now in force.
+
+    A database written by a newer opscopilot (version above what we know) is refused
+    rather than guessed at.
+    """
+    conn = db.conn
+    while True:
+        row = conn.execute("SELECT version FROM schema_versions WHERE track = ?", [track]).fetchone()
+        current = row[0] if row else 0
+        if current > len(steps):
+            raise StoreError(
+                f"database schema '{track}' is version {current}, newer than this opscopilot "
+                f"knows ({len(steps)}); upgrade opscopilot"
+            )
+        if current == len(steps):
+            return current
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(
+                "SELECT version FROM schema_versions WHERE track = ?", [track]
+            ).fetchone()
+            if (row[0] if row else 0) != current:  # another process migrated meanwhile
+                conn.execute("ROLLBACK")
+                continue
+            steps[current](db)
+            conn.execute(
+                "INSERT INTO schema_versions (track, version) VALUES (?, ?) "
+                "ON CONFLICT(track) DO UPDATE SET version = excluded.version",
+                [track, current + 1],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise

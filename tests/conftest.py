@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.wire_server import WireServer
+
+# Provider keys and base URLs from the developer's shell must never reach a test.
+_PROVIDER_VARS = (
+    "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
+    "GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL", "OLLAMA_HOST", "OPSCOPILOT_MODEL",
+    "OPENROUTER_API_KEY", "GROQ_API_KEY", "DEEPSEEK_API_KEY", "MISTRAL_API_KEY",
+    "TOGETHER_API_KEY", "XAI_API_KEY",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own OPSCOPILOT_HOME and no provider credentials."""
+    home = tmp_path / "opscopilot-home"
+    home.mkdir()
+    monkeypatch.setenv("OPSCOPILOT_HOME", str(home))
+    for name in _PROVIDER_VARS:
+        monkeypatch.delenv(name, raising=False)
+    from opscopilot import config
+
+    config._cached_config.cache_clear()
+    return home
+
+
+@pytest.fixture
+def wire_server(request: pytest.FixtureRequest) -> Iterator[WireServer]:
+    """A loopback HTTP server; the seed for its random chunking comes from the test's name."""
+    seed = int(os.environ.get("WIRE_SEED", zlib.crc32(request.node.nodeid.encode()) & 0xFFFF))
+    with WireServer(seed=seed) as server:
+        yield server
