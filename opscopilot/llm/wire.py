@@ -25,7 +25,7 @@ class SSEEvent:
 class SSEDecoder:
     """The WHATWG event-stream parser, fed bytes; `feed` returns the events each chunk completes."""
 
-    __slots__ = ("_buffer", "_data", "_event", "_id", "_last_was_cr", "_at_start")
+    __slots__ = ("_at_start", "_buffer", "_data", "_event", "_id", "_last_was_cr")
 
     def __init__(self) -> None:
         self._buffer = b""
