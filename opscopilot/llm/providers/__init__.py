@@ -23,6 +23,7 @@ ADAPTERS: dict[str, str] = {
     "gemini": "opscopilot.llm.providers.gemini:GeminiProvider",
     "ollama": "opscopilot.llm.providers.ollama:OllamaProvider",
     "builtin": "opscopilot.llm.providers.builtin:BuiltinProvider",
+    "replay": "opscopilot.replay.provider:RecordedProvider",
 }
 
 # name -> (adapter, default base URL, key variables, key required, base-URL variable)
@@ -32,6 +33,8 @@ KNOWN: dict[str, tuple[str, str, tuple[str, ...], bool, str]] = {
     "gemini": ("gemini", "https://generativelanguage.googleapis.com", ("GEMINI_API_KEY", "GOOGLE_API_KEY"), True, "GEMINI_BASE_URL"),
     "ollama": ("ollama", "http://127.0.0.1:11434", (), False, "OLLAMA_HOST"),
     "builtin": ("builtin", "builtin://ops", (), False, ""),
+    # answers from a recording: `replay:PATH` (see opscopilot/replay/provider.py)
+    "replay": ("replay", "replay://", (), False, ""),
     # OpenAI-compatible presets
     "vllm": ("openai", "http://127.0.0.1:8000/v1", ("VLLM_API_KEY",), False, "VLLM_BASE_URL"),
     "llamacpp": ("openai", "http://127.0.0.1:8080/v1", ("LLAMACPP_API_KEY",), False, "LLAMACPP_BASE_URL"),
