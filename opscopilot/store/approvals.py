@@ -1,0 +1,239 @@
+"""Approvals (with their audit trail) and the operators' always-allow rules."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from opscopilot.events import ApprovalDecided
+from opscopilot.store.base import StoreBase, dumps, loads
+from opscopilot.store.errors import StoreError
+from opscopilot.store.records import AllowRule, ApprovalRecord, ApprovalStatus
+
+Decision = Literal["approved", "denied", "expired"]
+
+_APPROVAL_COLUMNS = (
+    "id, session_id, turn_id, tool_call_id, tool, arguments, risk, reason, call_hash, "
+    "original_call_hash, status, requested_at, expires_at, decided_at, operator, host, "
+    "decision_reason, edited_arguments"
+)
+
+
+def expire_after_s() -> float | None:
+    """`[approvals] expire_after_s` from config.toml: how long a request may wait (None: forever)."""
+    from opscopilot import config
+
+    value = config.section("approvals").get("expire_after_s")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise config.ConfigError(
+            f"{config.config_path()}: [approvals] expire_after_s must be a positive number"
+        )
+    return float(value)
+
+
+def call_hash(tool: str, arguments: dict[str, Any]) -> str:
+    """The hash an approval is bound to: the tools layer's when it has one, else the same rule
+    (sha256 of the canonical JSON of name and arguments)."""
+    try:
+        from opscopilot.tools import call_hash as tools_call_hash  # type: ignore[attr-defined]
+    except ImportError:
+        canonical = json.dumps(
+            {"name": tool, "arguments": arguments},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+    return tools_call_hash(tool, arguments)
+
+
+def when(ts: float) -> str:
+    """A timestamp as operators read it in messages (UTC, to the second)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _approval(row: sqlite3.Row) -> ApprovalRecord:
+    data = dict(row)
+    data["arguments"] = loads(data["arguments"])
+    data["edited_arguments"] = loads(data["edited_arguments"])
+    return ApprovalRecord.model_validate(data)
+
+
+class ApprovalsMixin(StoreBase):
+    """The approvals and allow-rules part of the Store facade."""
+
+    def create_approval(self, record: ApprovalRecord) -> ApprovalRecord:
+        """Store a pending request; without an expires_at, config's expire_after_s sets one."""
+        if record.expires_at is None and (after := expire_after_s()) is not None:
+            record = record.model_copy(update={"expires_at": record.requested_at + after})
+        if record.original_call_hash is None:
+            record = record.model_copy(update={"original_call_hash": record.call_hash})
+        values = record.model_dump()
+        values["arguments"] = dumps(values["arguments"])
+        values["edited_arguments"] = (
+            None if values["edited_arguments"] is None else dumps(values["edited_arguments"])
+        )
+        names = [c.strip() for c in _APPROVAL_COLUMNS.split(",")]
+        with self._transaction(f"cannot record approval {record.id}") as conn:
+            try:
+                conn.execute(
+                    f"INSERT INTO approvals ({_APPROVAL_COLUMNS}) "
+                    f"VALUES ({', '.join('?' * len(names))})",
+                    [values[name] for name in names],
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError("conflict", f"approval {record.id} already exists") from None
+        return record
+
+    def get_approval(self, approval_id: str) -> ApprovalRecord | None:
+        rows = self._query(
+            f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = ?", [approval_id]
+        )
+        return _approval(rows[0]) if rows else None
+
+    def list_approvals(
+        self,
+        *,
+        status: ApprovalStatus | None = "pending",
+        session_id: str | None = None,
+        turn_id: str | None = None,
+        now: float | None = None,
+    ) -> list[ApprovalRecord]:
+        """Approvals oldest first, as of `now`: a pending one past its deadline lists as expired."""
+        now = time.time() if now is None else now
+        clauses, params = [], []
+        if status == "pending":
+            clauses.append("status = 'pending' AND (expires_at IS NULL OR expires_at > ?)")
+            params.append(now)
+        elif status == "expired":
+            clauses.append("(status = 'expired' OR (status = 'pending' AND expires_at <= ?))")
+            params.append(now)
+        elif status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        if session_id is not None:
+            clauses.append("session_id = ?")
+            params.append(session_id)
+        if turn_id is not None:
+            clauses.append("turn_id = ?")
+            params.append(turn_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(
+            f"SELECT {_APPROVAL_COLUMNS} FROM approvals{where} ORDER BY requested_at, id", params
+        )
+        return [_approval(row).as_of(now) for row in rows]
+
+    def decide_approval(
+        self,
+        approval_id: str,
+        *,
+        decision: Decision,
+        operator: str,
+        host: str,
+        reason: str = "",
+        arguments: dict[str, Any] | None = None,
+        decided_at: float,
+        call_hash_of_edit: str | None = None,
+    ) -> ApprovalRecord:
+        """Record a decision atomically, with an `approval.decided` event in the same commit.
+
+        Raises StoreError "not_found" for an unknown id and "conflict" when it is no longer
+        pending. A pending one past its deadline is recorded as expired, whatever was asked,
+        and the record says so. Approved with edited `arguments`, the record binds the NEW
+        call hash (the runtime runs the edited call).
+        """
+        with self._transaction(f"cannot record the decision on approval {approval_id}") as conn:
+            rows = conn.execute(
+                f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = ?", [approval_id]
+            ).fetchall()
+            if not rows:
+                raise StoreError("not_found", f"no approval {approval_id}")
+            current = _approval(rows[0])
+            if current.status != "pending":
+                raise StoreError(
+                    "conflict", f"approval {approval_id} is already {current.status}"
+                )
+            update: dict[str, Any] = {
+                "status": decision,
+                "decided_at": decided_at,
+                "operator": operator,
+                "host": host,
+                "decision_reason": reason,
+            }
+            if current.expires_at is not None and decided_at >= current.expires_at:
+                update["status"] = "expired"
+                update["decision_reason"] = (
+                    f"expired at {when(current.expires_at)} before a decision"
+                    + (f" ({decision} by {operator} came too late)" if decision != "expired" else "")
+                )
+            elif decision == "approved" and arguments is not None:
+                update["edited_arguments"] = arguments
+                update["call_hash"] = call_hash_of_edit or call_hash(current.tool, arguments)
+            decided = current.model_copy(update=update)
+            conn.execute(
+                "UPDATE approvals SET status = ?, decided_at = ?, operator = ?, host = ?, "
+                "decision_reason = ?, edited_arguments = ?, call_hash = ? "
+                "WHERE id = ? AND status = 'pending'",
+                [
+                    decided.status,
+                    decided.decided_at,
+                    decided.operator,
+                    decided.host,
+                    decided.decision_reason,
+                    None if decided.edited_arguments is None else dumps(decided.edited_arguments),
+                    decided.call_hash,
+                    approval_id,
+                ],
+            )
+            event = ApprovalDecided(
+                ts=decided_at,
+                session_id=decided.session_id,
+                turn_id=decided.turn_id,
+                approval_id=approval_id,
+                decision=decided.status,  # type: ignore[arg-type]
+                operator=operator,
+                reason=decided.decision_reason,
+                arguments=decided.edited_arguments,
+            )
+            conn.execute(
+                "INSERT INTO events (ts, session_id, turn_id, type, data) VALUES (?, ?, ?, ?, ?)",
+                [event.ts, event.session_id, event.turn_id, event.type, event.model_dump_json()],
+            )
+        return decided
+
+    # --- always-allow rules ---------------------------------------------------------------
+
+    def add_allow_rule(
+        self, session_id: str, *, tool: str, command: str | None = None, created_at: float
+    ) -> int:
+        """Always allow `tool` (only this exact `command`, when given) in a session; its id."""
+        with self._transaction("cannot record the allow rule") as conn:
+            cursor = conn.execute(
+                "INSERT INTO allow_rules (session_id, tool, command, created_at) VALUES (?, ?, ?, ?)",
+                [session_id, tool, command, created_at],
+            )
+            return int(cursor.lastrowid or 0)
+
+    def list_allow_rules(self, session_id: str) -> list[AllowRule]:
+        """The rules in force for a session (revoked ones are kept for the audit, not listed)."""
+        rows = self._query(
+            "SELECT id, session_id, tool, command, created_at, revoked_at FROM allow_rules "
+            "WHERE session_id = ? AND revoked_at IS NULL ORDER BY id",
+            [session_id],
+        )
+        return [AllowRule.model_validate(dict(row)) for row in rows]
+
+    def revoke_allow_rule(self, rule_id: int, *, revoked_at: float | None = None) -> None:
+        with self._transaction(f"cannot revoke allow rule {rule_id}") as conn:
+            cursor = conn.execute(
+                "UPDATE allow_rules SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                [time.time() if revoked_at is None else revoked_at, rule_id],
+            )
+            if cursor.rowcount == 0:
+                raise StoreError("not_found", f"no allow rule {rule_id} in force")

@@ -1,0 +1,77 @@
+"""What every part of the store facade shares: the synchronous connection, its lock, transactions."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from opscopilot.store.errors import StoreError, from_exception
+from opscopilot.store.writer import EventWriter
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for a column; the store's one serialisation of dicts."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class StoreBase:
+    """One connection for synchronous calls (guarded by a lock, usable from any thread) plus
+    the event writer's own connection and thread."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, writer: EventWriter) -> None:
+        self.path = path
+        self._conn = conn
+        self._lock = threading.RLock()
+        self._writer = writer
+        self._closed = False
+
+    def flush(self) -> None:
+        """Block until every event queued so far is committed (durable against a crash)."""
+        self._writer.flush()
+
+    @contextmanager
+    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (BEGIN IMMEDIATE), after queued events are
+        committed, so an effect is never durable before the events that preceded it."""
+        self._check_open()
+        self._writer.flush()
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise from_exception(exc, doing) from None
+            try:
+                yield self._conn
+            except BaseException as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise from_exception(exc, doing) from None
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise from_exception(exc, doing) from None
+
+    def _query(self, sql: str, params: Sequence[Any] = (), doing: str = "cannot read") -> list[Any]:
+        self._check_open()
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise from_exception(exc, doing) from None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("io", "the store is closed")

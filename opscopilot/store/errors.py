@@ -1,0 +1,54 @@
+"""The store's one exception, with a kind the caller can act on, and the SQLite-to-kind mapping."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from typing import Literal
+
+from opscopilot.redact import redact
+from opscopilot.store import db
+
+# "version": the file was written by a newer opscopilot (its schema is ahead of ours).
+StoreErrorKind = Literal[
+    "conflict", "not_found", "disk_full", "locked", "corrupt", "io", "version"
+]
+
+
+class StoreError(db.StoreError):
+    """A store operation failed; `kind` says why and the message is one readable line."""
+
+    def __init__(self, kind: StoreErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind: StoreErrorKind = kind
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def kind_of(text: str) -> StoreErrorKind:
+    """Map SQLite's (or the OS's) wording of a failure to a kind."""
+    text = text.lower()
+    if "disk is full" in text or "no space left" in text:
+        return "disk_full"
+    if "locked" in text or "busy" in text:
+        return "locked"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return "corrupt"
+    return "io"
+
+
+def from_exception(exc: BaseException, doing: str) -> StoreError:
+    """Turn a sqlite3/OS error raised while `doing` something into a one-line StoreError."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        kind: StoreErrorKind = "disk_full"
+    else:
+        kind = kind_of(str(exc))
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and "readonly" in detail:
+        detail = f"{detail} (is the file or its folder read-only?)"
+    line = f"{doing}: {detail}".replace("\n", " ")
+    return StoreError(kind, redact(line))

@@ -1,0 +1,109 @@
+"""What the store hands back: pydantic records, because they cross into the CLI's JSON and the TUI."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from opscopilot.events import Risk
+from opscopilot.llm.types import Usage
+
+# A turn in one of these states will not move again; anything else may be resumed.
+FINISHED_TURN_STATES: frozenset[str] = frozenset(
+    {"completed", "failed", "cut_off", "cancelled", "denied"}
+)
+
+ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
+
+
+class SessionRecord(BaseModel):
+    id: str
+    model: str
+    title: str = ""
+    created_at: float
+    updated_at: float
+    turn_count: int = 0
+    cost_usd: float = 0.0
+
+
+class TurnRecord(BaseModel):
+    id: str
+    session_id: str
+    prompt: str
+    model: str
+    status: str
+    text: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    error: dict[str, Any] | None = None  # ErrorInfo's fields (kind, message, retryable)
+    created_at: float
+    updated_at: float
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_TURN_STATES
+
+
+class JournalEntry(BaseModel):
+    effect_id: str
+    turn_id: str
+    kind: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    status: str = "intent"  # "intent" until a result is recorded: "ok", "error", …
+    result: dict[str, Any] | None = None
+    created_at: float
+    finished_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "intent"
+
+
+class ApprovalRecord(BaseModel):
+    """One request to run a tool call, and the decision with who made it (the audit trail)."""
+
+    id: str
+    session_id: str
+    turn_id: str
+    tool_call_id: str
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)  # as the model proposed them
+    risk: Risk
+    reason: str = ""
+    call_hash: str  # of the call that may run: the edited arguments' hash once edited
+    status: ApprovalStatus = "pending"
+    requested_at: float
+    expires_at: float | None = None
+    decided_at: float | None = None
+    operator: str | None = None
+    host: str | None = None
+    decision_reason: str = ""
+    edited_arguments: dict[str, Any] | None = None
+    original_call_hash: str | None = None  # the hash as proposed, kept when arguments are edited
+
+    @property
+    def effective_arguments(self) -> dict[str, Any]:
+        """The arguments the approved call runs with: the operator's edit when there is one."""
+        return self.arguments if self.edited_arguments is None else self.edited_arguments
+
+    def expired_at(self, now: float) -> bool:
+        """True when still pending but past its deadline (it can no longer be approved)."""
+        return self.status == "pending" and self.expires_at is not None and now >= self.expires_at
+
+    def as_of(self, now: float) -> ApprovalRecord:
+        """This record as an operator should see it at `now`: a lapsed pending one reads expired."""
+        if self.expired_at(now):
+            return self.model_copy(update={"status": "expired"})
+        return self
+
+
+class AllowRule(BaseModel):
+    """An operator's "always allow" for a session: a tool, optionally one exact command."""
+
+    id: int
+    session_id: str
+    tool: str
+    command: str | None = None
+    created_at: float
+    revoked_at: float | None = None
