@@ -1,0 +1,249 @@
+"""The stream guard: prices a model's output as it arrives and stops the call at a cap.
+
+It wraps the adapter's async generator of canonical stream events. The moment the running
+cost crosses a cap it calls `aclose()` on that generator, which exits the adapter's
+`async with http.stream(...)` and so closes the connection: the provider stops generating
+(and billing). What was yielded stays yielded; the stream then ends with a UsageUpdate
+(the provider's figure if it came, else the estimate) and StreamError(LLMError("budget")).
+Overshoot is at most one network event's worth of tokens.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from opscopilot.governance.caps import Caps, spent_in
+from opscopilot.governance.errors import GovernanceError
+from opscopilot.governance.estimate import estimate_text_tokens, scope_label, usd
+from opscopilot.governance.ledger import SCOPES, Ledger, Scope, Spent
+from opscopilot.llm.types import LLMError, Price, StreamError, StreamEvent, Usage, UsageUpdate
+
+if TYPE_CHECKING:
+    from opscopilot.governance.metrics import Meter
+    from opscopilot.governance.scheduler import Ticket
+
+LEDGER_INTERVAL_S = 0.25  # the running estimate is written at most this often
+
+Publish = Callable[[Any], None]
+
+
+@dataclass
+class CallMeter:
+    """The running usage and cost of one call: estimated from characters until the
+    provider reports, then the provider's figure plus whatever streamed after it."""
+
+    provider: str
+    prompt_tokens: int
+    price: Price | None
+    provider_usage: Usage | None = None
+    chars_since_usage: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
+
+    def add_chars(self, count: int) -> None:
+        self.chars_since_usage += count
+
+    def add_usage(self, usage: Usage) -> None:
+        self.provider_usage = usage
+        self.chars_since_usage = 0
+
+    @property
+    def estimated(self) -> bool:
+        return self.provider_usage is None or self.chars_since_usage > 0
+
+    def update(self) -> tuple[float, float]:
+        """Recompute usage and cost; returns (output tokens added, USD added) since last time."""
+        reported = self.provider_usage or Usage()
+        extra = math.ceil(estimate_text_tokens(self.chars_since_usage, self.provider))
+        usage = reported.model_copy(
+            update={
+                "input_tokens": reported.input_tokens or self.prompt_tokens,
+                "output_tokens": reported.output_tokens + extra,
+            }
+        )
+        cost = self.price.cost(usage) if self.price is not None else 0.0
+        added = (usage.output_tokens - self.usage.output_tokens, cost - self.cost)
+        self.usage, self.cost = usage, cost
+        return added
+
+
+async def guard_stream(
+    stream: AsyncIterator[StreamEvent],
+    *,
+    price: Price | None,
+    caps: Caps,
+    spent_before: Spent,
+    prompt_tokens: int = 0,
+    provider: str = "",
+    model: str = "",
+    ledger: Ledger | None = None,
+    call_id: str | None = None,
+    session_id: str | None = None,
+    turn_id: str | None = None,
+    publish: Publish | None = None,
+    meter: Meter | None = None,
+    ticket: Ticket | None = None,
+    ledger_interval_s: float = LEDGER_INTERVAL_S,
+) -> AsyncIterator[StreamEvent]:
+    """Yield `stream`'s events, priced as they come; cut the call off at the first cap crossed.
+
+    `spent_before` is what the turn, session and day had spent before this call. With a
+    ledger and a call_id, the running estimate is written at most every `ledger_interval_s`
+    and the final figure when the stream ends, however it ends.
+    """
+    running = CallMeter(provider, prompt_tokens, price)
+    warned: set[Scope] = set()
+    finished = False
+    received_any = False
+    recorded_final = False
+    last_write = time.monotonic()
+
+    def record(final: bool) -> None:
+        if ledger is None or call_id is None:
+            return
+        ledger.record(
+            call_id, session_id=session_id, turn_id=turn_id, provider=provider, model=model,
+            usage=running.usage, cost_usd=running.cost if price is not None else None,
+            estimated=running.estimated if final else True,
+        )
+
+    def emit(event: Any) -> None:
+        if publish is not None:
+            publish(event)
+
+    try:
+        async for event in stream:
+            received_any = True
+            kind = event.type
+            if kind == "text" or kind == "thinking":
+                running.add_chars(len(event.text))  # type: ignore[union-attr]
+            elif kind == "tool_call_delta":
+                running.add_chars(len(event.arguments_delta))  # type: ignore[union-attr]
+            elif kind == "tool_call_start":
+                running.add_chars(len(event.name))  # type: ignore[union-attr]
+            elif kind == "usage":
+                running.add_usage(event.usage)  # type: ignore[union-attr]
+            elif kind == "finish":
+                finished = True
+                if running.provider_usage is None:
+                    # No figure from the provider: the estimate is the best there is, and the
+                    # caller's Response must agree with the ledger.
+                    running.update()
+                    yield UsageUpdate(running.usage)
+            tokens_added, cost_added = running.update()
+            if meter is not None and (tokens_added or cost_added):
+                meter.add(tokens_added, cost_added)
+            if price is not None and caps.any:
+                for scope, total, cap in _over(caps, spent_before, running.cost, caps.warn_fraction):
+                    if scope not in warned:
+                        warned.add(scope)
+                        emit(_event("BudgetWarning", scope, total, cap, call_id, session_id,
+                                    turn_id))
+            yield event
+            if kind == "error":
+                break
+            crossed = None if finished or price is None else _crossed(caps, spent_before,
+                                                                          running.cost)
+            cancelled = ticket is not None and ticket.cancelled and not finished
+            if crossed is not None or cancelled:
+                await _close(stream)
+                record(final=True)
+                recorded_final = True
+                yield UsageUpdate(running.usage)
+                if cancelled:
+                    yield StreamError(LLMError("cancelled", "the call was cancelled",
+                                               provider=provider or None))
+                    return
+                scope, total, cap = crossed  # type: ignore[misc]
+                emit(_event("BudgetCutoff", scope, total, cap, call_id, session_id, turn_id))
+                message = (f"cut off at {usd(total)} of {usd(cap)} cap ({scope_label(scope)})")
+                yield StreamError(LLMError("budget", message, provider=provider or None))
+                return
+            if ledger is not None and call_id is not None:
+                now = time.monotonic()
+                if now - last_write >= ledger_interval_s:
+                    last_write = now
+                    await _record_in_thread(record)
+                    if publish is not None:
+                        emit(_usage_event(running, call_id, session_id, turn_id, price))
+    finally:
+        await _close(stream)
+        if not recorded_final and (received_any or finished):
+            try:
+                record(final=True)
+            except GovernanceError as exc:
+                emit(_notice(f"could not record usage in the ledger: {exc}", session_id,
+                             turn_id))
+
+
+def _over(
+    caps: Caps, spent: Spent, cost: float, fraction: float
+) -> list[tuple[Scope, float, float]]:
+    """The scopes whose spend (before + this call) has reached `fraction` of their cap."""
+    hits = []
+    for scope in SCOPES:
+        cap = caps.cap(scope)
+        if cap is None:
+            continue
+        total = spent_in(scope, spent) + cost
+        if total >= cap * fraction:
+            hits.append((scope, total, cap))
+    return hits
+
+
+def _crossed(caps: Caps, spent: Spent, cost: float) -> tuple[Scope, float, float] | None:
+    """The first cap the running total has gone past, if any."""
+    for scope in SCOPES:
+        cap = caps.cap(scope)
+        if cap is not None and spent_in(scope, spent) + cost > cap:
+            return scope, spent_in(scope, spent) + cost, cap
+    return None
+
+
+async def _close(stream: AsyncIterator[StreamEvent]) -> None:
+    """Close the upstream generator now, even while our caller is being cancelled."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is None:
+        return
+    with anyio.CancelScope(shield=True):
+        await aclose()
+
+
+async def _record_in_thread(record: Callable[[bool], None]) -> None:
+    try:
+        await anyio.to_thread.run_sync(record, False)
+    except GovernanceError:
+        pass  # a busy ledger must not stop the stream; the final figure is written at the end
+
+
+def _event(kind: str, scope: Scope, total: float, cap: float, call_id: str | None,
+           session_id: str | None, turn_id: str | None) -> Any:
+    from opscopilot import events
+
+    if kind == "BudgetWarning":
+        return events.BudgetWarning(ts=time.time(), session_id=session_id, turn_id=turn_id,
+                                    scope=scope, spent_usd=total, cap_usd=cap)
+    return events.BudgetCutoff(ts=time.time(), session_id=session_id, turn_id=turn_id,
+                               scope=scope, spent_usd=total, cap_usd=cap, call_id=call_id)
+
+
+def _usage_event(running: CallMeter, call_id: str, session_id: str | None, turn_id: str | None,
+                 price: Price | None) -> Any:
+    from opscopilot.events import ModelUsage
+
+    return ModelUsage(ts=time.time(), session_id=session_id, turn_id=turn_id, call_id=call_id,
+                      usage=running.usage, cost_usd=running.cost if price else None,
+                      estimated=True)
+
+
+def _notice(message: str, session_id: str | None, turn_id: str | None) -> Any:
+    from opscopilot.events import Notice
+
+    return Notice(ts=time.time(), session_id=session_id, turn_id=turn_id, level="warning",
+                  message=message)

@@ -1,0 +1,306 @@
+"""The usage ledger: one row per model call, its tokens and cost, in the shared SQLite file.
+
+A call's row is written while it streams (an estimate, `estimated = 1`) and reconciled with
+the provider's figure when that arrives (`estimated = 0`); a late estimate never overwrites a
+final figure. Each row carries the UTC day it started on, so the day's spend survives
+restarts and every process sees the same total. The caps stored by `opscopilot budget set`
+live here too (table `budget_caps`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import sqlite_utils
+
+from opscopilot import config
+from opscopilot.governance.errors import GovernanceError
+from opscopilot.llm.types import Usage
+from opscopilot.store.db import StoreError, connect, migrate
+
+Scope = Literal["call", "turn", "session", "day"]
+SCOPES: tuple[Scope, ...] = ("call", "turn", "session", "day")
+TRACK = "ledger"
+
+
+def _create_tables(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE ledger_calls (
+            call_id TEXT PRIMARY KEY,
+            session_id TEXT,
+            turn_id TEXT,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            day TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL,
+            estimated INTEGER NOT NULL DEFAULT 1,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX ledger_calls_day ON ledger_calls (day)")
+    db.execute("CREATE INDEX ledger_calls_session ON ledger_calls (session_id)")
+    db.execute("CREATE INDEX ledger_calls_turn ON ledger_calls (turn_id)")
+    db.execute(
+        """
+        CREATE TABLE budget_caps (
+            scope TEXT PRIMARY KEY,
+            value REAL NOT NULL,
+            set_at REAL NOT NULL
+        )
+        """
+    )
+
+
+MIGRATIONS = [_create_tables]
+
+
+def utc_day(ts: float) -> str:
+    """The UTC calendar day of a timestamp, as stored per ledger row (YYYY-MM-DD)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """What was spent before a call, in each scope a cap can apply to (USD)."""
+
+    turn: float = 0.0
+    session: float = 0.0
+    day: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    call_id: str
+    session_id: str | None
+    turn_id: str | None
+    provider: str
+    model: str
+    day: str
+    usage: Usage
+    cost_usd: float | None
+    estimated: bool
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpendGroup:
+    """A total over a group of calls (a model, a session, …) for `budget show`."""
+
+    key: str
+    cost_usd: float
+    calls: int
+    input_tokens: int
+    output_tokens: int
+
+
+_UPSERT = """
+INSERT INTO ledger_calls (call_id, session_id, turn_id, provider, model, day, input_tokens,
+    output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, estimated,
+    created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(call_id) DO UPDATE SET
+    input_tokens = excluded.input_tokens,
+    output_tokens = excluded.output_tokens,
+    cache_read_tokens = excluded.cache_read_tokens,
+    cache_write_tokens = excluded.cache_write_tokens,
+    reasoning_tokens = excluded.reasoning_tokens,
+    cost_usd = excluded.cost_usd,
+    estimated = excluded.estimated,
+    updated_at = excluded.updated_at
+WHERE ledger_calls.estimated = 1 OR excluded.estimated = 0
+"""
+
+
+class Ledger:
+    """Every model call's usage and cost; safe to share between threads and processes."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else config.db_path()
+        try:
+            self._db = connect(self.path)
+            migrate(self._db, TRACK, MIGRATIONS)
+        except StoreError as exc:
+            raise GovernanceError("io", str(exc)) from None
+        self._conn = self._db.conn
+        # One connection is shared by the event loop and worker threads; sqlite3 objects
+        # are not safe to use from two threads at the same moment.
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing -------------------------------------------------------------------------
+
+    def record(
+        self,
+        call_id: str,
+        *,
+        session_id: str | None,
+        turn_id: str | None,
+        provider: str,
+        model: str,
+        usage: Usage,
+        cost_usd: float | None,
+        estimated: bool,
+        ts: float | None = None,
+    ) -> None:
+        """Upsert a call's usage: an estimate while streaming, then the final figure."""
+        now = time.time() if ts is None else ts
+        params = [
+            call_id, session_id, turn_id, provider, model, utc_day(now),
+            usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+            usage.cache_write_tokens, usage.reasoning_tokens, cost_usd, int(estimated), now, now,
+        ]
+        self._write(_UPSERT, params)
+
+    def set_cap(self, scope: str, value: float, *, ts: float | None = None) -> None:
+        """Store a cap set by `opscopilot budget set` (scope: call, turn, session, day, warn)."""
+        self._write(
+            "INSERT INTO budget_caps (scope, value, set_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(scope) DO UPDATE SET value = excluded.value, set_at = excluded.set_at",
+            [scope, float(value), time.time() if ts is None else ts],
+        )
+
+    def clear_cap(self, scope: str | None = None) -> None:
+        """Forget one stored cap, or all of them when `scope` is None."""
+        if scope is None:
+            self._write("DELETE FROM budget_caps", [])
+        else:
+            self._write("DELETE FROM budget_caps WHERE scope = ?", [scope])
+
+    def _write(self, sql: str, params: list[object]) -> None:
+        with self._lock:
+            try:
+                self._conn.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise GovernanceError("io", f"ledger write failed: {exc}") from None
+
+    # --- reading -------------------------------------------------------------------------
+
+    def _one(self, sql: str, params: list[object]) -> tuple[object, ...] | None:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchone()
+            except sqlite3.Error as exc:
+                raise GovernanceError("io", f"ledger read failed: {exc}") from None
+
+    def _all(self, sql: str, params: list[object]) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise GovernanceError("io", f"ledger read failed: {exc}") from None
+
+    def stored_caps(self) -> dict[str, float]:
+        return {str(scope): float(value) for scope, value in  # type: ignore[arg-type]
+                self._all("SELECT scope, value FROM budget_caps", [])}
+
+    def spent(self, scope: Scope, key: str) -> float:
+        """USD spent in one scope: a call id, a turn id, a session id, or a day (YYYY-MM-DD)."""
+        column = {"call": "call_id", "turn": "turn_id", "session": "session_id", "day": "day"}
+        if scope not in column:
+            raise GovernanceError("bad_request", f"unknown spend scope {scope!r}")
+        row = self._one(
+            f"SELECT COALESCE(SUM(cost_usd), 0) FROM ledger_calls WHERE {column[scope]} = ?",
+            [key],
+        )
+        return float(row[0]) if row else 0.0  # type: ignore[arg-type]
+
+    def spent_today(self, now: float | None = None) -> float:
+        return self.spent("day", utc_day(time.time() if now is None else now))
+
+    def spent_before(
+        self, *, session_id: str | None, turn_id: str | None, now: float | None = None
+    ) -> Spent:
+        """The spend a new call adds to, in each scope it belongs to."""
+        return Spent(
+            turn=self.spent("turn", turn_id) if turn_id else 0.0,
+            session=self.spent("session", session_id) if session_id else 0.0,
+            day=self.spent_today(now),
+        )
+
+    def get(self, call_id: str) -> LedgerRow | None:
+        row = self._one("SELECT * FROM ledger_calls WHERE call_id = ?", [call_id])
+        return None if row is None else _to_row(row)
+
+    def calls(self, *, day: str | None = None, session_id: str | None = None) -> list[LedgerRow]:
+        where, params = _filters(day=day, session_id=session_id)
+        rows = self._all(f"SELECT * FROM ledger_calls {where} ORDER BY created_at", params)
+        return [_to_row(row) for row in rows]
+
+    def totals_by(
+        self,
+        group: Literal["model", "provider", "session", "turn", "day"],
+        *,
+        day: str | None = None,
+        session_id: str | None = None,
+        limit: int = 10,
+    ) -> list[SpendGroup]:
+        """Spend grouped by model (`provider:model`), provider, session, turn or day, largest first."""
+        expression = {
+            "model": "provider || ':' || model",
+            "provider": "provider",
+            "session": "COALESCE(session_id, '')",
+            "turn": "COALESCE(turn_id, '')",
+            "day": "day",
+        }[group]
+        where, params = _filters(day=day, session_id=session_id)
+        rows = self._all(
+            f"SELECT {expression} AS key, COALESCE(SUM(cost_usd), 0), COUNT(*), "
+            f"SUM(input_tokens), SUM(output_tokens) FROM ledger_calls {where} "
+            "GROUP BY key ORDER BY 2 DESC, key LIMIT ?",
+            [*params, limit],
+        )
+        return [
+            SpendGroup(str(k), float(c), int(n), int(i or 0), int(o or 0))  # type: ignore[arg-type]
+            for k, c, n, i, o in rows
+        ]
+
+
+def _filters(*, day: str | None, session_id: str | None) -> tuple[str, list[object]]:
+    clauses, params = [], []
+    if day is not None:
+        clauses.append("day = ?")
+        params.append(day)
+    if session_id is not None:
+        clauses.append("session_id = ?")
+        params.append(session_id)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _to_row(row: tuple[object, ...]) -> LedgerRow:
+    (call_id, session_id, turn_id, provider, model, day, input_tokens, output_tokens,
+     cache_read, cache_write, reasoning, cost_usd, estimated, created_at, updated_at) = row
+    usage = Usage(
+        input_tokens=input_tokens, output_tokens=output_tokens, cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write, reasoning_tokens=reasoning,
+    )
+    return LedgerRow(
+        call_id=str(call_id), session_id=session_id, turn_id=turn_id,  # type: ignore[arg-type]
+        provider=str(provider), model=str(model), day=str(day), usage=usage,
+        cost_usd=None if cost_usd is None else float(cost_usd),  # type: ignore[arg-type]
+        estimated=bool(estimated), created_at=float(created_at),  # type: ignore[arg-type]
+        updated_at=float(updated_at),  # type: ignore[arg-type]
+    )
