@@ -340,6 +340,32 @@ class StreamError:
     type: Literal["error"] = "error"
 
 
+@dataclass(slots=True)
+class Attempt:
+    """Emitted by `opscopilot.llm.client` (never by an adapter) before each try of a model.
+
+    `attempt` counts tries of this model from 1; `chain_index` is the model's place in the
+    fallback chain. A retry carries the delay about to be waited and why; the first try of
+    a fallback model carries why the previous model was given up.
+    """
+
+    provider: str
+    model: str
+    attempt: int = 1
+    chain_index: int = 0
+    delay_s: float = 0.0
+    reason: str | None = None
+    type: Literal["attempt"] = "attempt"
+
+    @property
+    def is_retry(self) -> bool:
+        return self.attempt > 1
+
+    @property
+    def is_fallback(self) -> bool:
+        return self.attempt == 1 and self.chain_index > 0
+
+
 StreamEvent = (
     TextDelta
     | ThinkingDelta
