@@ -52,6 +52,7 @@ class TurnFinished(_Event):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None
     error: ErrorInfo | None = None
+    reason: str = ""  # why the turn ended, one line (e.g. "stopped after 8 model calls")
 
 
 # --- model calls -------------------------------------------------------------------------
