@@ -1,0 +1,237 @@
+"""`opscopilot prompt TEXT`: one model call streamed to stdout; no tools run.
+
+The import path is kept short on purpose (the request should leave within ~250 ms of
+process start): pydantic, httpx and the adapters load inside the command, never at
+module import, and nothing here imports Textual or a vendor SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+import click
+
+if TYPE_CHECKING:
+    from opscopilot.llm.types import Attempt, ModelSpec, Request, Response, StreamEvent
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BUDGET = 4
+DEFAULT_OUTPUT_TOKENS = 4096  # what a worst-case estimate assumes when nothing caps output
+PROMPT_OVERHEAD_TOKENS = 8  # role markers around the system text and the prompt
+
+
+class TerminalRenderer:
+    """Shows a call as it streams: text to stdout, everything else to stderr."""
+
+    def __init__(self, *, as_json: bool, out: TextIO, err: TextIO) -> None:
+        self.as_json = as_json
+        self.out = out
+        self.err = err
+        self.dim = err.isatty()
+        self.text_ends_with_newline = True
+        self.wrote_text = False
+
+    def note(self, message: str) -> None:
+        from opscopilot import redact
+
+        self.err.write(redact.redact(message) + "\n")
+        self.err.flush()
+
+    def attempt(self, attempt: Attempt) -> None:
+        if attempt.is_retry:
+            self.note(
+                f"retrying {attempt.provider}:{attempt.model} (try {attempt.attempt}) "
+                f"in {attempt.delay_s:.1f}s after {attempt.reason}"
+            )
+        elif attempt.is_fallback:
+            self.note(f"falling back to {attempt.provider}:{attempt.model}: {attempt.reason}")
+
+    def event(self, event: StreamEvent) -> None:
+        if self.as_json:
+            return
+        kind = event.type
+        if kind == "text":
+            self.out.write(event.text)  # type: ignore[union-attr]
+            self.out.flush()  # per delta: the operator reads as it arrives
+            self.wrote_text = True
+            self.text_ends_with_newline = event.text.endswith("\n")  # type: ignore[union-attr]
+        elif kind == "thinking" and event.text:  # type: ignore[union-attr]
+            text = event.text  # type: ignore[union-attr]
+            self.err.write(f"\x1b[2m{text}\x1b[0m" if self.dim else text)
+            self.err.flush()
+        elif kind == "tool_call_end":
+            arguments = json.dumps(event.arguments, ensure_ascii=False)  # type: ignore[union-attr]
+            self.note(f"tool call (not run): {event.name} {arguments}")  # type: ignore[union-attr]
+
+    def finish(self, response: Response, spec: ModelSpec | None) -> None:
+        if self.as_json:
+            self.out.write(json.dumps(prompt_json(response), ensure_ascii=False) + "\n")
+            self.out.flush()
+        elif self.wrote_text and not self.text_ends_with_newline:
+            self.out.write("\n")
+            self.out.flush()
+        if response.error is not None:
+            self.note(f"error: {response.error.kind}: {response.error.message}")
+        elif not self.as_json and response.cost_usd is None and spec is not None:
+            self.note(f"cost unknown: {price_hint(spec)}")
+
+
+def prompt_json(response: Response) -> dict[str, Any]:
+    """The stable `prompt --json` object (DESIGN.md)."""
+    return {
+        "provider": response.provider,
+        "model": response.model,
+        "text": response.text,
+        "thinking": response.thinking,
+        "tool_calls": [
+            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls
+        ],
+        "finish_reason": response.finish_reason,
+        "usage": response.usage.model_dump(),
+        "cost_usd": response.cost_usd,
+        "error": None if response.error is None else response.error.model_dump(),
+    }
+
+
+async def stream_call(
+    chain: list[ModelSpec], request: Request, renderer: TerminalRenderer
+) -> tuple[Response, ModelSpec | None]:
+    """The stream loop: client events to the renderer, folded into the final Response.
+
+    Kept to one function so governance can wrap `events` (budget cut-off mid-stream).
+    """
+    from opscopilot.llm.client import default_client, price_for
+    from opscopilot.llm.types import ModelSpec, ResponseBuilder
+
+    client = default_client()
+    builder = ResponseBuilder(chain[0].provider, chain[0].model)
+    spec: ModelSpec | None = None
+    try:
+        events = client.stream(chain, request)
+        async for item in events:
+            if item.type == "attempt":
+                spec = ModelSpec(provider=item.provider, model=item.model)  # type: ignore[union-attr]
+                builder = ResponseBuilder(spec.provider, spec.model)
+                renderer.attempt(item)  # type: ignore[arg-type]
+                continue
+            builder.add(item)  # type: ignore[arg-type]
+            renderer.event(item)  # type: ignore[arg-type]
+    finally:
+        await client.aclose()
+    price, simulated = price_for(spec) if spec is not None else (None, False)
+    return builder.build(price=price, simulated=simulated), spec
+
+
+def worst_case_refusal(
+    chain: list[ModelSpec], prompt_chars: int, max_tokens: int | None, max_cost: float
+) -> str | None:
+    """Why a call must not start under --max-cost, or None when every model fits the cap."""
+    from opscopilot.llm.client import price_for
+    from opscopilot.llm.types import Usage
+
+    prompt_tokens = math.ceil(prompt_chars / 4) + PROMPT_OVERHEAD_TOKENS
+    for spec in chain:
+        price, _ = price_for(spec)
+        if price is None:
+            return (
+                f"no price known for {spec}, so --max-cost ${max_cost:g} cannot be enforced: "
+                + price_hint(spec)
+            )
+        output_tokens = max_tokens or _catalog_max_output(spec) or DEFAULT_OUTPUT_TOKENS
+        worst = price.cost(Usage(input_tokens=prompt_tokens, output_tokens=output_tokens))
+        if worst > max_cost:
+            return (
+                f"{spec} could cost up to ${worst:.4f} (~{prompt_tokens} prompt + "
+                f"{output_tokens} output tokens), over --max-cost ${max_cost:g}; "
+                "lower --max-tokens or raise the cap"
+            )
+    return None
+
+
+def _catalog_max_output(spec: ModelSpec) -> int | None:
+    from opscopilot.llm.client import catalog_info
+
+    value = getattr(catalog_info(spec), "max_output_tokens", None)
+    return int(value) if value else None
+
+
+def price_hint(spec: ModelSpec) -> str:
+    """How to price a model the catalog does not know, in one line."""
+    try:
+        from opscopilot.llm import catalog
+
+        return catalog.price_hint(spec)
+    except (ModuleNotFoundError, AttributeError):
+        return f'add [models."{spec}"] price to config.toml'
+
+
+def _fail(kind: str, message: str, code: int) -> None:
+    from opscopilot import redact
+
+    click.echo(redact.redact(f"error: {kind}: {message}"), err=True)
+    sys.exit(code)
+
+
+@click.command()
+@click.argument("text")
+@click.option("--model", "-m", "model", default=None,
+              help="provider:model, or a comma-separated fallback chain (default: configured model).")
+@click.option("--system", "-s", "system", default=None, help="System prompt.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None,
+              help="Most output tokens the model may generate.")
+@click.option("--max-cost", type=click.FloatRange(min=0), default=None,
+              help="Refuse the call when its worst-case cost (USD) is over this.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object at the end instead of streaming text.")
+def prompt(
+    text: str,
+    model: str | None,
+    system: str | None,
+    max_tokens: int | None,
+    max_cost: float | None,
+    as_json: bool,
+) -> None:
+    """One model call, streamed to stdout; no tools run. TEXT "-" reads stdin."""
+    from opscopilot import config, redact
+
+    redact.register_environment_secrets()
+    if text == "-":
+        text = sys.stdin.read()
+    if not text.strip():
+        raise click.UsageError("the prompt is empty")
+    try:
+        model = model or config.default_model()
+    except config.ConfigError as exc:
+        _fail("config", str(exc), EXIT_USAGE)
+
+    import anyio
+
+    from opscopilot.llm.providers import settings_for
+    from opscopilot.llm.types import LLMError, Message, ModelSpec, Request
+
+    try:
+        chain = ModelSpec.parse_chain(model)
+        for spec in chain:
+            settings_for(spec.provider)  # an unknown provider is the operator's typo
+    except LLMError as exc:
+        raise click.UsageError(str(exc)) from None
+    except config.ConfigError as exc:
+        _fail("config", str(exc), EXIT_USAGE)
+
+    if max_cost is not None:
+        refusal = worst_case_refusal(chain, len(text) + len(system or ""), max_tokens, max_cost)
+        if refusal is not None:
+            _fail("budget", refusal, EXIT_BUDGET)
+
+    request = Request(
+        model=chain[0].model, messages=[Message.user(text)], system=system, max_tokens=max_tokens
+    )
+    renderer = TerminalRenderer(as_json=as_json, out=sys.stdout, err=sys.stderr)
+    response, spec = anyio.run(stream_call, chain, request, renderer)
+    renderer.finish(response, spec)
+    if response.error is not None:
+        sys.exit(EXIT_BUDGET if response.error.kind == "budget" else EXIT_FAILED)

@@ -1,0 +1,120 @@
+"""The HTTP plumbing adapters share: one lazily built client, and a streamed POST that maps errors.
+
+Loading the certificate store costs ~90 ms, which a call to a local server (vLLM, Ollama,
+the loopback test server) should never pay; `LazyTransport` builds the TLS side only when
+the first https request goes out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from opscopilot.llm.providers.base import (
+    ProviderSettings,
+    error_from_httpx,
+    error_from_status,
+    read_error_body,
+)
+from opscopilot.llm.types import LLMError
+from opscopilot.llm.wire import SSEDecoder, SSEEvent
+
+ErrorMapper = Callable[[int, bytes, httpx.Headers], LLMError]
+
+
+class LazyTransport(httpx.AsyncBaseTransport):
+    """Routes plain http and https to two pooled transports, each built on first use."""
+
+    def __init__(self) -> None:
+        self._plain: httpx.AsyncHTTPTransport | None = None
+        self._tls: httpx.AsyncHTTPTransport | None = None
+
+    def _transport_for(self, scheme: str) -> httpx.AsyncHTTPTransport:
+        if scheme == "https":
+            if self._tls is None:
+                self._tls = httpx.AsyncHTTPTransport()
+            return self._tls
+        if self._plain is None:
+            # Plain http never does a TLS handshake, so no certificate store is needed.
+            self._plain = httpx.AsyncHTTPTransport(verify=False)
+        return self._plain
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._transport_for(request.url.scheme).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in (self._plain, self._tls):
+            if transport is not None:
+                await transport.aclose()
+
+
+def new_async_client() -> httpx.AsyncClient:
+    """A client for model calls; per-request timeouts come from each provider's settings."""
+    return httpx.AsyncClient(transport=LazyTransport(), timeout=httpx.Timeout(600.0, connect=10.0))
+
+
+def timeout_for(settings: ProviderSettings) -> httpx.Timeout:
+    return httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
+
+
+def default_error_mapper(provider: str) -> ErrorMapper:
+    def mapper(status: int, body: bytes, headers: httpx.Headers) -> LLMError:
+        return error_from_status(status, body, headers, provider)
+
+    return mapper
+
+
+@asynccontextmanager
+async def post_stream(
+    http: httpx.AsyncClient | None,
+    settings: ProviderSettings,
+    url: str,
+    payload: dict[str, Any],
+    headers: dict[str, str],
+    on_error: ErrorMapper | None = None,
+) -> AsyncIterator[httpx.Response]:
+    """POST `payload` as JSON and yield the streaming response; any failure is an LLMError.
+
+    Transport errors raised while the caller reads the body are mapped here too, so an
+    adapter only ever sees LLMError. Without a shared client, one is made and closed.
+    """
+    client = http if http is not None else new_async_client()
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    all_headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream",
+        # aiter_raw() hands us the bytes as sent: ask for them uncompressed.
+        "accept-encoding": "identity",
+        **settings.headers,
+        **headers,
+    }
+    mapper = on_error or default_error_mapper(settings.name)
+    try:
+        async with client.stream(
+            "POST", url, content=body, headers=all_headers, timeout=timeout_for(settings)
+        ) as response:
+            if response.status_code >= 400:
+                error_body = await read_error_body(response)
+                raise mapper(response.status_code, error_body, response.headers)
+            yield response
+    except httpx.HTTPError as exc:
+        raise error_from_httpx(exc, settings.name) from None
+    finally:
+        if http is None:
+            await client.aclose()
+
+
+async def sse_events(response: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:
+    """Decode the response body as Server-Sent Events as the bytes arrive; transport
+    failures come out as LLMError so an adapter can judge them against what it already has."""
+    decoder = SSEDecoder()
+    try:
+        async for chunk in response.aiter_raw():
+            for event in decoder.feed(chunk):
+                yield event
+    except httpx.HTTPError as exc:
+        raise error_from_httpx(exc, provider) from None
