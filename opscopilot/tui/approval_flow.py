@@ -1,0 +1,171 @@
+"""The app's approval flow: poll pending approvals, alert on new ones, record decisions, and
+resume the paused turn in its pane. A mixin of OpsCopilotApp, kept apart for size.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.message import Message
+from textual.widgets import Static
+
+from opscopilot.tui.engine import ApprovalView, Decision
+from opscopilot.tui.widgets.reviews import ReviewList, ReviewsPanel
+
+if TYPE_CHECKING:
+    from opscopilot.tui.app import OpsCopilotApp
+
+
+@dataclass
+class ApprovalsPolled(Message):
+    """The pending approvals as the store has them now."""
+
+    approvals: list[ApprovalView]
+
+
+@dataclass
+class DecisionRecorded(Message):
+    """A decision was stored; `resume` when its turn has nothing else pending."""
+
+    approval: ApprovalView
+    decision: Decision
+    resume: bool
+
+
+def operator_name() -> str:
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except (KeyError, OSError):
+        return "operator"
+
+
+class ApprovalFlow:
+    """Mixin: pending reviews panel behaviour (needs OpsCopilotApp's engine and widgets).
+
+    Handlers use `on_<message>` names, not `@on`: Textual collects `@on` handlers only from
+    classes its metaclass builds, and this mixin is a plain class.
+    """
+
+    pending: list[ApprovalView]
+
+    def _init_approval_flow(self) -> None:
+        self.pending = []
+        self._seen_approvals: set[str] = set()
+
+    # --- polling ----------------------------------------------------------------------
+
+    @work(thread=True, group="poll", exclusive=True, exit_on_error=False)
+    def poll_approvals(self: OpsCopilotApp) -> None:  # type: ignore[misc]
+        self.post_message(ApprovalsPolled(self.engine.pending_approvals()))
+
+    def on_approvals_polled(self: OpsCopilotApp, message: ApprovalsPolled) -> None:  # type: ignore[misc]
+        approvals = sorted(message.approvals, key=lambda a: (a.requested_at, a.id))
+        new = [a for a in approvals if a.id not in self._seen_approvals]
+        self._seen_approvals.update(a.id for a in approvals)
+        self.pending = approvals
+        self.query_one(ReviewsPanel).show(approvals, self.clock())
+        title = self.query_one("#title", Static)
+        if approvals:
+            title.update(f"opscopilot ● {len(approvals)} pending")
+            self.title = f"({len(approvals)}) opscopilot: approval pending"
+        else:
+            title.update("opscopilot")
+            self.title = "opscopilot"
+        title.set_class(bool(approvals), "-alert")
+        if new:
+            self.alerts += 1
+            self.bell()  # reaches the operator even when focus is elsewhere
+            self.notify(
+                f"{new[-1].tool} ({new[-1].risk}) needs approval: F5 to review",
+                title="approval pending",
+                severity="warning",
+            )
+        self.refresh_bindings()
+
+    def _refresh_review_ages(self: OpsCopilotApp) -> None:  # type: ignore[misc]
+        if self.pending:
+            self.query_one(ReviewsPanel).show(self.pending, self.clock())
+
+    def action_focus_reviews(self: OpsCopilotApp) -> None:  # type: ignore[misc]
+        if self.pending:
+            self.query_one(ReviewList).focus()
+
+    # --- decisions --------------------------------------------------------------------
+
+    def _selected(self: OpsCopilotApp) -> ApprovalView | None:  # type: ignore[misc]
+        return self.query_one(ReviewList).selected_approval
+
+    def action_review_approve(self) -> None:
+        if approval := self._selected():
+            self._choose(approval, "approve")
+
+    def action_review_deny(self) -> None:
+        if approval := self._selected():
+            self._choose(approval, "deny")
+
+    def action_review_edit(self) -> None:
+        if approval := self._selected():
+            self._choose(approval, "edit")
+
+    def action_review_always_allow(self) -> None:
+        if approval := self._selected():
+            self._choose(approval, "always_allow")
+
+    def on_review_list_chosen(self, message: ReviewList.Chosen) -> None:
+        self._choose(message.approval, message.action)
+
+    def _choose(self: OpsCopilotApp, approval: ApprovalView, action: str) -> None:  # type: ignore[misc]
+        if action == "approve":
+            self.record_decision(approval, "approved")
+        elif action == "always_allow":
+            self.record_decision(approval, "approved", allow_always=True)
+        elif action == "deny":
+            from opscopilot.tui.screens.dialogs import DenyReasonScreen
+
+            def denied(reason: str | None) -> None:
+                if reason is not None:
+                    self.record_decision(approval, "denied", reason=reason)
+
+            self.push_screen(DenyReasonScreen(approval), denied)
+        elif action == "edit":
+            from opscopilot.tui.screens.dialogs import EditArgumentsScreen
+
+            def edited(arguments: dict[str, Any] | None) -> None:
+                if arguments is not None:
+                    self.record_decision(approval, "approved", arguments=arguments)
+
+            self.push_screen(EditArgumentsScreen(approval, self.engine.validate_arguments), edited)
+
+    @work(thread=True, group="decide", exit_on_error=False)
+    def record_decision(  # type: ignore[misc]
+        self: OpsCopilotApp,
+        approval: ApprovalView,
+        decision: Decision,
+        *,
+        reason: str = "",
+        arguments: dict[str, Any] | None = None,
+        allow_always: bool = False,
+    ) -> None:
+        if allow_always:
+            command = approval.arguments.get("command") if approval.tool == "run_command" else None
+            self.engine.allow_always(approval.session_id, approval.tool, command)
+        self.engine.decide(approval.id, decision, reason=reason, arguments=arguments)
+        pending = self.engine.pending_approvals()
+        self.post_message(ApprovalsPolled(pending))
+        still_waiting = any(a.turn_id == approval.turn_id for a in pending)
+        self.post_message(DecisionRecorded(approval, decision, resume=not still_waiting))
+
+    async def on_decision_recorded(self: OpsCopilotApp, message: DecisionRecorded) -> None:  # type: ignore[misc]
+        approval = message.approval
+        pane = self.pane_for(approval.session_id)
+        if pane is not None and (card := pane.tool_cards.get(approval.tool_call_id)):
+            card.set_status(message.decision)
+        self.notify(f"{approval.tool}: {message.decision}", timeout=2)
+        if message.resume:
+            self.resume_turn(approval.turn_id)
+        if not self.pending:
+            self.action_focus_prompt()

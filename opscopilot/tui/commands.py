@@ -1,0 +1,54 @@
+"""The command palette's opscopilot commands: every key action, plus one entry per theme."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from opscopilot.tui.bindings import APP_ACTIONS
+
+if TYPE_CHECKING:
+    from opscopilot.tui.app import OpsCopilotApp
+
+_EXTRA: tuple[tuple[str, str, str], ...] = (
+    ("Approve highlighted review", "review_approve", "Approve the highlighted pending call"),
+    ("Deny highlighted review", "review_deny", "Deny it, with a reason"),
+    ("Edit highlighted review", "review_edit", "Edit its arguments, then approve"),
+    ("Always allow highlighted review", "review_always_allow", "Allow this tool in the session"),
+)
+
+
+class OpsCommands(Provider):
+    """Every action of the app by name, so nothing needs a key to be reachable."""
+
+    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        app: OpsCopilotApp = self.app  # type: ignore[assignment]
+        commands: list[tuple[str, Callable[[], object], str]] = []
+        for action in APP_ACTIONS:
+            if app.check_action(action.action, ()) is False:
+                continue
+            keys = app.keymap.get(action.id, action.key)
+            commands.append(
+                (action.description, partial(app.run_action, action.action), f"key: {keys}")
+            )
+        for title, action_name, help_text in _EXTRA:
+            if app.check_action(action_name, ()) is not False:
+                commands.append((title, partial(app.run_action, action_name), help_text))
+        for name in app.opscopilot_theme_names:
+            commands.append(
+                (f"Theme: {name}", partial(app.run_action, f"set_theme('{name}')"), "switch theme")
+            )
+        return commands
+
+    async def discover(self) -> Hits:
+        for title, command, help_text in self._commands():
+            yield DiscoveryHit(title, command, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, command, help_text in self._commands():
+            if (score := matcher.match(title)) > 0:
+                yield Hit(score, matcher.highlight(title), command, help=help_text)

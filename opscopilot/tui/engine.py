@@ -1,0 +1,138 @@
+"""The TUI's one doorway to the engine: start and resume turns, read and decide approvals,
+list sessions, subscribe to events. Widgets never call this directly; the app's workers do.
+
+`Engine` is the protocol the app needs; `RuntimeEngine` (opscopilot/tui/runtime_engine.py)
+implements it over the runtime and the store. Everything here is free of Textual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from opscopilot.events import Event
+
+Decision = Literal["approved", "denied"]
+
+
+class EngineError(Exception):
+    """An engine action failed; `kind` says how, the message is one operator-readable line."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    """A pending approval as the reviews panel shows it."""
+
+    id: str
+    session_id: str
+    turn_id: str
+    tool: str
+    arguments: dict[str, Any]
+    risk: str
+    reason: str
+    requested_at: float
+    tool_call_id: str = ""
+
+    @classmethod
+    def from_record(cls, record: Any) -> ApprovalView:
+        """Build from the store's ApprovalRecord (or anything with the same fields)."""
+        return cls(
+            id=record.id,
+            session_id=record.session_id,
+            turn_id=record.turn_id,
+            tool=record.tool,
+            arguments=dict(record.arguments or {}),
+            risk=record.risk,
+            reason=record.reason or "",
+            requested_at=_as_seconds(record.requested_at),
+            tool_call_id=getattr(record, "tool_call_id", "") or "",
+        )
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """A stored session in the session list."""
+
+    id: str
+    model: str
+    title: str
+    created_at: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, record: Any) -> SessionView:
+        return cls(
+            id=record.id,
+            model=getattr(record, "model", "") or "",
+            title=getattr(record, "title", "") or "",
+            created_at=_as_seconds(getattr(record, "created_at", 0.0)),
+        )
+
+
+def _as_seconds(value: Any) -> float:
+    """Timestamps are epoch seconds in the contracts; accept datetimes too, defensively."""
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    try:
+        return float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+class Engine(Protocol):
+    """What the TUI needs from the runtime and the store."""
+
+    def subscribe(self) -> AsyncIterator[Event]:
+        """Every event the engine publishes from now on, in order."""
+        ...
+
+    async def start_turn(self, session_id: str, prompt: str, *, model: str) -> None:
+        """Run one turn in `session_id` (created when new); its events come via subscribe()."""
+        ...
+
+    async def resume(self, turn_id: str) -> None:
+        """Continue a paused turn after its approvals were decided."""
+        ...
+
+    def pending_approvals(self) -> list[ApprovalView]:
+        """Blocking read of every pending approval, across sessions and processes."""
+        ...
+
+    def decide(
+        self,
+        approval_id: str,
+        decision: Decision,
+        *,
+        reason: str = "",
+        arguments: dict[str, Any] | None = None,
+    ) -> None:
+        """Blocking: record a decision; EngineError kind "conflict" if already decided."""
+        ...
+
+    def allow_always(self, session_id: str, tool: str, command: str | None) -> None:
+        """Blocking: stop asking about this tool (and command) in this session."""
+        ...
+
+    def validate_arguments(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        """None when `arguments` fit the tool's schema, else one readable line."""
+        ...
+
+    def sessions(self) -> list[SessionView]:
+        """Blocking: stored sessions, newest first."""
+        ...
+
+    def session_events(self, session_id: str) -> list[Event]:
+        """Blocking: a stored session's events, to redraw it in a pane."""
+        ...
+
+    def models(self) -> list[str]:
+        """Model specs the picker offers."""
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,51 @@
+"""The help screen: every key, as currently mapped (after `[keys]` remapping)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from opscopilot.tui.bindings import APP_ACTIONS, REVIEW_KEYS
+
+
+def keys_table(keymap: dict[str, str]) -> Table:
+    """A table of every action: id, key(s) in force, what it does."""
+    table = Table(title="opscopilot keys", expand=True, show_edge=False)
+    table.add_column("key", style="bold", no_wrap=True)
+    table.add_column("action")
+    table.add_column("id (for [keys])", style="dim", no_wrap=True)
+    for action in APP_ACTIONS:
+        table.add_row(keymap.get(action.id, action.key), action.description, action.id)
+    for review_id, key, description in REVIEW_KEYS:
+        table.add_row(keymap.get(review_id, key), description, review_id)
+    table.add_row("enter", "Send the prompt to the focused pane (or all panes)", "")
+    table.add_row("ctrl+p", "Command palette: every action by name", "")
+    table.add_row("tab / shift+tab", "Move focus", "")
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists every key; any of escape, F1 or q closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90%; max-width: 110; height: 80%; border: thick $primary; background: $surface;
+    }
+    """
+    BINDINGS = [Binding("escape,f1,q", "close", "Close", id="help.close")]
+
+    def __init__(self, keymap: dict[str, str]) -> None:
+        super().__init__()
+        self.keymap = keymap
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(keys_table(self.keymap), id="help-keys")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,172 @@
+"""What the meters show, folded from events: spend per call/turn/session/day against caps,
+and the scheduler's queue figures. Pure (no Textual, no clock): the app feeds events in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from opscopilot.events import (
+    BudgetCutoff,
+    Event,
+    ModelCallStarted,
+    ModelFinished,
+    ModelUsage,
+    SchedulerMetrics,
+)
+
+Scope = Literal["call", "turn", "session", "day"]
+Level = Literal["ok", "warn", "over", "none"]
+SCOPES: tuple[Scope, ...] = ("call", "turn", "session", "day")
+
+
+@dataclass
+class _Call:
+    session_id: str | None
+    turn_id: str | None
+    cost_usd: float = 0.0
+    simulated: bool = False
+
+
+@dataclass(frozen=True)
+class MeterReading:
+    """One scope's spend against its cap, and the threshold level it sits at."""
+
+    scope: Scope
+    spent_usd: float
+    cap_usd: float | None
+    level: Level
+    simulated: bool
+
+
+def level_for(spent: float, cap: float | None, warn_fraction: float) -> Level:
+    if cap is None or cap <= 0:
+        return "none"
+    if spent >= cap:
+        return "over"
+    if spent >= cap * warn_fraction:
+        return "warn"
+    return "ok"
+
+
+@dataclass
+class SpendTracker:
+    """Spend figures per session, from ModelUsage/ModelFinished/SchedulerMetrics events."""
+
+    caps: dict[Scope, float | None] = field(default_factory=dict)
+    warn_fraction: float = 0.8
+    spent_today_before: float = 0.0  # the ledger's figure when the TUI opened
+    _calls: dict[str, _Call] = field(default_factory=dict)
+    _last_call: dict[str, str] = field(default_factory=dict)  # session -> call_id
+    _last_turn: dict[str, str] = field(default_factory=dict)  # session -> turn_id
+    _day_from_metrics: float | None = None
+    cutoffs: list[BudgetCutoff] = field(default_factory=list)
+
+    def ingest(self, event: Event) -> None:
+        if isinstance(event, ModelCallStarted):
+            self._call(event.call_id, event.session_id, event.turn_id).simulated = (
+                event.provider == "builtin"
+            )
+        elif isinstance(event, ModelUsage):
+            call = self._call(event.call_id, event.session_id, event.turn_id)
+            if event.cost_usd is not None:
+                call.cost_usd = event.cost_usd
+        elif isinstance(event, ModelFinished):
+            call = self._call(event.call_id, event.session_id, event.turn_id)
+            if event.cost_usd is not None:
+                call.cost_usd = event.cost_usd
+            call.simulated = event.cost_simulated or event.provider == "builtin"
+        elif isinstance(event, SchedulerMetrics):
+            for scope, (spent, cap) in event.spend.items():
+                if scope in SCOPES:
+                    self.caps[scope] = cap  # type: ignore[index]
+                if scope == "day":
+                    self._day_from_metrics = spent
+        elif isinstance(event, BudgetCutoff):
+            self.cutoffs.append(event)
+
+    def _call(self, call_id: str, session_id: str | None, turn_id: str | None) -> _Call:
+        call = self._calls.get(call_id)
+        if call is None:
+            call = self._calls[call_id] = _Call(session_id, turn_id)
+        if session_id:
+            self._last_call[session_id] = call_id
+            if turn_id:
+                self._last_turn[session_id] = turn_id
+        return call
+
+    def readings(self, session_id: str | None) -> list[MeterReading]:
+        """The four meters for the session in the focused pane."""
+        session_calls = [c for c in self._calls.values() if session_id and c.session_id == session_id]
+        last_call = self._calls.get(self._last_call.get(session_id or "", ""))
+        last_turn = self._last_turn.get(session_id or "")
+        spent: dict[Scope, float] = {
+            "call": last_call.cost_usd if last_call else 0.0,
+            "turn": sum(c.cost_usd for c in session_calls if last_turn and c.turn_id == last_turn),
+            "session": sum(c.cost_usd for c in session_calls),
+            "day": self.day_spent(),
+        }
+        simulated: dict[Scope, bool] = {
+            "call": bool(last_call and last_call.simulated),
+            "turn": any(c.simulated for c in session_calls if c.turn_id == last_turn),
+            "session": any(c.simulated for c in session_calls),
+            "day": any(c.simulated for c in self._calls.values()),
+        }
+        return [
+            MeterReading(
+                scope=scope,
+                spent_usd=spent[scope],
+                cap_usd=self.caps.get(scope),
+                level=level_for(spent[scope], self.caps.get(scope), self.warn_fraction),
+                simulated=simulated[scope],
+            )
+            for scope in SCOPES
+        ]
+
+    def day_spent(self) -> float:
+        if self._day_from_metrics is not None:
+            return self._day_from_metrics
+        return self.spent_today_before + sum(c.cost_usd for c in self._calls.values())
+
+
+@dataclass(frozen=True)
+class QueueReading:
+    """The scheduler's figures, with cool-downs counted down to `now`."""
+
+    in_flight: int
+    queued: int
+    capacity: int
+    tokens_per_s: float
+    usd_per_min: float
+    cooldowns: dict[str, float]
+
+
+@dataclass
+class QueueTracker:
+    """The latest SchedulerMetrics, and when it was taken (for counting cool-downs down)."""
+
+    latest: SchedulerMetrics | None = None
+
+    def ingest(self, event: Event) -> None:
+        if isinstance(event, SchedulerMetrics):
+            self.latest = event
+
+    def reading(self, now: float) -> QueueReading | None:
+        metrics = self.latest
+        if metrics is None:
+            return None
+        elapsed = max(0.0, now - metrics.ts)
+        cooldowns = {
+            provider: left - elapsed
+            for provider, left in sorted(metrics.cooldowns.items())
+            if left - elapsed > 0
+        }
+        return QueueReading(
+            in_flight=metrics.in_flight,
+            queued=metrics.queued,
+            capacity=metrics.capacity,
+            tokens_per_s=metrics.tokens_per_s,
+            usd_per_min=metrics.usd_per_min,
+            cooldowns=cooldowns,
+        )

@@ -1,0 +1,1 @@
+"""Widgets of the TUI: conversation panes, tool cards, meters, reviews, event log."""

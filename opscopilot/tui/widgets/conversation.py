@@ -1,0 +1,265 @@
+"""A conversation pane: one session's transcript, rendered from its events as they arrive.
+
+Each model call's answer is ONE `Markdown` fed through `Markdown.get_stream()`, in a
+scroll container anchored to the bottom; thinking sits collapsed above it. Tool calls
+are cards; a budget cut-off is a marker where it happened.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from opscopilot import events as ev
+from opscopilot.redact import redact
+from opscopilot.tui.widgets.tool_card import ToolCard
+
+MAX_TRANSCRIPT_CHILDREN = 400  # prune the oldest blocks beyond this, so long sessions stay fast
+_CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
+
+
+class AnswerBlock(Vertical):
+    """One model call's answer: collapsed thinking, then the streamed Markdown."""
+
+    DEFAULT_CSS = """
+    AnswerBlock { height: auto; margin: 0 0 1 0; }
+    AnswerBlock > Collapsible { background: $surface; }
+    AnswerBlock > .answer-meta { color: $text-muted; }
+    """
+
+    def __init__(self, call_id: str, model: str) -> None:
+        super().__init__(classes="answer")
+        self.call_id = call_id
+        self.model = model
+        self.text = ""
+        self.thinking = ""
+        self._stream: MarkdownStream | None = None
+        self._thinking_stream: MarkdownStream | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.model, classes="answer-meta", markup=False)
+        yield Markdown(classes="answer-text")
+
+    async def write(self, text: str) -> None:
+        self.text += text
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.query_one(".answer-text", Markdown))
+        await self._stream.write(text)
+
+    async def write_thinking(self, text: str) -> None:
+        self.thinking += text
+        if self._thinking_stream is None:
+            body = Markdown(classes="thinking-text")
+            await self.mount(Collapsible(body, title="thinking", collapsed=True), before=1)
+            self._thinking_stream = Markdown.get_stream(body)
+        await self._thinking_stream.write(text)
+
+    async def finish(self, note: str = "") -> None:
+        """Stop the streams (flushing what they hold) and show how the call ended."""
+        try:
+            for stream in (self._stream, self._thinking_stream):
+                if stream is not None:
+                    await stream.stop()
+        finally:
+            self._stream = self._thinking_stream = None
+            if note:
+                meta = self.query_one(".answer-meta", Static)
+                meta.update(f"{self.model}  ·  {note}")
+
+    async def discard(self, reason: str) -> None:
+        """A retry voids what streamed so far: clear it, say why."""
+        await self.finish()
+        self.text = ""
+        await self.query_one(".answer-text", Markdown).update("")
+        self.query_one(".answer-meta", Static).update(f"{self.model}  ·  retrying: {reason}")
+
+
+class ConversationPane(Vertical, can_focus=True):
+    """One session's transcript; the app routes that session's events here."""
+
+    DEFAULT_CSS = """
+    ConversationPane {
+        border: round $panel-lighten-2;
+        width: 1fr;
+        height: 1fr;
+    }
+    ConversationPane.-active { border: round $primary; }
+    ConversationPane > .pane-header { height: 1; color: $text-muted; padding: 0 1; }
+    ConversationPane > VerticalScroll { height: 1fr; padding: 0 1; }
+    ConversationPane .user-prompt { color: $accent; text-style: bold; margin: 1 0 0 0; }
+    ConversationPane .cutoff {
+        color: $meter-over; text-style: bold; border-left: thick $meter-over; padding: 0 1;
+    }
+    ConversationPane .turn-status { color: $text-muted; margin: 0 0 1 0; }
+    ConversationPane .notice { color: $warning; }
+    """
+
+    @dataclass
+    class Activated(Message):
+        """The operator focused this pane (it becomes the prompt's target)."""
+
+        pane: ConversationPane
+
+    def __init__(self, session_id: str, model: str, *, pane_id: str) -> None:
+        super().__init__(id=pane_id)
+        self.session_id = session_id
+        self.model = model
+        self.state = "ready"
+        self.turn_id: str | None = None
+        self.answers: dict[str, AnswerBlock] = {}
+        self.tool_cards: dict[str, ToolCard] = {}
+        self.last_answer_text = ""
+        self.last_tool_output = ""
+        self.border_title = model
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._header(), classes="pane-header", markup=False)
+        yield VerticalScroll(classes="transcript")
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).anchor()
+
+    def on_focus(self) -> None:
+        self.post_message(self.Activated(self))
+
+    def _header(self) -> str:
+        return f"{self.session_id}  ·  {self.state}"
+
+    def set_model(self, model: str) -> None:
+        self.model = model
+        self.border_title = model
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        if self.is_mounted:
+            self.query_one(".pane-header", Static).update(self._header())
+
+    @property
+    def busy(self) -> bool:
+        return self.state not in {"ready", "completed", "failed", "cut_off", "cancelled", "denied"}
+
+    @property
+    def last_code_block(self) -> str | None:
+        blocks = _CODE_BLOCK.findall(self.last_answer_text)
+        return blocks[-1] if blocks else None
+
+    async def _add(self, widget: Static | Vertical) -> None:
+        transcript = self.query_one(VerticalScroll)
+        await transcript.mount(widget)
+        excess = len(transcript.children) - MAX_TRANSCRIPT_CHILDREN
+        if excess > 0:
+            await transcript.remove_children(list(transcript.children[:excess]))
+
+    async def add_note(self, text: str, classes: str = "notice") -> None:
+        await self._add(Static(redact(text), classes=classes, markup=False))
+
+    async def handle(self, event: ev.Event) -> None:
+        """Render one event of this pane's session."""
+        if isinstance(event, ev.TurnStarted):
+            self.turn_id = event.turn_id
+            await self._add(Static(f"› {event.prompt}", classes="user-prompt", markup=False))
+            self._set_state("calling_model")
+        elif isinstance(event, ev.TurnStateChanged):
+            self._set_state(event.state)
+        elif isinstance(event, ev.ModelCallStarted):
+            block = AnswerBlock(event.call_id, f"{event.provider}:{event.model}")
+            self.answers[event.call_id] = block
+            await self._add(block)
+        elif isinstance(event, ev.ModelText):
+            if block := await self._answer(event.call_id):
+                await block.write(event.text)
+                self.last_answer_text = block.text
+        elif isinstance(event, ev.ModelThinking):
+            if block := await self._answer(event.call_id):
+                await block.write_thinking(event.text)
+        elif isinstance(event, ev.ModelRetry):
+            if event.discarded_output and (block := self.answers.get(event.call_id)):
+                await block.discard(event.reason)
+        elif isinstance(event, ev.ModelFinished):
+            if block := self.answers.get(event.call_id):
+                await block.finish(_finish_note(event))
+        elif isinstance(event, ev.ModelToolCall):
+            await self._card(event.tool_call_id, event.name, event.arguments)
+        elif isinstance(event, ev.ToolProposed):
+            card = await self._card(event.tool_call_id, event.name, event.arguments)
+            card.set_risk(event.risk)
+        elif isinstance(event, ev.ApprovalRequested):
+            card = await self._card(event.tool_call_id, event.name, event.arguments)
+            card.set_risk(event.risk)
+            card.set_status("awaiting")
+            card.approval_id = event.approval_id
+            self._set_state("awaiting_approval")
+        elif isinstance(event, ev.ApprovalDecided):
+            for card in self.tool_cards.values():
+                if card.approval_id == event.approval_id:
+                    card.set_status(event.decision)
+                    if event.arguments is not None:
+                        card.set_arguments(event.arguments)
+        elif isinstance(event, ev.ToolStarted):
+            card = await self._card(event.tool_call_id, event.name, event.arguments)
+            card.set_arguments(event.arguments)
+            card.set_status("running")
+        elif isinstance(event, ev.ToolOutput):
+            if card := self.tool_cards.get(event.tool_call_id):
+                card.append_output(event.text)
+                self.last_tool_output = card.output
+        elif isinstance(event, ev.ToolFinished):
+            card = await self._card(event.tool_call_id, event.name, {})
+            card.set_final_content(event.content)
+            card.set_status(event.status, event.duration_s)
+            self.last_tool_output = card.output or event.content
+        elif isinstance(event, ev.BudgetCutoff):
+            await self.add_note(
+                f"✂ cut off here: {event.scope} cap ${event.cap_usd:.4f} "
+                f"reached (spent ${event.spent_usd:.4f})",
+                classes="cutoff",
+            )
+        elif isinstance(event, ev.TurnFinished):
+            await self._finish_open_answers()
+            self._set_state(event.status)
+            note = f"turn {event.status}"
+            if event.cost_usd is not None:
+                note += f"  ·  ${event.cost_usd:.4f}"
+            if event.error is not None:
+                note += f"  ·  {event.error.kind}: {event.error.message}"
+            await self.add_note(note, classes="turn-status")
+        elif isinstance(event, ev.Notice) and event.level != "info":
+            await self.add_note(f"{event.level}: {event.message}")
+
+    async def _answer(self, call_id: str) -> AnswerBlock | None:
+        block = self.answers.get(call_id)
+        if block is None:  # text without a start (e.g. a replayed fragment): still show it
+            block = self.answers[call_id] = AnswerBlock(call_id, self.model)
+            await self._add(block)
+        return block
+
+    async def _card(self, tool_call_id: str, name: str, arguments: dict) -> ToolCard:
+        card = self.tool_cards.get(tool_call_id)
+        if card is None:
+            card = self.tool_cards[tool_call_id] = ToolCard(tool_call_id, name, arguments)
+            await self._add(card)
+        return card
+
+    async def _finish_open_answers(self) -> None:
+        for block in self.answers.values():
+            await block.finish()
+
+    async def close_streams(self) -> None:
+        await self._finish_open_answers()
+
+
+def _finish_note(event: ev.ModelFinished) -> str:
+    parts = [event.finish_reason]
+    if event.usage.output_tokens:
+        parts.append(f"{event.usage.input_tokens}→{event.usage.output_tokens} tok")
+    if event.cost_usd is not None:
+        parts.append(f"${event.cost_usd:.4f}" + (" (simulated)" if event.cost_simulated else ""))
+    if event.error is not None:
+        parts.append(f"{event.error.kind}: {redact(event.error.message)}")
+    return "  ·  ".join(parts)

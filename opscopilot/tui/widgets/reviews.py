@@ -1,0 +1,127 @@
+"""The pending reviews panel: every pending approval across sessions and processes.
+
+The list only shows and selects; decisions go up as messages and the app's workers record
+them, so the panel never touches the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from opscopilot.tui.engine import ApprovalView
+from opscopilot.tui.widgets.tool_card import RISK_MARKS, format_arguments
+
+
+def format_age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class ReviewList(OptionList):
+    """Pending approvals; keys decide the highlighted one."""
+
+    BINDINGS = [
+        Binding("a", "approve", "Approve", id="review.approve"),
+        Binding("d", "deny", "Deny", id="review.deny"),
+        Binding("e", "edit", "Edit args", id="review.edit"),
+        Binding("A", "always_allow", "Always allow", id="review.always"),
+        Binding("j", "cursor_down", "Next", show=False, id="review.next"),
+        Binding("k", "cursor_up", "Previous", show=False, id="review.previous"),
+    ]
+
+    @dataclass
+    class Chosen(Message):
+        """The operator pressed a decision key on an approval."""
+
+        action: str  # approve | deny | edit | always_allow
+        approval: ApprovalView
+
+    def __init__(self) -> None:
+        super().__init__(id="review-list")
+        self.approvals: list[ApprovalView] = []
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in {"approve", "deny", "edit", "always_allow"}:
+            return self.selected_approval is not None
+        return True
+
+    @property
+    def selected_approval(self) -> ApprovalView | None:
+        if self.highlighted is None or not self.approvals:
+            return None
+        if 0 <= self.highlighted < len(self.approvals):
+            return self.approvals[self.highlighted]
+        return None
+
+    def show(self, approvals: list[ApprovalView], now: float) -> None:
+        """Replace the list, keeping the highlight on the same approval when it is still there."""
+        previous = self.selected_approval
+        self.approvals = list(approvals)
+        self.clear_options()
+        self.add_options([Option(_render(a, now), id=a.id) for a in approvals])
+        if approvals:
+            ids = [a.id for a in approvals]
+            self.highlighted = ids.index(previous.id) if previous and previous.id in ids else 0
+        self.refresh_bindings()
+
+    def _choose(self, action: str) -> None:
+        if (approval := self.selected_approval) is not None:
+            self.post_message(self.Chosen(action, approval))
+
+    def action_approve(self) -> None:
+        self._choose("approve")
+
+    def action_deny(self) -> None:
+        self._choose("deny")
+
+    def action_edit(self) -> None:
+        self._choose("edit")
+
+    def action_always_allow(self) -> None:
+        self._choose("always_allow")
+
+
+def _render(approval: ApprovalView, now: float) -> Text:
+    text = Text()
+    risk_style = {"read": "green", "write": "yellow", "destructive": "bold red"}.get(approval.risk, "")
+    text.append(f"{RISK_MARKS.get(approval.risk, approval.risk):<15}", style=risk_style)
+    text.append(f" {approval.tool}", style="bold")
+    text.append(f"  {format_arguments(approval.arguments, limit=80)}")
+    text.append(f"  {format_age(now - approval.requested_at)} ago", style="dim")
+    text.append(f"  {approval.session_id}", style="dim italic")
+    return text
+
+
+class ReviewsPanel(Vertical):
+    """Title with the count, and the list."""
+
+    DEFAULT_CSS = """
+    ReviewsPanel { height: auto; max-height: 12; border: round $warning; display: none; }
+    ReviewsPanel.-has-pending { display: block; }
+    ReviewsPanel > OptionList { height: auto; max-height: 9; border: none; }
+    ReviewsPanel > .review-help { color: $text-muted; height: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield ReviewList()
+        yield Static(
+            "a approve · d deny (reason) · e edit args · A always allow · j/k move · esc back",
+            classes="review-help",
+        )
+
+    def show(self, approvals: list[ApprovalView], now: float) -> None:
+        self.border_title = f"pending reviews ({len(approvals)})"
+        self.set_class(bool(approvals), "-has-pending")
+        self.query_one(ReviewList).show(approvals, now)

@@ -1,0 +1,114 @@
+"""A tool call as a card: name, arguments, risk, status, live output, duration."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Log, Static
+
+from opscopilot.redact import redact
+
+RISK_MARKS = {"read": "● read", "write": "▲ write", "destructive": "■ destructive"}
+STATUS_MARKS = {
+    "proposed": "proposed",
+    "awaiting": "⏸ awaiting approval",
+    "approved": "✓ approved",
+    "running": "▶ running",
+    "ok": "✓ ok",
+    "error": "✗ error",
+    "denied": "✗ denied",
+    "timeout": "⌛ timeout",
+    "unknown": "? unknown",
+    "expired": "✗ expired",
+}
+MAX_OUTPUT_LINES = 2000
+
+
+def format_arguments(arguments: dict[str, Any], limit: int = 200) -> str:
+    """Arguments on one line, secrets masked, long values shortened."""
+    text = redact(json.dumps(arguments, ensure_ascii=False, sort_keys=True))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ToolCard(Vertical):
+    """One tool call; the pane updates it as tool events arrive."""
+
+    DEFAULT_CSS = """
+    ToolCard {
+        height: auto;
+        border: round $secondary;
+        padding: 0 1;
+        margin: 0 0 1 0;
+    }
+    ToolCard.-risk-read { border: round $risk-read; }
+    ToolCard.-risk-write { border: round $risk-write; }
+    ToolCard.-risk-destructive { border: heavy $risk-destructive; }
+    ToolCard > .tool-args { color: $text-muted; }
+    ToolCard > Log { height: auto; max-height: 10; background: $surface; }
+    """
+
+    def __init__(self, tool_call_id: str, name: str, arguments: dict[str, Any]) -> None:
+        super().__init__(id=None, classes="tool-card")
+        self.tool_call_id = tool_call_id
+        self.tool_name = name
+        self.arguments = dict(arguments)
+        self.risk = ""
+        self.approval_id: str | None = None
+        self.status = "proposed"
+        self.duration_s: float | None = None
+        self.output_parts: list[str] = []
+        self.border_title = name
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._header_text(), classes="tool-header")
+        yield Static(format_arguments(self.arguments), classes="tool-args", markup=False)
+        log = Log(max_lines=MAX_OUTPUT_LINES, auto_scroll=True)
+        log.display = False
+        yield log
+
+    def _header_text(self) -> str:
+        parts = [RISK_MARKS.get(self.risk, self.risk) or "…", STATUS_MARKS.get(self.status, self.status)]
+        if self.duration_s is not None:
+            parts.append(f"{self.duration_s:.2f}s")
+        return "  ·  ".join(parts)
+
+    def _refresh_header(self) -> None:
+        if self.is_mounted:
+            self.query_one(".tool-header", Static).update(self._header_text())
+
+    def set_arguments(self, arguments: dict[str, Any]) -> None:
+        self.arguments = dict(arguments)
+        if self.is_mounted:
+            self.query_one(".tool-args", Static).update(format_arguments(self.arguments))
+
+    def set_risk(self, risk: str) -> None:
+        self.remove_class(f"-risk-{self.risk}")
+        self.risk = risk
+        self.add_class(f"-risk-{risk}")
+        self._refresh_header()
+
+    def set_status(self, status: str, duration_s: float | None = None) -> None:
+        self.status = status
+        if duration_s is not None:
+            self.duration_s = duration_s
+        self._refresh_header()
+
+    def append_output(self, text: str) -> None:
+        text = redact(text)
+        self.output_parts.append(text)
+        if self.is_mounted:
+            log = self.query_one(Log)
+            log.display = True
+            log.write(text)
+
+    def set_final_content(self, content: str) -> None:
+        """Show the result when no live output streamed (e.g. read_file)."""
+        if not self.output_parts and content:
+            self.append_output(content if content.endswith("\n") else content + "\n")
+
+    @property
+    def output(self) -> str:
+        return "".join(self.output_parts)
