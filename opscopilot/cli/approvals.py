@@ -1,0 +1,231 @@
+"""`opscopilot approvals list|show|approve|deny`: decide paused tool calls from any terminal.
+
+A decision is one atomic write to the database, so it is safe while a TUI or another
+terminal looks at (or decides) the same approval; `opscopilot resume TURN_ID` continues.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from opscopilot.cli.store_common import compact_json, fail, local_time, open_store, print_json
+
+if TYPE_CHECKING:
+    from opscopilot.store import ApprovalRecord, Store
+
+
+def _operator_name() -> str:
+    name = os.environ.get("USER")
+    if name:
+        return name
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def _host_name() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _parse_edited_arguments(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"--args is not valid JSON ({exc.msg} at column {exc.colno})", 2)
+    if not isinstance(value, dict):
+        fail("--args must be a JSON object of the tool's arguments", 2)
+    return value
+
+
+def _validate_for_tool(tool: str, arguments: dict[str, Any]) -> None:
+    """Check edited arguments against the tool's own schema, when the tools layer is built."""
+    from opscopilot import config, tools
+
+    registry_class = getattr(tools, "ToolRegistry", None)
+    if registry_class is None:
+        return
+    tool_error = getattr(tools, "ToolError", Exception)
+    try:
+        registry_class.default(config.config()).get(tool).validate(arguments)
+    except config.ConfigError as exc:
+        fail(str(exc), 2)
+    except tool_error as exc:
+        fail(f"--args for {tool}: {exc}", 2)
+
+
+def _document(record: ApprovalRecord) -> dict[str, Any]:
+    return record.model_dump(mode="json")
+
+
+def _get(store: Store, approval_id: str) -> ApprovalRecord:
+    record = store.get_approval(approval_id)
+    if record is None:
+        fail(f"no approval {approval_id}")
+    return record.as_of(time.time())
+
+
+@click.group()
+def approvals() -> None:
+    """List, inspect and decide approvals of paused tool calls."""
+
+
+@approvals.command("list")
+@click.option("--all", "every_status", is_flag=True, help="Every status, not only pending.")
+@click.option("--session", "session_id", default=None, help="Only this session's.")
+@click.option("--turn", "turn_id", default=None, help="Only this turn's.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON list on stdout.")
+def list_approvals(every_status: bool, session_id: str | None, turn_id: str | None,
+                   as_json: bool) -> None:
+    """Pending approvals, oldest first (ones past their deadline are reported as expired)."""
+    from opscopilot.store import StoreError
+
+    store = open_store()
+    try:
+        records = store.list_approvals(
+            status=None if every_status else "pending", session_id=session_id, turn_id=turn_id
+        )
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    if as_json:
+        print_json([_document(record) for record in records])
+        return
+    if not records:
+        click.echo("no approvals" if every_status else "no pending approvals")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for name in ("id", "tool", "arguments", "risk", "status", "requested", "turn"):
+        table.add_column(name, no_wrap=name in ("id", "requested"), overflow="fold")
+    for record in records:
+        table.add_row(record.id, record.tool, compact_json(record.effective_arguments),
+                      record.risk, record.status, local_time(record.requested_at), record.turn_id)
+    Console().print(table, markup=False, highlight=False)
+
+
+@approvals.command("show")
+@click.argument("approval_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def show_approval(approval_id: str, as_json: bool) -> None:
+    """One approval: the call, why it needs a person, and the decision with who made it."""
+    from opscopilot.store import StoreError
+
+    store = open_store()
+    try:
+        record = _get(store, approval_id)
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    if as_json:
+        print_json(_document(record))
+        return
+    rows = [
+        ("approval", record.id),
+        ("status", record.status),
+        ("tool", record.tool),
+        ("arguments", compact_json(record.arguments)),
+        ("risk", f"{record.risk} — {record.reason}" if record.reason else record.risk),
+        ("session / turn", f"{record.session_id} / {record.turn_id}"),
+        ("requested", local_time(record.requested_at)),
+        ("expires", local_time(record.expires_at)),
+    ]
+    if record.status != "pending":
+        who = record.operator or "—"
+        rows += [("decided", f"{local_time(record.decided_at)} by {who}@{record.host or '?'}")]
+        if record.decision_reason:
+            rows.append(("reason", record.decision_reason))
+        if record.edited_arguments is not None:
+            rows.append(("edited arguments", compact_json(record.edited_arguments)))
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        click.echo(f"{label:<{width}}  {value}")
+
+
+def _decide(
+    approval_id: str,
+    *,
+    decision: str,
+    operator: str | None,
+    reason: str,
+    edited: dict[str, Any] | None,
+    as_json: bool,
+) -> None:
+    from opscopilot.store import StoreError
+    from opscopilot.store.approvals import when
+
+    store = open_store()
+    try:
+        record = store.get_approval(approval_id)
+        if record is None:
+            fail(f"no approval {approval_id}")
+        if record.status != "pending":
+            fail(f"approval {approval_id} is already {record.status}")
+        now = time.time()
+        if edited is not None and not record.expired_at(now):
+            _validate_for_tool(record.tool, edited)
+        decided = store.decide_approval(
+            approval_id,
+            decision=decision,  # type: ignore[arg-type]
+            operator=operator or _operator_name(),
+            host=_host_name(),
+            reason=reason,
+            arguments=edited,
+            decided_at=now,
+        )
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    if as_json:
+        print_json(_document(decided))
+    if decided.status == "expired":
+        deadline = when(decided.expires_at) if decided.expires_at else "its deadline"
+        fail(f"approval {approval_id} expired at {deadline}; recorded as expired, not {decision}")
+    if as_json:
+        return
+    edited_note = f" with {compact_json(decided.edited_arguments)}" if edited is not None else ""
+    click.echo(
+        f"{decided.status} {approval_id}: {decided.tool}{edited_note} "
+        f"(by {decided.operator}@{decided.host})"
+    )
+    click.echo(f"continue the turn with: opscopilot resume {decided.turn_id}")
+
+
+@approvals.command("approve")
+@click.argument("approval_id")
+@click.option("--args", "edited_json", default=None, metavar="JSON",
+              help="Run with these arguments instead (a JSON object, checked against the tool).")
+@click.option("--operator", default=None, help="Who decides (default: $USER).")
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@click.option("--json", "as_json", is_flag=True, help="The decided approval as one JSON object.")
+def approve(approval_id: str, edited_json: str | None, operator: str | None, reason: str,
+            as_json: bool) -> None:
+    """Let a paused tool call run (optionally with edited arguments)."""
+    edited = None if edited_json is None else _parse_edited_arguments(edited_json)
+    _decide(approval_id, decision="approved", operator=operator, reason=reason, edited=edited,
+            as_json=as_json)
+
+
+@approvals.command("deny")
+@click.argument("approval_id")
+@click.option("--reason", default="", help="Why; the model is told.")
+@click.option("--operator", default=None, help="Who decides (default: $USER).")
+@click.option("--json", "as_json", is_flag=True, help="The decided approval as one JSON object.")
+def deny(approval_id: str, reason: str, operator: str | None, as_json: bool) -> None:
+    """Refuse a paused tool call; the turn goes on without it."""
+    _decide(approval_id, decision="denied", operator=operator, reason=reason, edited=None,
+            as_json=as_json)

@@ -1,0 +1,121 @@
+"""`opscopilot sessions list|show`: what is stored, for operators and their scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from opscopilot.cli.store_common import (
+    compact_json,
+    fail,
+    local_time,
+    money,
+    open_store,
+    print_json,
+)
+
+
+@click.group()
+def sessions() -> None:
+    """List and show stored sessions."""
+
+
+@sessions.command("list")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON list on stdout.")
+def list_sessions(limit: int, as_json: bool) -> None:
+    """The most recently active sessions first."""
+    from opscopilot.store import StoreError
+
+    store = open_store()
+    try:
+        records = store.list_sessions(limit=limit)
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    if as_json:
+        print_json([record.model_dump(mode="json") for record in records])
+        return
+    if not records:
+        click.echo("no sessions yet")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for name in ("id", "model", "title", "turns", "cost", "last active"):
+        table.add_column(name, no_wrap=name in ("id", "last active"), overflow="fold")
+    for record in records:
+        table.add_row(record.id, record.model, record.title, str(record.turn_count),
+                      money(record.cost_usd), local_time(record.updated_at))
+    Console().print(table)
+
+
+@sessions.command("show")
+@click.argument("session_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def show_session(session_id: str, as_json: bool) -> None:
+    """A session's turns (status, cost) and its conversation."""
+    from opscopilot.store import StoreError
+
+    store = open_store()
+    try:
+        record = store.get_session(session_id)
+        if record is None:
+            fail(f"no session {session_id}")
+        turns = store.list_turns(session_id)
+        messages = store.messages(session_id)
+        pending = store.list_approvals(session_id=session_id)
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    if as_json:
+        document: dict[str, Any] = record.model_dump(mode="json")
+        document["turns"] = [turn.model_dump(mode="json") for turn in turns]
+        document["messages"] = [message.model_dump(mode="json") for message in messages]
+        document["pending_approvals"] = [approval.id for approval in pending]
+        print_json(document)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"[bold]{record.id}[/]  {record.model}  {record.title}\n"
+        f"created {local_time(record.created_at)} · last active {local_time(record.updated_at)}"
+        f" · {record.turn_count} turns · {money(record.cost_usd)}",
+        highlight=False,
+    )
+    if turns:
+        table = Table(box=None, pad_edge=False, title="turns", title_justify="left")
+        for name in ("turn", "status", "cost", "tokens in/out", "prompt"):
+            table.add_column(name, no_wrap=name == "turn", overflow="fold")
+        for turn in turns:
+            tokens = f"{turn.usage.input_tokens}/{turn.usage.output_tokens}"
+            status = turn.status
+            if turn.error:
+                status += f" ({turn.error.get('kind') or 'error'})"
+            table.add_row(turn.id, status, money(turn.cost_usd), tokens, turn.prompt)
+        console.print(table)
+    for message in messages:
+        console.print(f"[bold]{message.role}[/]: ", end="", highlight=False)
+        console.print(_message_line(message), markup=False, highlight=False)
+    if pending:
+        console.print(f"pending approvals: {', '.join(a.id for a in pending)}", highlight=False)
+
+
+def _message_line(message: Any) -> str:
+    """A message as one readable block: its text, tool calls and tool results."""
+    pieces: list[str] = []
+    for part in message.parts:
+        if part.type == "text":
+            pieces.append(part.text)
+        elif part.type == "tool_call":
+            pieces.append(f"→ {part.name} {compact_json(part.arguments)}")
+        elif part.type == "tool_result":
+            label = "error" if part.is_error else "result"
+            pieces.append(f"← {label}: {part.content}")
+    return "\n".join(pieces)

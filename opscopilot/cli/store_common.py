@@ -1,0 +1,48 @@
+"""What the `sessions` and `approvals` commands share: opening the store, errors, times, JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from opscopilot.store import Store
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One line on stderr and the exit code the command-line contract gives it."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def open_store() -> Store:
+    """The operator's database; an unreadable one is one line and exit 1."""
+    from opscopilot.store import Store, StoreError
+
+    try:
+        return Store.open()
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def local_time(ts: float | None) -> str:
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def print_json(document: Any) -> None:
+    """Exactly one JSON document on stdout."""
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+def money(value: float | None) -> str:
+    return "—" if value is None else f"${value:.4f}"
