@@ -28,6 +28,7 @@ class TurnRequested:
     approve_mode: ApproveMode = "ask"
     max_model_calls: int = 8
     model_retries: int = 0
+    max_cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class CallClassification:
     decision: PolicyDecision
     reason: str
     call_hash: str
+    shell_by_rule: bool = False  # mode `all` or an exact allow rule already approves a shell
 
 
 @dataclass(frozen=True)

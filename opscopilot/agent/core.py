@@ -115,6 +115,7 @@ def _start(action: TurnRequested) -> tuple[TurnState, list[Directive]]:
         prompt=action.prompt,
         model=action.model,
         approve_mode=action.approve_mode,
+        max_cost=action.max_cost,
         max_model_calls=max(action.max_model_calls, 1),
         retries_left=max(action.model_retries, 0),
         started_at=action.now,
@@ -252,11 +253,12 @@ def _tools_classified(step: _Step, action: ToolsClassified) -> None:
         if call.status != "proposed":
             continue
         verdict = verdicts.get(call.id)
+        shell_by_rule = False
         if verdict is None:
             risk, decision, reason, call_hash = "destructive", "deny", "not classified", ""
         else:
             risk, decision, reason = verdict.risk, verdict.decision, verdict.reason
-            call_hash = verdict.call_hash
+            call_hash, shell_by_rule = verdict.call_hash, verdict.shell_by_rule
         # The mode is enforced here too, whatever the policy said: read-only never writes
         # and `none` never runs without a person.
         if mode == "read-only" and decision != "deny" and (risk != "read" or decision == "ask"):
@@ -268,6 +270,7 @@ def _tools_classified(step: _Step, action: ToolsClassified) -> None:
         call = call.model_copy(update={
             "risk": risk, "decision": decision, "reason": reason, "call_hash": call_hash,
             "run_arguments": call.arguments, "run_hash": call_hash,
+            "shell_by_rule": shell_by_rule and decision == "run",
         })
         if decision == "run":
             call = call.model_copy(update={"status": "approved"})
@@ -332,7 +335,8 @@ def _run_directive(call: ToolCallState) -> RunTool:
     return RunTool(
         run_id=call.run_id, tool_call_id=call.id, name=call.name,
         arguments=dict(call.run_arguments if call.run_arguments is not None else call.arguments),
-        call_hash=call.run_hash, risk=call.risk, approved_shell=call.approved_by_operator,
+        call_hash=call.run_hash, risk=call.risk,
+        approved_shell=call.approved_by_operator or call.shell_by_rule,
     )
 
 

@@ -81,6 +81,7 @@ class ToolCallState(_Frozen):
     run_hash: str = ""  # the hash an approval is bound to, and what runs
     approval_id: str | None = None
     approved_by_operator: bool = False
+    shell_by_rule: bool = False  # the operator's standing choice (mode all, exact allow rule)
     run_id: str | None = None  # the journal effect id of the run
     result_status: Literal["ok", "error", "timeout", "denied"] | None = None
     content: str = ""  # what goes back to the model as the tool result
@@ -98,6 +99,7 @@ class TurnState(_Frozen):
     prompt: str = ""
     model: str = ""
     approve_mode: ApproveMode = "ask"
+    max_cost: float | None = None  # the --max-cost of the turn, kept so resume honours it
     status: TurnStatus = "ready"
     messages: list[Message] = Field(default_factory=list)  # this turn's, after the history
     calls: list[ToolCallState] = Field(default_factory=list)  # the batch being worked on

@@ -50,6 +50,7 @@ class Ledger:
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.policy_runs: set[tuple[str, str]] = set()  # (tool_call_id, hash) the policy let run
+        self.shell_rules: set[tuple[str, str]] = set()  # ... and also granted a shell
         self.approvals: set[tuple[str, str]] = set()  # (approval_id, hash) an operator approved
         self.risks: dict[str, str] = {}
         self.open_model_call: str | None = None
@@ -90,8 +91,11 @@ def check_invariants(before: TurnState, after: TurnState, directives: list[Any],
         call = after.call(d.tool_call_id)
         assert call is not None and call.status == "running" and call.run_id == d.run_id
         assert d.tool_call_id not in led.finished_calls
-        if d.approved_shell:
+        if call.approved_by_operator:
+            assert d.approved_shell
             assert (call.approval_id, d.call_hash) in led.approvals
+        elif d.approved_shell:
+            assert (d.tool_call_id, d.call_hash) in led.shell_rules
         else:
             assert (d.tool_call_id, d.call_hash) in led.policy_runs
             assert led.mode != "none"
@@ -138,7 +142,8 @@ def random_action(draw: Any, state: TurnState, led: Ledger, now: float) -> Any:
                 continue
             risk, decision = draw(st.sampled_from(RISKS)), draw(st.sampled_from(DECISIONS))
             verdicts.append(CallClassification(call.id, risk, decision, "because",
-                                               call_hash(call.name, call.arguments)))
+                                               call_hash(call.name, call.arguments),
+                                               shell_by_rule=draw(st.booleans())))
         return ToolsClassified(tuple(verdicts), now)
     if kind == "decide":
         pending = [a for a in state.pending_approvals] or ["nope"]
@@ -178,6 +183,8 @@ def grant(action: Any, state: TurnState, led: Ledger) -> None:
             led.risks[verdict.tool_call_id] = verdict.risk
             if verdict.decision == "run":
                 led.policy_runs.add((verdict.tool_call_id, verdict.call_hash))
+                if verdict.shell_by_rule:
+                    led.shell_rules.add((verdict.tool_call_id, verdict.call_hash))
     elif isinstance(action, ApprovalDecided) and action.decision == "approved":
         led.approvals.add((action.approval_id, action.call_hash))
 

@@ -1,0 +1,172 @@
+"""Executing a CallModel directive: one journaled, governed, streamed model call.
+
+The call is journaled before it starts and its aggregated response after it ends, so a
+resumed turn never pays twice for a call whose answer is already known. Every stream
+event becomes an event of opscopilot/events.py as it arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from opscopilot import events as ev
+from opscopilot.agent import Action, CallModel, ModelFailed, ModelFinished, ModelOutcomeUnknown
+from opscopilot.llm.types import (
+    ErrorInfo,
+    LLMError,
+    Message,
+    ModelSpec,
+    Request,
+    Response,
+    ResponseBuilder,
+    ToolCall,
+    ToolResultPart,
+)
+from opscopilot.redact import redact
+
+if TYPE_CHECKING:
+    from .runtime import LiveTurn, Runtime
+
+SYSTEM_PROMPT = (
+    "You are opscopilot, an operations copilot working on the operator's live system. "
+    "Use the tools to look before you conclude: read logs, check disks, memory, load, "
+    "processes and URLs. Prefer read-only diagnostics; propose a change (restart, delete, "
+    "edit) only when the evidence calls for it, one clear command at a time, never chained "
+    "with shell syntax. A denied tool call is the operator's decision: work with what you "
+    "have. Answer concisely with the evidence and the next step."
+)
+
+
+def valid_history(messages: list[Message]) -> list[Message]:
+    """Answer tool calls of earlier unfinished turns so providers accept the history."""
+    answered = {p.id for m in messages for p in m.parts if isinstance(p, ToolResultPart)}
+    fixed: list[Message] = []
+    for message in messages:
+        fixed.append(message)
+        for call in message.tool_calls:
+            if call.id not in answered:
+                fixed.append(Message.tool_result(
+                    call.id, "Not run: that turn did not finish.", is_error=True, name=call.name
+                ))
+    return fixed
+
+
+def response_from_journal(result: dict[str, Any]) -> Response:
+    return Response.model_validate(result)
+
+
+def finished_action(call_id: str, response: Response, now: float) -> Action:
+    """The action a finished response feeds to the core."""
+    if response.error is not None:
+        return ModelFailed(call_id=call_id, error=response.error, now=now,
+                           partial_text=response.text, usage=response.usage,
+                           cost_usd=response.cost_usd)
+    return ModelFinished(
+        call_id=call_id, now=now, text=response.text, thinking=response.thinking,
+        thinking_signature=response.thinking_signature,
+        tool_calls=tuple(ToolCall(id=c.id, name=c.name, arguments=c.arguments)
+                         for c in response.tool_calls),
+        usage=response.usage, cost_usd=response.cost_usd, finish_reason=response.finish_reason,
+    )
+
+
+async def call_model(runtime: Runtime, live: LiveTurn, directive: CallModel) -> Action:
+    """Run one model call for a turn and say how it ended, as an action for the core."""
+    state = live.state
+    now = runtime.clock()
+    payload = {"model": state.model, "messages": len(directive.messages)}
+    fresh = await runtime.io(runtime.store.journal_intent, state.turn_id, directive.call_id,
+                             "model_call", payload, now)
+    if not fresh:
+        entry = await runtime.io(runtime.store.journal_entry, directive.call_id)
+        if entry is not None and entry.status == "ok" and entry.result:
+            return finished_action(directive.call_id, response_from_journal(entry.result),
+                                   runtime.clock())
+        # Started before, no usable answer: spend already sits in the ledger; ask again.
+        return ModelOutcomeUnknown(call_id=directive.call_id, now=runtime.clock())
+
+    history = valid_history([*live.history, *directive.messages])
+    request = Request(model=state.model, messages=history, system=runtime.system_prompt,
+                      tools=runtime.tool_specs())
+    try:
+        response = await _stream(runtime, live, directive.call_id, request)
+    except LLMError as exc:
+        info = ErrorInfo(kind=exc.kind, message=redact(str(exc)), retryable=exc.retryable)
+        response = Response(provider=state.model.partition(":")[0], model=state.model,
+                            finish_reason="error", error=info)
+    result = response.model_dump(mode="json")
+    result["text"] = redact(result["text"])
+    await runtime.io(runtime.store.journal_result, directive.call_id,
+                     status="error" if response.error else "ok", result=result,
+                     finished_at=runtime.clock())
+    return finished_action(directive.call_id, response, runtime.clock())
+
+
+async def _stream(runtime: Runtime, live: LiveTurn, call_id: str, request: Request) -> Response:
+    state = live.state
+    chain = ModelSpec.parse_chain(state.model)
+    first = chain[0]
+    publish = live.publish
+    from opscopilot.llm.client import price_for
+
+    price, simulated = price_for(first)
+    builder = ResponseBuilder(first.provider, first.model)
+    spec = first
+
+    def open_stream(req: Request) -> AsyncIterator[Any]:
+        return runtime.client.stream(chain, req)
+
+    events: AsyncIterator[Any]
+    if live.governor is not None:
+        events = live.governor.stream(
+            open_stream, request, provider=first.provider, price=price, call_id=call_id,
+            session_id=state.session_id, turn_id=state.turn_id,
+            priority=live.priority,
+        )
+    else:
+        events = open_stream(request)
+    tagged = _tagger(state.session_id, state.turn_id, runtime.clock)
+    try:
+        async for item in events:
+            kind = item.type
+            if kind == "attempt":
+                spec = ModelSpec(provider=item.provider, model=item.model)
+                price, simulated = price_for(spec)
+                if item.attempt > 1 or item.chain_index > 0:
+                    publish(tagged(ev.ModelRetry, call_id=call_id, attempt=item.attempt,
+                                   delay_s=item.delay_s, reason=redact(item.reason or ""),
+                                   discarded_output=bool(builder.text_parts)))
+                builder = ResponseBuilder(spec.provider, spec.model)
+                publish(tagged(ev.ModelCallStarted, call_id=call_id, provider=spec.provider,
+                               model=spec.model, attempt=item.attempt))
+                continue
+            builder.add(item)
+            if kind == "text":
+                publish(tagged(ev.ModelText, call_id=call_id, text=item.text))
+            elif kind == "thinking" and item.text:
+                publish(tagged(ev.ModelThinking, call_id=call_id, text=item.text))
+            elif kind == "tool_call_end":
+                publish(tagged(ev.ModelToolCall, call_id=call_id, tool_call_id=item.id,
+                               name=item.name, arguments=item.arguments))
+            elif kind == "usage":
+                cost = price.cost(item.usage) if price is not None else None
+                publish(tagged(ev.ModelUsage, call_id=call_id, usage=item.usage, cost_usd=cost))
+    finally:
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()
+    response = builder.build(price=price, simulated=simulated)
+    publish(tagged(ev.ModelFinished, call_id=call_id, provider=spec.provider, model=spec.model,
+                   finish_reason=response.finish_reason, usage=response.usage,
+                   cost_usd=response.cost_usd, cost_simulated=response.cost_simulated,
+                   error=response.error))
+    return response
+
+
+def _tagger(session_id: str, turn_id: str, clock: Callable[[], float]) -> Callable[..., Any]:
+    def tagged(event_type: type[Any], **fields: Any) -> Any:
+        return event_type(ts=clock(), session_id=session_id, turn_id=turn_id, **fields)
+
+    return tagged
+
