@@ -50,7 +50,7 @@ def list_sessions(limit: int, as_json: bool) -> None:
     for record in records:
         table.add_row(record.id, record.model, record.title, str(record.turn_count),
                       money(record.cost_usd), local_time(record.updated_at))
-    Console().print(table)
+    Console().print(table, markup=False, highlight=False)
 
 
 @sessions.command("show")
@@ -80,11 +80,12 @@ def show_session(session_id: str, as_json: bool) -> None:
         print_json(document)
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
     console.print(
-        f"[bold]{record.id}[/]  {record.model}  {record.title}\n"
+        f"[bold]{escape(record.id)}[/]  {escape(record.model)}  {escape(record.title)}\n"
         f"created {local_time(record.created_at)} · last active {local_time(record.updated_at)}"
         f" · {record.turn_count} turns · {money(record.cost_usd)}",
         highlight=False,
@@ -99,12 +100,13 @@ def show_session(session_id: str, as_json: bool) -> None:
             if turn.error:
                 status += f" ({turn.error.get('kind') or 'error'})"
             table.add_row(turn.id, status, money(turn.cost_usd), tokens, turn.prompt)
-        console.print(table)
+        console.print(table, markup=False, highlight=False)
     for message in messages:
         console.print(f"[bold]{message.role}[/]: ", end="", highlight=False)
         console.print(_message_line(message), markup=False, highlight=False)
     if pending:
-        console.print(f"pending approvals: {', '.join(a.id for a in pending)}", highlight=False)
+        console.print(f"pending approvals: {', '.join(a.id for a in pending)}", markup=False,
+                      highlight=False)
 
 
 def _message_line(message: Any) -> str:

@@ -36,7 +36,7 @@ def request(approval_id: str, command: str, *, requested_at: float = 1000.0,
 @pytest.fixture
 def home(isolated_home: Path) -> Path:
     with Store.open() as store:
-        store.create_session("s1", "builtin:ops", "gateway 5xx", 1000.0)
+        store.create_session("s1", "builtin:ops", "gateway 5xx [prod]", 1000.0)
         store.create_session("s2", "openai:gpt-4o-mini", "disk", 900.0)
         store.create_turn("t1", "s1", "why is the gateway returning 5xx?", "builtin:ops", 1000.0)
         store.append_message("s1", "t1", Message.user("why is the gateway returning 5xx?"), 1000.0)
@@ -63,7 +63,7 @@ def test_sessions_list_and_show(home: Path) -> None:
     shown = opscopilot(home, "sessions", "show", "s1", "--json")
     assert shown.returncode == 0, shown.stderr
     session = json.loads(shown.stdout)
-    assert session["title"] == "gateway 5xx"
+    assert session["title"] == "gateway 5xx [prod]"
     assert [(t["id"], t["status"], t["cost_usd"]) for t in session["turns"]] == [
         ("t1", "awaiting_approval", 0.0123)]
     assert [m["role"] for m in session["messages"]] == ["user", "assistant"]
@@ -71,8 +71,10 @@ def test_sessions_list_and_show(home: Path) -> None:
 
     text = opscopilot(home, "sessions", "show", "s2")
     assert text.returncode == 0 and "failed (auth)" in text.stdout
+    header = opscopilot(home, "sessions", "show", "s1")
+    assert "gateway 5xx [prod]" in header.stdout and "Restarting nginx should help." in header.stdout
     table = opscopilot(home, "sessions", "list")
-    assert "gateway 5xx" in table.stdout and "$0.0123" in table.stdout
+    assert "gateway 5xx [prod]" in table.stdout and "$0.0123" in table.stdout
 
     missing = opscopilot(home, "sessions", "show", "nope")
     assert (missing.returncode, missing.stderr) == (1, "error: no session nope\n")
@@ -123,6 +125,19 @@ def test_deny_records_reason_and_operator(home: Path) -> None:
     assert "denied a2" in denied.stdout and "opscopilot resume t1" in denied.stdout
     text = opscopilot(home, "approvals", "show", "a2")
     assert "not in peak hours" in text.stdout and "by bob@" in text.stdout
+
+
+def test_edited_arguments_are_checked_against_the_tool_schema(home: Path) -> None:
+    from opscopilot import tools
+
+    if not hasattr(tools, "ToolRegistry"):
+        pytest.skip("the tools layer does not export ToolRegistry in this build")
+    invalid = opscopilot(home, "approvals", "approve", "a1", "--args", '{"timeout_s": 5}')
+    assert invalid.returncode == 2
+    assert invalid.stderr.startswith("error: --args for run_command:")
+    assert invalid.stderr.count("\n") == 1
+    with Store.open() as store:
+        assert store.get_approval("a1").status == "pending"
 
 
 def test_bad_input_is_one_line_and_exit_2_and_nothing_changes(home: Path) -> None:
