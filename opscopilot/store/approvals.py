@@ -9,7 +9,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from opscopilot.events import ApprovalDecided
 from opscopilot.store.base import StoreBase, dumps, loads
 from opscopilot.store.errors import StoreError
 from opscopilot.store.records import AllowRule, ApprovalRecord, ApprovalStatus
@@ -141,7 +140,7 @@ class ApprovalsMixin(StoreBase):
         decided_at: float,
         call_hash_of_edit: str | None = None,
     ) -> ApprovalRecord:
-        """Record a decision atomically, with an `approval.decided` event in the same commit.
+        """Record a decision atomically (the runtime's core emits the `approval.decided` event).
 
         Raises StoreError "not_found" for an unknown id and "conflict" when it is no longer
         pending. A pending one past its deadline is recorded as expired, whatever was asked,
@@ -190,20 +189,6 @@ class ApprovalsMixin(StoreBase):
                     decided.call_hash,
                     approval_id,
                 ],
-            )
-            event = ApprovalDecided(
-                ts=decided_at,
-                session_id=decided.session_id,
-                turn_id=decided.turn_id,
-                approval_id=approval_id,
-                decision=decided.status,  # type: ignore[arg-type]
-                operator=operator,
-                reason=decided.decision_reason,
-                arguments=decided.edited_arguments,
-            )
-            conn.execute(
-                "INSERT INTO events (ts, session_id, turn_id, type, data) VALUES (?, ?, ?, ?, ?)",
-                [event.ts, event.session_id, event.turn_id, event.type, event.model_dump_json()],
             )
         return decided
 

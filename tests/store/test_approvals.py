@@ -57,14 +57,13 @@ def test_decide_is_atomic_and_a_second_decision_conflicts(store: Store) -> None:
     assert [a.id for a in store.list_approvals(status=None)] == ["a1"]
 
 
-def test_decision_is_recorded_as_an_event_in_the_same_commit(store: Store) -> None:
+def test_deciding_writes_no_event_of_its_own(store: Store) -> None:
+    # The runtime's core emits `approval.decided` when it picks the decision up; a second
+    # copy from the store would show every decision twice in a replay.
     store.create_approval(pending("a1"))
     store.decide_approval("a1", decision="approved", operator="ann", host="box1",
                           decided_at=150.0)
-    decided_events = [e for _, e in store.events(turn_id="t1") if e.type == "approval.decided"]
-    assert len(decided_events) == 1
-    assert (decided_events[0].approval_id, decided_events[0].decision,
-            decided_events[0].operator) == ("a1", "approved", "ann")
+    assert store.events() == []
 
 
 def test_approving_edited_arguments_binds_a_new_call_hash(store: Store) -> None:

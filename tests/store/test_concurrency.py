@@ -59,9 +59,9 @@ def test_four_processes_append_and_decide_at_once_without_lock_errors_or_lost_wr
         assert decided_by == len(report["won"])
     turns = conn.execute("SELECT COUNT(*) FROM turns").fetchone()[0]
     assert turns == sum(r["turns"] for r in reports)
-    decided_events = conn.execute(
-        "SELECT COUNT(*) FROM events WHERE type = 'approval.decided'").fetchone()[0]
-    assert decided_events == SHARED
+    decided = conn.execute(
+        "SELECT COUNT(*) FROM approvals WHERE status = 'approved'").fetchone()[0]
+    assert decided == SHARED
     conn.close()
     print(f"\n[store] {WORKERS} processes: {sum(r['events'] for r in reports)} events, "
           f"{SHARED} approvals decided once each, {turns} turns")
