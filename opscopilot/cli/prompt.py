@@ -98,7 +98,7 @@ def prompt_json(response: Response) -> dict[str, Any]:
 
 
 async def stream_call(
-    chain: list[ModelSpec], request: Request, renderer: TerminalRenderer
+    chain: list[ModelSpec], request: Request, renderer: TerminalRenderer, governor: Any = None
 ) -> tuple[Response, ModelSpec | None]:
     """The stream loop: client events to the renderer, folded into the final Response.
 
@@ -107,7 +107,12 @@ async def stream_call(
     from opscopilot.llm.client import default_client, price_for
     from opscopilot.llm.types import ModelSpec, ResponseBuilder
 
-    client = default_client()
+    if governor is not None:  # caps, queue and ledger (opscopilot.governance) on every attempt
+        from opscopilot.governance.wiring import governed_client
+
+        client = governed_client(governor)
+    else:
+        client = default_client()
     builder = ResponseBuilder(chain[0].provider, chain[0].model)
     spec: ModelSpec | None = None
     try:
@@ -184,7 +189,8 @@ def _fail(kind: str, message: str, code: int) -> None:
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None,
               help="Most output tokens the model may generate.")
 @click.option("--max-cost", type=click.FloatRange(min=0), default=None,
-              help="Refuse the call when its worst-case cost (USD) is over this.")
+              help="Cap this call's cost in USD: max_tokens is lowered to fit and the stream "
+              "is cut off at the cap (exit 4).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object at the end instead of streaming text.")
 def prompt(
@@ -222,16 +228,21 @@ def prompt(
     except config.ConfigError as exc:
         _fail("config", str(exc), EXIT_USAGE)
 
-    if max_cost is not None:
-        refusal = worst_case_refusal(chain, len(text) + len(system or ""), max_tokens, max_cost)
-        if refusal is not None:
-            _fail("budget", refusal, EXIT_BUDGET)
+    from opscopilot.governance import GovernanceError, Governor
+
+    try:  # --max-cost is this call's cap; day/session caps from env, `budget set`, config
+        governor = Governor.open(flag_max_cost=max_cost, flag_scope="call")
+    except GovernanceError as exc:
+        _fail("budget", exc.message, EXIT_USAGE)
 
     request = Request(
         model=chain[0].model, messages=[Message.user(text)], system=system, max_tokens=max_tokens
     )
     renderer = TerminalRenderer(as_json=as_json, out=sys.stdout, err=sys.stderr)
-    response, spec = anyio.run(stream_call, chain, request, renderer)
+    try:
+        response, spec = anyio.run(stream_call, chain, request, renderer, governor)
+    finally:
+        governor.close()
     renderer.finish(response, spec)
     if response.error is not None:
         sys.exit(EXIT_BUDGET if response.error.kind == "budget" else EXIT_FAILED)
