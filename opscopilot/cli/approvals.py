@@ -84,8 +84,9 @@ def approvals() -> None:
 @click.option("--session", "session_id", default=None, help="Only this session's.")
 @click.option("--turn", "turn_id", default=None, help="Only this turn's.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON list on stdout.")
-def list_approvals(every_status: bool, session_id: str | None, turn_id: str | None,
-                   as_json: bool) -> None:
+def list_approvals(
+    every_status: bool, session_id: str | None, turn_id: str | None, as_json: bool
+) -> None:
     """Pending approvals, oldest first (ones past their deadline are reported as expired)."""
     from opscopilot.store import StoreError
 
@@ -111,8 +112,15 @@ def list_approvals(every_status: bool, session_id: str | None, turn_id: str | No
     for name in ("id", "tool", "arguments", "risk", "status", "requested", "turn"):
         table.add_column(name, no_wrap=name in ("id", "requested"), overflow="fold")
     for record in records:
-        table.add_row(record.id, record.tool, compact_json(record.effective_arguments),
-                      record.risk, record.status, local_time(record.requested_at), record.turn_id)
+        table.add_row(
+            record.id,
+            record.tool,
+            compact_json(record.effective_arguments),
+            record.risk,
+            record.status,
+            local_time(record.requested_at),
+            record.turn_id,
+        )
     Console().print(table, markup=False, highlight=False)
 
 
@@ -207,17 +215,29 @@ def _decide(
 
 @approvals.command("approve")
 @click.argument("approval_id")
-@click.option("--args", "edited_json", default=None, metavar="JSON",
-              help="Run with these arguments instead (a JSON object, checked against the tool).")
+@click.option(
+    "--args",
+    "edited_json",
+    default=None,
+    metavar="JSON",
+    help="Run with these arguments instead (a JSON object, checked against the tool).",
+)
 @click.option("--operator", default=None, help="Who decides (default: $USER).")
 @click.option("--reason", default="", help="Why, for the audit trail.")
 @click.option("--json", "as_json", is_flag=True, help="The decided approval as one JSON object.")
-def approve(approval_id: str, edited_json: str | None, operator: str | None, reason: str,
-            as_json: bool) -> None:
+def approve(
+    approval_id: str, edited_json: str | None, operator: str | None, reason: str, as_json: bool
+) -> None:
     """Let a paused tool call run (optionally with edited arguments)."""
     edited = None if edited_json is None else _parse_edited_arguments(edited_json)
-    _decide(approval_id, decision="approved", operator=operator, reason=reason, edited=edited,
-            as_json=as_json)
+    _decide(
+        approval_id,
+        decision="approved",
+        operator=operator,
+        reason=reason,
+        edited=edited,
+        as_json=as_json,
+    )
 
 
 @approvals.command("deny")
@@ -227,5 +247,11 @@ def approve(approval_id: str, edited_json: str | None, operator: str | None, rea
 @click.option("--json", "as_json", is_flag=True, help="The decided approval as one JSON object.")
 def deny(approval_id: str, reason: str, operator: str | None, as_json: bool) -> None:
     """Refuse a paused tool call; the turn goes on without it."""
-    _decide(approval_id, decision="denied", operator=operator, reason=reason, edited=None,
-            as_json=as_json)
+    _decide(
+        approval_id,
+        decision="denied",
+        operator=operator,
+        reason=reason,
+        edited=None,
+        as_json=as_json,
+    )

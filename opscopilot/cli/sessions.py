@@ -48,8 +48,14 @@ def list_sessions(limit: int, as_json: bool) -> None:
     for name in ("id", "model", "title", "turns", "cost", "last active"):
         table.add_column(name, no_wrap=name in ("id", "last active"), overflow="fold")
     for record in records:
-        table.add_row(record.id, record.model, record.title, str(record.turn_count),
-                      money(record.cost_usd), local_time(record.updated_at))
+        table.add_row(
+            record.id,
+            record.model,
+            record.title,
+            str(record.turn_count),
+            money(record.cost_usd),
+            local_time(record.updated_at),
+        )
     Console().print(table, markup=False, highlight=False)
 
 
@@ -105,8 +111,9 @@ def show_session(session_id: str, as_json: bool) -> None:
         console.print(f"[bold]{message.role}[/]: ", end="", highlight=False)
         console.print(_message_line(message), markup=False, highlight=False)
     if pending:
-        console.print(f"pending approvals: {', '.join(a.id for a in pending)}", markup=False,
-                      highlight=False)
+        console.print(
+            f"pending approvals: {', '.join(a.id for a in pending)}", markup=False, highlight=False
+        )
 
 
 def _message_line(message: Any) -> str:

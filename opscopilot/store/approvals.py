@@ -91,9 +91,7 @@ class ApprovalsMixin(StoreBase):
         return record
 
     def get_approval(self, approval_id: str) -> ApprovalRecord | None:
-        rows = self._query(
-            f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = ?", [approval_id]
-        )
+        rows = self._query(f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = ?", [approval_id])
         return _approval(rows[0]) if rows else None
 
     def list_approvals(
@@ -155,9 +153,7 @@ class ApprovalsMixin(StoreBase):
                 raise StoreError("not_found", f"no approval {approval_id}")
             current = _approval(rows[0])
             if current.status != "pending":
-                raise StoreError(
-                    "conflict", f"approval {approval_id} is already {current.status}"
-                )
+                raise StoreError("conflict", f"approval {approval_id} is already {current.status}")
             update: dict[str, Any] = {
                 "status": decision,
                 "decided_at": decided_at,
@@ -169,7 +165,11 @@ class ApprovalsMixin(StoreBase):
                 update["status"] = "expired"
                 update["decision_reason"] = (
                     f"expired at {when(current.expires_at)} before a decision"
-                    + (f" ({decision} by {operator} came too late)" if decision != "expired" else "")
+                    + (
+                        f" ({decision} by {operator} came too late)"
+                        if decision != "expired"
+                        else ""
+                    )
                 )
             elif decision == "approved" and arguments is not None:
                 update["edited_arguments"] = arguments

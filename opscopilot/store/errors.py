@@ -10,9 +10,7 @@ from opscopilot.redact import redact
 from opscopilot.store import db
 
 # "version": the file was written by a newer opscopilot (its schema is ahead of ours).
-StoreErrorKind = Literal[
-    "conflict", "not_found", "disk_full", "locked", "corrupt", "io", "version"
-]
+StoreErrorKind = Literal["conflict", "not_found", "disk_full", "locked", "corrupt", "io", "version"]
 
 
 class StoreError(db.StoreError):

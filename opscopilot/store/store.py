@@ -128,7 +128,10 @@ class Store(ApprovalsMixin, EffectsMixin):
             except sqlite3.IntegrityError:
                 raise StoreError("conflict", f"session {session_id} already exists") from None
         return SessionRecord(
-            id=session_id, model=model, title=redact(title), created_at=created_at,
+            id=session_id,
+            model=model,
+            title=redact(title),
+            created_at=created_at,
             updated_at=created_at,
         )
 
@@ -138,9 +141,7 @@ class Store(ApprovalsMixin, EffectsMixin):
 
     def list_sessions(self, limit: int = 50) -> list[SessionRecord]:
         """The most recently active sessions first."""
-        rows = self._query(
-            f"{_SESSION_SELECT} ORDER BY s.updated_at DESC, s.id LIMIT ?", [limit]
-        )
+        rows = self._query(f"{_SESSION_SELECT} ORDER BY s.updated_at DESC, s.id LIMIT ?", [limit])
         return [SessionRecord.model_validate(dict(row)) for row in rows]
 
     # --- turns ----------------------------------------------------------------------------
@@ -166,8 +167,13 @@ class Store(ApprovalsMixin, EffectsMixin):
             except sqlite3.IntegrityError:
                 raise StoreError("conflict", f"turn {turn_id} already exists") from None
         return TurnRecord(
-            id=turn_id, session_id=session_id, prompt=prompt, model=model, status="ready",
-            created_at=created_at, updated_at=created_at,
+            id=turn_id,
+            session_id=session_id,
+            prompt=prompt,
+            model=model,
+            status="ready",
+            created_at=created_at,
+            updated_at=created_at,
         )
 
     def update_turn(
@@ -200,7 +206,9 @@ class Store(ApprovalsMixin, EffectsMixin):
             row = conn.execute("SELECT session_id FROM turns WHERE id = ?", [turn_id]).fetchone()
             if row is None:
                 raise StoreError("not_found", f"no turn {turn_id}")
-            conn.execute(f"UPDATE turns SET {', '.join(assignments)} WHERE id = ?", [*params, turn_id])
+            conn.execute(
+                f"UPDATE turns SET {', '.join(assignments)} WHERE id = ?", [*params, turn_id]
+            )
             conn.execute(
                 "UPDATE sessions SET updated_at = MAX(updated_at, ?) WHERE id = ?",
                 [updated_at, row["session_id"]],

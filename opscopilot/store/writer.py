@@ -44,7 +44,9 @@ class EventWriter:
         self._error: StoreError | None = None
         self._flushers = 0
         self._closing = False
-        self._thread = threading.Thread(target=self._run, name="opscopilot-event-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="opscopilot-event-writer", daemon=True
+        )
         self._thread.start()
         atexit.register(self._close_at_exit)
 
@@ -140,9 +142,7 @@ class EventWriter:
                     return None
                 self._cond.wait()
             deadline = time.monotonic() + self._window_s
-            while (
-                len(self._pending) < self._batch_max and not self._closing and not self._flushers
-            ):
+            while len(self._pending) < self._batch_max and not self._closing and not self._flushers:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
