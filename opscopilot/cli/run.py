@@ -1,0 +1,208 @@
+"""`opscopilot run TEXT` and `opscopilot resume TURN_ID`: an agent turn from the shell.
+
+Text mode streams the answer to stdout and tool activity to stderr as it happens; `--json`
+prints one object at the end. Exit codes (DESIGN.md): 0 done, 1 failed, 2 usage, 3 paused
+waiting for approval, 4 stopped by a budget cap.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TextIO
+
+import click
+
+if TYPE_CHECKING:
+    from opscopilot.events import Event
+    from opscopilot.runtime import Runtime, TurnOutcome
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+MODES = ("ask", "read-only", "all", "none")
+OUTPUT_LINES_SHOWN = 20  # per tool call in text mode; the model still gets all of it
+
+
+class TurnPrinter:
+    """Renders runtime events readably: answer text to stdout, activity to stderr."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out = out
+        self.err = err
+        self.text_call: str | None = None
+        self.at_line_start = True
+        self.output_lines: dict[str, int] = {}
+
+    def note(self, line: str) -> None:
+        from opscopilot.redact import redact
+
+        self._end_text_line()
+        self.err.write(redact(line) + "\n")
+        self.err.flush()
+
+    def _end_text_line(self) -> None:
+        if not self.at_line_start:
+            self.out.write("\n")
+            self.out.flush()
+            self.at_line_start = True
+
+    def event(self, event: Event) -> None:
+        kind = event.type
+        if kind == "model.text":
+            if self.text_call not in (None, event.call_id) and not self.at_line_start:
+                self.out.write("\n")
+            self.text_call = event.call_id
+            self.out.write(event.text)
+            self.out.flush()
+            self.at_line_start = event.text.endswith("\n")
+        elif kind == "model.retry":
+            self.note(f"… retrying (try {event.attempt}) in {event.delay_s:.1f}s: {event.reason}")
+        elif kind == "tool.started":
+            self.note(f"→ {event.name} {_args(event.arguments)}")
+        elif kind == "tool.output":
+            seen = self.output_lines.get(event.tool_call_id, 0)
+            self.output_lines[event.tool_call_id] = seen + 1
+            if seen < OUTPUT_LINES_SHOWN:
+                self.note(f"  │ {event.text.rstrip()}")
+            elif seen == OUTPUT_LINES_SHOWN:
+                self.note("  │ …")
+        elif kind == "tool.finished":
+            mark = "✓" if event.status == "ok" else "✗"
+            detail = f" ({event.duration_s:.1f}s)" if event.status != "denied" else ""
+            self.note(f"{mark} {event.name} {event.status}{detail}")
+            if event.status == "denied":
+                self.note(f"  {event.content}")
+        elif kind == "approval.requested":
+            self.note(f"⏸ approval needed [{event.approval_id}] {event.name} "
+                      f"{_args(event.arguments)} — {event.risk}: {event.reason}")
+        elif kind == "approval.decided":
+            who = f" by {event.operator}" if event.operator else ""
+            self.note(f"  {event.approval_id} {event.decision}{who}")
+        elif kind in ("budget.warning", "budget.cutoff"):
+            word = "cut off" if kind == "budget.cutoff" else "warning"
+            self.note(f"budget {word}: ${event.spent_usd:.4f} of ${event.cap_usd:.4f} "
+                      f"({event.scope})")
+        elif kind == "notice" and event.level != "info":
+            self.note(f"{event.level}: {event.message}")
+
+    def finish(self, outcome: TurnOutcome) -> None:
+        self._end_text_line()
+        if outcome.status == "awaiting_approval":
+            self.out.write(f"paused: turn {outcome.turn_id} waits for approval of "
+                           f"{', '.join(outcome.pending_approvals)}\n")
+            for approval_id in outcome.pending_approvals:
+                self.out.write(f"  opscopilot approvals approve {approval_id}   "
+                               f"(or: opscopilot approvals deny {approval_id})\n")
+            self.out.write(f"  then: opscopilot resume {outcome.turn_id}\n")
+            self.out.flush()
+        cost = "cost unknown" if outcome.cost_usd is None else f"${outcome.cost_usd:.4f}"
+        usage = outcome.usage
+        summary = (f"{outcome.status} · turn {outcome.turn_id} · {usage.input_tokens} in / "
+                   f"{usage.output_tokens} out tokens · {cost}")
+        if outcome.status not in ("completed", "awaiting_approval") and outcome.reason:
+            summary += f" · {outcome.reason}"
+        self.note(summary)
+
+
+def _args(arguments: dict[str, Any]) -> str:
+    if set(arguments) == {"command"}:
+        return str(arguments["command"])
+    return json.dumps(arguments, ensure_ascii=False)
+
+
+def _execute(start: Callable[[Runtime], Awaitable[TurnOutcome]], as_json: bool) -> None:
+    """Open the store and a runtime, drive the turn while printing, exit with its code."""
+    import anyio
+
+    from opscopilot import redact
+    from opscopilot.config import ConfigError
+    from opscopilot.llm.types import LLMError
+    from opscopilot.runtime import Runtime, RuntimeFailure
+    from opscopilot.store import Store, StoreError
+
+    redact.register_environment_secrets()
+    printer = TurnPrinter(sys.stdout, sys.stderr)
+
+    async def main() -> TurnOutcome | None:
+        store = Store.open()
+        runtime = Runtime(store)
+        subscription = runtime.bus.subscribe()
+        outcome: TurnOutcome | None = None
+        failure: Exception | None = None
+        try:
+            async with anyio.create_task_group() as group:
+                async def render() -> None:
+                    async for event in subscription:
+                        if not as_json:
+                            printer.event(event)
+
+                group.start_soon(render)
+                try:
+                    outcome = await start(runtime)
+                except Exception as exc:  # raised below, outside the task group's wrapping
+                    failure = exc
+                finally:
+                    await runtime.aclose()
+        finally:
+            store.close()
+        if failure is not None:
+            raise failure
+        return outcome
+
+    try:
+        outcome = anyio.run(main)
+    except RuntimeFailure as exc:
+        _fail(exc.message, EXIT_USAGE if exc.kind in ("usage", "not_found", "config")
+              else EXIT_FAILED)
+    except (ConfigError, LLMError) as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except StoreError as exc:
+        _fail(f"store: {exc}", EXIT_FAILED)
+    assert outcome is not None
+    if as_json:
+        sys.stdout.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        if outcome.status not in ("completed", "awaiting_approval") and outcome.reason:
+            printer.note(f"{outcome.status}: {outcome.reason}")
+    else:
+        printer.finish(outcome)
+    sys.exit(outcome.exit_code)
+
+
+def _fail(message: str, code: int) -> None:
+    from opscopilot import redact
+
+    click.echo(redact.redact(f"error: {message}"), err=True)
+    sys.exit(code)
+
+
+@click.command()
+@click.argument("text")
+@click.option("--model", "-m", default=None,
+              help="provider:model or a fallback chain (default: the configured model).")
+@click.option("--approve", type=click.Choice(MODES), default="ask", show_default=True,
+              help="What runs without a person: ask (reads run, the rest waits), read-only "
+                   "(reads run, the rest is denied), none (everything waits), all (runs all).")
+@click.option("--max-cost", type=click.FloatRange(min=0), default=None,
+              help="Stop the turn when it would spend more than this (USD).")
+@click.option("--session", "session_id", default=None, help="Continue this session.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
+def run(text: str, model: str | None, approve: str, max_cost: float | None,
+        session_id: str | None, as_json: bool) -> None:
+    """Run an agent turn: the model may call ops tools under the approval policy. TEXT "-"
+    reads stdin."""
+    if text == "-":
+        text = sys.stdin.read()
+    if not text.strip():
+        raise click.UsageError("the prompt is empty")
+    _execute(lambda runtime: runtime.start_turn(
+        session_id, text, model=model, approve_mode=approve, max_cost=max_cost), as_json)
+
+
+@click.command()
+@click.argument("turn_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
+def resume(turn_id: str, as_json: bool) -> None:
+    """Continue a paused or interrupted turn (after approvals were decided, or a crash)."""
+    _execute(lambda runtime: runtime.resume(turn_id), as_json)
