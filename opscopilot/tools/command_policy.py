@@ -99,7 +99,7 @@ class CommandClassifier:
                 risk, reasons = riskier(risk, "write"), [*reasons, "cannot split into words"]
                 continue
             if scan.needs_shell:
-                argv = _without_redirections(argv)
+                argv = _without_grouping(_without_redirections(argv))
             seg_risk, seg_reason = self._argv(argv, depth + 1)
             if seg_risk == "read":
                 read_reasons.append(seg_reason)
@@ -174,7 +174,7 @@ class CommandClassifier:
                 inner_risk, inner_reason = self._argv(judged.inner, depth + 1)
                 risk = riskier(judged.risk, inner_risk)
                 return risk, f"{judged.reason}; runs: {inner_reason}"
-            if judged.risk == "read":
+            if judged.risk == "read" and program in FILE_READERS:
                 return self._read_with_paths(program, args, judged)
             return judged.risk, judged.reason
         if program in DESTRUCTIVE_PROGRAMS or program.startswith("mkfs"):
@@ -195,6 +195,8 @@ class CommandClassifier:
 
 
 RISK_RANK = {"read": 0, "write": 1, "destructive": 2}
+# Subcommand-ruled programs whose positional words are files they read.
+FILE_READERS = frozenset({"find", "sort", "uniq", "tar", "sed"})
 
 
 def normalize_argv(argv: Sequence[str]) -> str:
@@ -209,6 +211,24 @@ def normalize_command(text: str) -> str:
         return shlex.join(shlex.split(text))
     except ValueError:
         return " ".join(text.split())
+
+
+_SHELL_KEYWORDS = {"(", ")", "{", "}", "!", "if", "then", "do", "else", "elif", "while",
+                   "until", "fi", "done", "esac"}
+
+
+def _without_grouping(argv: list[str]) -> list[str]:
+    """`(rm x)`, `{ rm x; }`, `if rm x` and `! rm x` all run `rm x`."""
+    argv = [w.lstrip("(") if i == 0 else w for i, w in enumerate(argv)]
+    while argv and (argv[0] in _SHELL_KEYWORDS or not argv[0]):
+        argv = argv[1:]
+        if argv:
+            argv[0] = argv[0].lstrip("(")
+    while argv and argv[-1] in _SHELL_KEYWORDS:
+        argv = argv[:-1]
+    if argv and argv[-1].endswith(")"):
+        argv[-1] = argv[-1].rstrip(")")
+    return [w for w in argv if w]
 
 
 def _without_redirections(argv: list[str]) -> list[str]:

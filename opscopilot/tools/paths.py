@@ -16,7 +16,7 @@ _SENSITIVE_GLOBS = (
 )
 # Matched against the file name alone.
 _SENSITIVE_NAMES = re.compile(
-    r"(key|secret|token|passw|credential|\.pem$|\.p12$|\.pfx$|\.jks$|\.keystore$|"
+    r"(key|secret|token|password|credential|\.pem$|\.p12$|\.pfx$|\.jks$|\.keystore$|"
     r"^id_(rsa|dsa|ecdsa|ed25519)|^\.env$|^\.env\.|\.env$|^htpasswd$|^\.htpasswd$)",
     re.IGNORECASE,
 )

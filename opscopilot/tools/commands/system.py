@@ -12,12 +12,13 @@ from opscopilot.tools.commands.judged import Judged, destructive, first, read, w
 
 def kill(args: list[str]) -> Judged:
     parsed = parse_args(args, {"-s", "--signal", "-n"})
-    if parsed.has("-l", "-L", "--list", "--table"):
+    if any(a in ("-l", "-L", "--list", "--table") for a in args):
         return read("kill -l only lists signals")
-    signal_value = (parsed.value("-s", "--signal", "-n") or "").upper().removeprefix("SIG")
-    numeric = [name for name, _ in parsed.options if name[1:].isdigit()]
-    named = [name[1:].upper().removeprefix("SIG") for name, _ in parsed.options]
-    if signal_value in {"KILL", "9"} or "-9" in numeric or "KILL" in named:
+    # Signals are read from the raw words: `-KILL` is one signal name, not a cluster of flags.
+    given = [a[1:] for a in args if a.startswith("-") and not a.startswith("--")]
+    given.append(parsed.value("-s", "--signal", "-n") or "")
+    names = {g.upper().removeprefix("SIG") for g in given}
+    if names & {"KILL", "9"}:
         return destructive("kill -9 ends processes without cleanup")
     return write("kill signals processes")
 
