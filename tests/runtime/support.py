@@ -40,7 +40,8 @@ def tool_call_reply(*calls: tuple[str, str, dict[str, Any]], delay_s: float = 0.
 
 
 def text_reply(text: str, delay_s: float = 0.0) -> Reply:
-    words = [w + " " for w in text.split(" ")]
+    split = text.split(" ")
+    words = [w + " " for w in split[:-1]] + [split[-1]]
     events: list[Any] = [chunk({"role": "assistant", "content": ""})]
     events += [chunk({"content": w}) for w in words]
     events += [chunk({}, "stop"), usage_chunk(80, len(words)), "[DONE]"]
