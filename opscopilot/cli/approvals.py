@@ -60,7 +60,7 @@ def _validate_for_tool(tool: str, arguments: dict[str, Any]) -> None:
     except config.ConfigError as exc:
         fail(str(exc), 2)
     except tool_error as exc:
-        fail(f"--args for {tool}: {exc}", 2)
+        fail(f"--args: {exc}", 2)
 
 
 def _document(record: ApprovalRecord) -> dict[str, Any]:
