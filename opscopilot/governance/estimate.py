@@ -147,4 +147,6 @@ def usd(amount: float) -> str:
         return "$0"
     if abs(amount) >= 1:
         return f"${amount:,.2f}"
-    return f"${amount:.6f}".rstrip("0").rstrip(".")
+    digits = f"{amount:.6f}".rstrip("0")
+    whole, _, decimals = digits.partition(".")
+    return f"${whole}.{decimals.ljust(2, '0')}"
