@@ -15,8 +15,9 @@ from typing import Any
 
 _PSEUDO_FS = frozenset({"tmpfs", "devtmpfs", "udev", "overlay", "none", "shm", "squashfs",
                         "proc", "sysfs", "cgroup", "cgroup2"})
-_UNITS = {"": 1.0, "b": 1 / 2**20, "k": 1 / 1024, "ki": 1 / 1024, "m": 1.0, "mi": 1.0,
-          "g": 1024.0, "gi": 1024.0, "t": 2**20, "ti": 2**20}
+_UNITS = {"": 1.0, "b": 1 / 2**20, "k": 1 / 1024, "ki": 1 / 1024, "kib": 1 / 1024,
+          "m": 1.0, "mi": 1.0, "mib": 1.0, "g": 1024.0, "gi": 1024.0, "gib": 1024.0,
+          "t": 2**20, "ti": 2**20, "tib": 2**20}
 
 
 def as_text(content: str) -> str:
@@ -148,9 +149,12 @@ def parse_uptime(content: str) -> Load | None:
     match = re.search(r"load averages?:\s*([\d.]+),?\s+([\d.]+),?\s+([\d.]+)", text)
     if not match:
         match = re.search(r"load[\w.]*:\s*\[?([\d.]+),\s*([\d.]+),\s*([\d.]+)", text)
+    if not match:  # system_info: "load 0.39 0.20 0.09 on 2 cores"
+        match = re.search(r"\bload\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\b", text)
     if not match:
         return None
-    up = re.search(r"\bup\s+(.+?),\s+\d+\s+users?", text)
+    up = re.search(r"\bup\s+(.+?),\s+\d+\s+users?", text) or re.search(
+        r"\bup\s+(\d+d \d+h \d+m)", text)
     return Load(float(match.group(1)), float(match.group(2)), float(match.group(3)),
                 up.group(1).strip() if up else None)
 
@@ -200,6 +204,51 @@ def parse_ps(content: str) -> list[Process] | None:
         command = words[0].rsplit("/", 1)[-1] if words else "?"
         processes.append(Process(fields[column["PID"]], cpu, mem, command[:40]))
     return sorted(processes, key=lambda p: -p.cpu)
+
+
+# --------------------------------------------------------------------------- system_info
+
+_SI_MEMORY = re.compile(r"\bmemory (\S+ \S+) used of (\S+ \S+) \(\d+%\), (\S+ \S+) available; "
+                        r"swap (\S+ \S+) of (\S+ \S+)")
+_SI_DISK = re.compile(r"^\s+(\S+) \((\S+)\) \S+ \S+ of (\S+ \S+) used \((\d+)%\), "
+                      r"(\S+ \S+) free")
+_SI_PROCESS = re.compile(r"^\s+(\d+)\s+(\S+)\s+([\d.]+)%\s+\S+ \S+\s+(.+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class SystemInfo:
+    """The figures of the `system_info` tool's text block (load, memory, disks, top CPU)."""
+
+    memory: Memory | None
+    disks: list[Filesystem]
+    processes: list[Process]
+
+
+def parse_system_info(content: str) -> SystemInfo | None:
+    """The `system_info` text block; None when the text has none of its sections."""
+    text = as_text(content)
+    memory = None
+    if match := _SI_MEMORY.search(text):
+        used, total, available, swap_used, swap_total = (
+            _mib(v.replace(" ", "")) or 0.0 for v in match.groups())
+        memory = Memory(total, available, used, swap_total, swap_used)
+    disks: list[Filesystem] = []
+    processes: list[Process] = []
+    section = ""
+    for line in text.splitlines():
+        if not line.startswith(" "):
+            section = line
+            continue
+        if section.startswith("disks") and (disk := _SI_DISK.match(line)):
+            mount, fstype, size, percent, free = disk.groups()
+            disks.append(Filesystem(fstype, size.replace(" ", ""), free.replace(" ", ""),
+                                    int(percent), mount))
+        elif section.startswith("top processes by cpu") and (proc := _SI_PROCESS.match(line)):
+            pid, _user, cpu, name = proc.groups()
+            processes.append(Process(pid, float(cpu), 0.0, name.strip()[:40]))
+    if memory is None and not disks and not processes:
+        return None
+    return SystemInfo(memory, disks, processes)
 
 
 # --------------------------------------------------------------------------- ss / netstat
@@ -274,7 +323,7 @@ class HttpProbe:
 
 def parse_http(content: str) -> HttpProbe:
     text = as_text(content)
-    status = re.search(r"(?i)\b(?:status(?:[ _]?code)?|HTTP/[\d.]+)\W{0,3}([1-5]\d\d)\b", text)
+    status = re.search(r"(?i)(?:\bstatus(?:[ _]?code)?|\bHTTP/[\d.]+|->)\W{0,3}([1-5]\d\d)\b", text)
     latency_ms: float | None = None
     timed = re.search(
         r"(?i)\b(?:latency|elapsed|duration|time|took)(_ms|_s)?\W{0,3}(\d+(?:\.\d+)?)\s*(ms|s)?\b",

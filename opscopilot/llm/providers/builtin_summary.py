@@ -8,6 +8,7 @@ operator's reason; a failed call says what failed. Excerpts of outside text pass
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,10 +60,9 @@ def summarise(outcomes: list[ToolOutcome]) -> str:
     report = _Report()
     cores = _cores(outcomes)
     for outcome in outcomes:
-        if outcome.is_error and _is_denial(outcome.content):
-            report.findings.append(
-                f"You denied `{outcome.label}`: {_reason(outcome.content)} — I did not run it."
-            )
+        denial = _denial(outcome) if outcome.is_error else None
+        if denial:
+            report.findings.append(denial)
             continue
         _summariser(outcome)(outcome, report, cores)
     text = "Here is what the checks show:\n\n" + "\n".join(f"- {f}" for f in report.findings)
@@ -88,15 +88,24 @@ def _summariser(outcome: ToolOutcome) -> Summariser:
             "netstat": _ports, "nproc": _nproc}.get(program, _generic)
 
 
-def _is_denial(content: str) -> bool:
-    lowered = content.lower()
-    return any(word in lowered for word in ("denied", "not approved", "rejected", "refused by"))
+# How the agent core words a call that never ran (agent/core.py `_deny`).
+_DENIALS = (
+    (re.compile(r"(?is)^the operator denied this call(?::\s*(.*?))?\.?$"), "You denied"),
+    (re.compile(r"(?is)^denied by policy(?::\s*(.*?))?\.?$"), "The approval policy denied"),
+    (re.compile(r"(?is)^not run(?::\s*(.*?))?\.?$"), "I did not run"),
+)
 
 
-def _reason(content: str) -> str:
-    head, colon, rest = content.partition(":")
-    reason = rest if colon and len(head) <= 80 and rest.strip() else content
-    return _quote_free(reason.strip().rstrip(".")) or "no reason given"
+def _denial(outcome: ToolOutcome) -> str | None:
+    """"You denied X: reason" for a call the operator or the policy refused, else None."""
+    content = outcome.content.strip()
+    for pattern, subject in _DENIALS:
+        match = pattern.match(content)
+        if match:
+            reason = _quote_free(match.group(1) or "") or "no reason given"
+            tail = "" if subject == "I did not run" else " — I did not run it"
+            return f"{subject} `{outcome.label}`: {reason}{tail}."
+    return None
 
 
 def _quote_free(text: str, limit: int = 200) -> str:
@@ -143,15 +152,19 @@ def _disk(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
     if rows is None:
         _unreadable(outcome, report, cores)
         return
-    what = "Inodes" if "-i" in outcome.argv else "Disk"
+    _disk_findings(outcome.label, rows, "Inodes" if "-i" in outcome.argv else "Disk", report)
+
+
+def _disk_findings(label: str, rows: list[parsers.Filesystem], what: str,
+                   report: _Report) -> None:
     if not rows:
-        report.findings.append(f"**{what}** (`{outcome.label}`): no real filesystems listed.")
+        report.findings.append(f"**{what}** (`{label}`): no real filesystems listed.")
         return
     high = [r for r in sorted(rows, key=lambda r: -r.percent) if r.percent >= HIGH_DISK_PERCENT]
     if high:
         listed = ", ".join(f"`{r.mount}` {r.percent}% ({r.avail} free of {r.size})" for r in high)
         report.findings.append(
-            f"**{what}** (`{outcome.label}`): {len(high)} of {len(rows)} filesystems at or above "
+            f"**{what}** (`{label}`): {len(high)} of {len(rows)} filesystems at or above "
             f"{HIGH_DISK_PERCENT}%: {listed}."
         )
         worst = high[0]
@@ -165,7 +178,7 @@ def _disk(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
         return
     fullest = max(rows, key=lambda r: r.percent)
     report.findings.append(
-        f"**{what}** (`{outcome.label}`): nothing at or above {HIGH_DISK_PERCENT}%; the fullest "
+        f"**{what}** (`{label}`): nothing at or above {HIGH_DISK_PERCENT}%; the fullest "
         f"is `{fullest.mount}` at {fullest.percent}% ({fullest.avail} free of {fullest.size})."
     )
 
@@ -175,12 +188,16 @@ def _memory(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
     if memory is None or memory.total_mib <= 0:
         _unreadable(outcome, report, cores)
         return
-    share = 100.0 * memory.available_mib / memory.total_mib
+    _memory_findings(outcome.label, memory, report)
+
+
+def _memory_findings(label: str, memory: parsers.Memory, report: _Report) -> None:
+    share = 100.0 * memory.available_mib / max(memory.total_mib, 1.0)
     swap = (f"swap {memory.swap_used_mib:.0f} of {memory.swap_total_mib:.0f} MiB used"
             if memory.swap_total_mib else "no swap configured")
     verdict = "tight" if share < 10 else ("getting low" if share < 20 else "fine")
     report.findings.append(
-        f"**Memory** (`{outcome.label}`): {memory.available_mib:.0f} MiB available of "
+        f"**Memory** (`{label}`): {memory.available_mib:.0f} MiB available of "
         f"{memory.total_mib:.0f} MiB ({share:.0f}%) — {verdict}; {swap}."
     )
     if share < 10:
@@ -196,22 +213,26 @@ def _load(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
     if load is None:
         _unreadable(outcome, report, cores)
         return
+    _load_findings(outcome.label, load, cores, report)
+
+
+def _load_findings(label: str, load: parsers.Load, cores: int | None, report: _Report) -> None:
     trend = ("rising" if load.one > load.fifteen * 1.5 + 0.1 else
              "falling" if load.fifteen > load.one * 1.5 + 0.1 else "steady")
     figures = f"{load.one:.2f} / {load.five:.2f} / {load.fifteen:.2f} (1/5/15 min, {trend})"
     uptime = f"; up {load.up}" if load.up else ""
-    if cores:
-        per_core = load.one / cores
-        verdict = ("overloaded" if per_core > 1.0 else "busy" if per_core > 0.7 else "fine")
-        report.findings.append(
-            f"**Load** (`{outcome.label}`): {figures} on {cores} cores — {per_core:.2f} per core, "
-            f"{verdict}{uptime}."
-        )
-        if per_core > 1.0:
-            report.next_steps.append("Find what is using the CPU "
-                                     "(`ps -eo pid,user,pcpu,pmem,comm --sort=-pcpu`).")
-    else:
-        report.findings.append(f"**Load** (`{outcome.label}`): {figures}{uptime}.")
+    if not cores:
+        report.findings.append(f"**Load** (`{label}`): {figures}{uptime}.")
+        return
+    per_core = load.one / cores
+    verdict = "overloaded" if per_core > 1.0 else "busy" if per_core > 0.7 else "fine"
+    report.findings.append(
+        f"**Load** (`{label}`): {figures} on {cores} cores — {per_core:.2f} per core, "
+        f"{verdict}{uptime}."
+    )
+    if per_core > 1.0:
+        report.next_steps.append("Find what is using the CPU "
+                                 "(`ps -eo pid,user,pcpu,pmem,comm --sort=-pcpu`).")
 
 
 def _nproc(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
@@ -224,11 +245,15 @@ def _processes(outcome: ToolOutcome, report: _Report, cores: int | None) -> None
     if not processes:
         _unreadable(outcome, report, cores)
         return
-    top = ", ".join(f"`{p.command}` (pid {p.pid}, {p.cpu:.1f}% CPU, {p.mem:.1f}% MEM)"
-                    for p in processes[:5])
-    report.findings.append(
-        f"**Processes** (`{outcome.label}`): {len(processes)} running; busiest: {top}."
-    )
+    _process_findings(outcome.label, processes, report, count=len(processes))
+
+
+def _process_findings(label: str, processes: list[parsers.Process], report: _Report, *,
+                      count: int | None) -> None:
+    top = ", ".join(f"`{p.command}` (pid {p.pid}, {p.cpu:.1f}% CPU"
+                    + (f", {p.mem:.1f}% MEM)" if p.mem else ")") for p in processes[:5])
+    running = f"{count} running; " if count else ""
+    report.findings.append(f"**Processes** (`{label}`): {running}busiest: {top}.")
 
 
 def _ports(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
@@ -304,17 +329,19 @@ def _service_status(outcome: ToolOutcome, report: _Report, cores: int | None) ->
 
 
 def _system_info(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
-    if _failed(outcome, report):
+    info = None if outcome.is_error else parsers.parse_system_info(outcome.content)
+    if info is None:
+        _unreadable(outcome, report, cores)
         return
-    before = len(report.findings)
-    text = parsers.as_text(outcome.content)
-    view = ToolOutcome(outcome.name, outcome.arguments, text)
-    for parse, summarise_part in ((parsers.parse_uptime, _load), (parsers.parse_free, _memory),
-                                  (parsers.parse_df, _disk), (parsers.parse_ps, _processes)):
-        if parse(text):
-            summarise_part(view, report, cores)
-    if len(report.findings) == before:
-        _generic(outcome, report, cores)
+    load = parsers.parse_uptime(outcome.content)
+    if load is not None:
+        _load_findings(outcome.label, load, cores, report)
+    if info.memory is not None and info.memory.total_mib > 0:
+        _memory_findings(outcome.label, info.memory, report)
+    if info.disks:
+        _disk_findings(outcome.label, info.disks, "Disk", report)
+    if info.processes:
+        _process_findings(outcome.label, info.processes, report, count=None)
 
 
 def _generic(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
