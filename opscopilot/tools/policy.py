@@ -110,7 +110,9 @@ def _deny_match(classification: Classification, patterns: Iterable[str]) -> str 
     if classification.command:
         subjects.add(classification.command)
     for pattern in patterns:
-        if any(fnmatch.fnmatchcase(subject, pattern) for subject in subjects if subject):
+        # "rm *" also denies a bare `rm` (as when xargs supplies the arguments).
+        if any(fnmatch.fnmatchcase(subject, pattern) or fnmatch.fnmatchcase(subject + " ", pattern)
+               for subject in subjects if subject):
             return pattern
     return None
 
