@@ -14,12 +14,8 @@ import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from opscopilot.llm.providers.base import (
-    ProviderSettings,
-    error_from_httpx,
-    error_from_status,
-    read_error_body,
-)
+from opscopilot.llm.http import post_stream, sse_events
+from opscopilot.llm.providers.base import ProviderSettings, error_from_status
 from opscopilot.llm.providers.gemini_request import build_body
 from opscopilot.llm.types import (
     ErrorKind,
@@ -36,7 +32,7 @@ from opscopilot.llm.types import (
     Usage,
     UsageUpdate,
 )
-from opscopilot.llm.wire import SSEDecoder, loads_event
+from opscopilot.llm.wire import loads_event
 
 if TYPE_CHECKING:
     import httpx
@@ -80,39 +76,23 @@ class GeminiProvider:
         return f"{self.settings.base_url}/v1beta/models/{model}:streamGenerateContent"
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
-        import httpx
-
         key = self.settings.require_key()
-        headers = {"content-type": "application/json", **self.settings.headers}
-        if key:
-            headers["x-goog-api-key"] = key
-        body = build_body(request)
+        headers = {"x-goog-api-key": key} if key else {}
         first_call = sum(len(m.tool_calls) for m in request.messages)
         decoder = GeminiStreamDecoder(self.name, first_call_number=first_call)
-        timeout = httpx.Timeout(self.settings.timeout_s, connect=self.settings.connect_timeout_s)
-        own_client = self._http is None
-        http = httpx.AsyncClient(timeout=timeout) if own_client else self._http
-        assert http is not None
-        try:
-            async with http.stream(
-                "POST", self.endpoint(request.model), params={"alt": "sse"},
-                json=body, headers=headers, timeout=timeout,
-            ) as response:
-                if response.status_code >= 400:
-                    raw = await read_error_body(response)
-                    raise gemini_error(response.status_code, raw, response.headers, self.name)
-                sse = SSEDecoder()
-                async for chunk in response.aiter_bytes():
-                    for event in sse.feed(chunk):
-                        for out in decoder.feed(loads_event(event.data)):
-                            yield out
-            for out in decoder.finish():
-                yield out
-        except httpx.HTTPError as exc:
-            raise error_from_httpx(exc, self.name) from exc
-        finally:
-            if own_client:
-                await http.aclose()
+
+        def on_error(status: int, body: bytes, reply_headers: Any) -> LLMError:
+            return gemini_error(status, body, reply_headers, self.name)
+
+        url = self.endpoint(request.model) + "?alt=sse"
+        async with post_stream(
+            self._http, self.settings, url, build_body(request), headers, on_error
+        ) as response:
+            async for event in sse_events(response, self.name):
+                for out in decoder.feed(loads_event(event.data)):
+                    yield out
+        for out in decoder.finish():
+            yield out
 
 
 class GeminiStreamDecoder:

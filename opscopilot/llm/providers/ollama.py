@@ -13,13 +13,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from opscopilot import redact
-from opscopilot.llm.providers.base import (
-    _CONTEXT_HINTS,
-    ProviderSettings,
-    error_from_httpx,
-    error_from_status,
-    read_error_body,
-)
+from opscopilot.llm.http import post_stream
+from opscopilot.llm.providers.base import _CONTEXT_HINTS, ProviderSettings
 from opscopilot.llm.types import (
     Finish,
     ImagePart,
@@ -53,47 +48,37 @@ class OllamaProvider:
         self._http = http
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
-        import httpx
-
-        headers = {"content-type": "application/json", **self.settings.headers}
+        headers = {"accept": "application/x-ndjson"}
         if self.settings.api_key:
             headers["authorization"] = f"Bearer {self.settings.api_key}"
         first_call = sum(len(m.tool_calls) for m in request.messages)
         decoder = OllamaStreamDecoder(self.name, first_call_number=first_call)
         url = f"{self.settings.base_url}/api/chat"
-        timeout = httpx.Timeout(self.settings.timeout_s, connect=self.settings.connect_timeout_s)
-        own_client = self._http is None
-        http = httpx.AsyncClient(timeout=timeout) if own_client else self._http
-        assert http is not None
+        connected = False
         try:
-            async with http.stream(
-                "POST", url, json=build_body(request), headers=headers, timeout=timeout
+            async with post_stream(
+                self._http, self.settings, url, build_body(request), headers
             ) as response:
-                if response.status_code >= 400:
-                    raw = await read_error_body(response)
-                    raise error_from_status(response.status_code, raw, response.headers, self.name)
+                connected = True
                 lines = NDJSONDecoder()
-                async for chunk in response.aiter_bytes():
+                async for chunk in response.aiter_raw():
                     for line in lines.feed(chunk):
                         for event in decoder.feed(line):
                             yield event
                 for line in lines.close():
                     for event in decoder.feed(line):
                         yield event
-            for event in decoder.finish():
-                yield event
-        except httpx.ConnectError as exc:
-            raise LLMError(
-                "connection",
-                f"cannot reach Ollama at {self.settings.base_url} (is `ollama serve` running? "
-                "set OLLAMA_HOST if it listens elsewhere)",
-                provider=self.name,
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise error_from_httpx(exc, self.name) from exc
-        finally:
-            if own_client:
-                await http.aclose()
+        except LLMError as exc:
+            if exc.kind == "connection" and not connected:
+                raise LLMError(
+                    "connection",
+                    f"cannot reach Ollama at {self.settings.base_url} (is `ollama serve` "
+                    "running? set OLLAMA_HOST if it listens elsewhere)",
+                    provider=self.name,
+                ) from exc
+            raise
+        for event in decoder.finish():
+            yield event
 
 
 def build_body(request: Request) -> dict[str, Any]:
