@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -271,13 +272,14 @@ class AnthropicProvider:
             self._http, self.settings, url, payload, self._headers(), on_error
         ) as response:
             try:
-                async for sse in sse_events(response, provider):
-                    if not sse.data.strip():
-                        continue
-                    for event in self._translate(sse.event, sse.data, state):
-                        yield event
-                    if state.stopped:
-                        break
+                async with aclosing(sse_events(response, provider)) as sse_stream:
+                    async for sse in sse_stream:
+                        if not sse.data.strip():
+                            continue
+                        for event in self._translate(sse.event, sse.data, state):
+                            yield event
+                        if state.stopped:
+                            break
             except LLMError as exc:
                 # The stop reason came, so the content is whole: a hang-up now loses nothing.
                 if state.stop_raw is None or exc.kind not in ("connection", "timeout"):

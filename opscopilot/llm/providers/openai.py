@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -193,6 +194,14 @@ class _PendingCall:
     argument_parts: list[str] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _StreamState:
+    calls: dict[int, _PendingCall] = field(default_factory=dict)
+    calls_ended: bool = False
+    finish_raw: str | None = None
+    done: bool = False
+
+
 class OpenAIProvider:
     """The OpenAI adapter; every OpenAI-compatible preset (vllm, groq, …) is this class too."""
 
@@ -251,9 +260,11 @@ class OpenAIProvider:
         for try_number in (1, 2):
             yielded = False
             try:
-                async for event in self._stream_payload(payload, headers):
-                    yielded = True
-                    yield event
+                # aclosing: a consumer that stops early must close the HTTP response now.
+                async with aclosing(self._stream_payload(payload, headers)) as events:
+                    async for event in events:
+                        yielded = True
+                        yield event
                 return
             except LLMError as exc:
                 if yielded or try_number == 2 or not self._rejects_stream_options(exc, payload):
@@ -278,65 +289,68 @@ class OpenAIProvider:
         def on_error(status: int, body: bytes, response_headers: Any) -> LLMError:
             return error_from_openai_status(status, body, response_headers, provider)
 
-        calls: dict[int, _PendingCall] = {}
-        calls_ended = False
-        finish_raw: str | None = None
-        done = False
+        state = _StreamState()
         async with post_stream(self._http, self.settings, url, payload, headers, on_error) as response:
             try:
-                async for sse in sse_events(response, provider):
-                    data = sse.data.strip()
-                    if data == "[DONE]":
-                        done = True
-                        break
-                    if not data:
-                        continue
-                    chunk = loads_event(data)
-                    if not isinstance(chunk, dict):
-                        raise LLMError("invalid_response", f"stream chunk is not an object: {data[:80]!r}", provider=provider)
-                    if chunk.get("error"):
-                        raise error_from_openai_object(chunk["error"], provider)
-                    if chunk.get("object") == "error":
-                        raise error_from_openai_object(chunk, provider)
-                    if usage := chunk.get("usage"):
-                        yield UsageUpdate(usage_from_openai(usage))
-                    for choice in chunk.get("choices") or ():
-                        if choice.get("index", 0) != 0:
-                            continue  # we never ask for n > 1
-                        delta = choice.get("delta") or {}
-                        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                        if isinstance(reasoning, str) and reasoning:
-                            yield ThinkingDelta(reasoning)
-                        content = delta.get("content")
-                        if isinstance(content, str) and content:
-                            yield TextDelta(content)
-                        refusal = delta.get("refusal")
-                        if isinstance(refusal, str) and refusal:
-                            yield TextDelta(refusal)
-                        for raw_call in delta.get("tool_calls") or ():
-                            for event in self._tool_call_delta(raw_call, calls):
+                async with aclosing(sse_events(response, provider)) as sse_stream:
+                    async for sse in sse_stream:
+                        data = sse.data.strip()
+                        if data == "[DONE]":
+                            state.done = True
+                            break
+                        if data:
+                            for event in self._translate(data, state):
                                 yield event
-                        if choice.get("finish_reason"):
-                            finish_raw = str(choice["finish_reason"])
-                            if not calls_ended:
-                                calls_ended = True
-                                for event in self._end_calls(calls):
-                                    yield event
             except LLMError as exc:
                 # A server that hangs up after its last chunk lost nothing we need.
-                if finish_raw is None or exc.kind not in ("connection", "timeout"):
+                if state.finish_raw is None or exc.kind not in ("connection", "timeout"):
                     raise
-        if not done and finish_raw is None:
+        if not state.done and state.finish_raw is None:
             raise LLMError(
                 "connection",
                 "the stream ended early (no finish_reason and no [DONE]): the reply is truncated",
                 provider=provider,
             )
-        if not calls_ended:
-            for event in self._end_calls(calls):
+        if not state.calls_ended:
+            for event in self._end_calls(state.calls):
                 yield event
-        reason: FinishReason = FINISH_REASONS.get(finish_raw or "stop", "stop")
-        yield Finish("tool_calls" if calls else reason, finish_raw)
+        reason: FinishReason = FINISH_REASONS.get(state.finish_raw or "stop", "stop")
+        yield Finish("tool_calls" if state.calls else reason, state.finish_raw)
+
+    def _translate(self, data: str, state: _StreamState) -> list[StreamEvent]:
+        """One chat.completion.chunk as canonical events."""
+        chunk = loads_event(data)
+        if not isinstance(chunk, dict):
+            raise LLMError(
+                "invalid_response", f"stream chunk is not an object: {data[:80]!r}", provider=self.name
+            )
+        if chunk.get("error"):
+            raise error_from_openai_object(chunk["error"], self.name)
+        if chunk.get("object") == "error":
+            raise error_from_openai_object(chunk, self.name)
+        events: list[StreamEvent] = []
+        if usage := chunk.get("usage"):
+            events.append(UsageUpdate(usage_from_openai(usage)))
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue  # we never ask for n > 1
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str) and reasoning:
+                events.append(ThinkingDelta(reasoning))
+            for field_name in ("content", "refusal"):
+                text = delta.get(field_name)
+                if isinstance(text, str) and text:
+                    events.append(TextDelta(text))
+            for raw_call in delta.get("tool_calls") or ():
+                events += self._tool_call_delta(raw_call, state.calls)
+            if choice.get("finish_reason"):
+                state.finish_raw = str(choice["finish_reason"])
+                if not state.calls_ended:
+                    # Calls are whole once the finish comes; the usage chunk may follow.
+                    state.calls_ended = True
+                    events += self._end_calls(state.calls)
+        return events
 
     def _tool_call_delta(
         self, raw: dict[str, Any], calls: dict[int, _PendingCall]
