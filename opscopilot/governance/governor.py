@@ -9,6 +9,7 @@ kind "budget" (a cap), "overloaded" (queue full, not retryable) or "cancelled".
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -91,6 +92,8 @@ class Governor:
         spent = await anyio.to_thread.run_sync(
             lambda: self.spent_before(session_id=session_id, turn_id=turn_id)
         )
+        if price is None and not price_hint:
+            price_hint = price_hint_for(f"{provider}:{request.model}")
         verdict = self.check(request, provider=provider, price=price, spent=spent,
                              price_hint=price_hint)
         if not verdict.allowed:
@@ -109,7 +112,9 @@ class Governor:
                     prompt_tokens=verdict.prompt_tokens, provider=provider, model=request.model,
                     ledger=self.ledger, call_id=call_id, session_id=session_id,
                     turn_id=turn_id, publish=self.publish, meter=self.scheduler.meter,
-                    ticket=ticket,
+                    ticket=ticket, refresh_spent=functools.partial(
+                        self.ledger.spent_before, session_id=session_id, turn_id=turn_id,
+                        exclude_call=call_id),
                 ):
                     if event.type == "error":
                         self._note_rate_limit(provider, event.error)  # type: ignore[union-attr]
@@ -147,3 +152,13 @@ class Governor:
 
         self.publish(Notice(ts=time.time(), session_id=session_id, turn_id=turn_id,
                             level=level, message=message))  # type: ignore[arg-type]
+
+
+def price_hint_for(spec: str) -> str:
+    """The catalog's one-line advice on pricing a model it does not know."""
+    try:
+        from opscopilot.llm import catalog
+
+        return catalog.price_hint(spec)
+    except (ModuleNotFoundError, AttributeError):
+        return f'add a price under [models."{spec}"] in config.toml'

@@ -90,12 +90,15 @@ async def guard_stream(
     meter: Meter | None = None,
     ticket: Ticket | None = None,
     ledger_interval_s: float = LEDGER_INTERVAL_S,
+    refresh_spent: Callable[[], Spent] | None = None,
 ) -> AsyncIterator[StreamEvent]:
     """Yield `stream`'s events, priced as they come; cut the call off at the first cap crossed.
 
     `spent_before` is what the turn, session and day had spent before this call. With a
     ledger and a call_id, the running estimate is written at most every `ledger_interval_s`
-    and the final figure when the stream ends, however it ends.
+    and the final figure when the stream ends, however it ends. `refresh_spent()`, when
+    given, is asked at the same pace what the other calls (running at the same time, in this
+    or another process) have spent since, so concurrent calls share one cap.
     """
     running = CallMeter(provider, prompt_tokens, price)
     warned: set[Scope] = set()
@@ -170,6 +173,8 @@ async def guard_stream(
                 if now - last_write >= ledger_interval_s:
                     last_write = now
                     await _record_in_thread(record)
+                    if refresh_spent is not None:
+                        spent_before = await _refresh_in_thread(refresh_spent, spent_before)
                     if publish is not None:
                         emit(_usage_event(running, call_id, session_id, turn_id, price))
     finally:
@@ -220,6 +225,16 @@ async def _record_in_thread(record: Callable[[bool], None]) -> None:
         await anyio.to_thread.run_sync(record, False)
     except GovernanceError:
         pass  # a busy ledger must not stop the stream; the final figure is written at the end
+
+
+async def _refresh_in_thread(refresh: Callable[[], Spent], current: Spent) -> Spent:
+    try:
+        latest = await anyio.to_thread.run_sync(refresh)
+    except GovernanceError:
+        return current  # keep enforcing against the last figure we had
+    # Spend only grows; never let a lagging read loosen the cap.
+    return Spent(turn=max(latest.turn, current.turn), session=max(latest.session,
+                 current.session), day=max(latest.day, current.day))
 
 
 def _event(kind: str, scope: Scope, total: float, cap: float, call_id: str | None,

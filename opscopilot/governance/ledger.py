@@ -217,14 +217,18 @@ class Ledger:
         return {str(scope): float(value) for scope, value in  # type: ignore[arg-type]
                 self._all("SELECT scope, value FROM budget_caps", [])}
 
-    def spent(self, scope: Scope, key: str) -> float:
-        """USD spent in one scope: a call id, a turn id, a session id, or a day (YYYY-MM-DD)."""
+    def spent(self, scope: Scope, key: str, *, exclude_call: str | None = None) -> float:
+        """USD spent in one scope: a call id, a turn id, a session id, or a day (YYYY-MM-DD).
+
+        `exclude_call` leaves one call out (a running call asking what the others spent).
+        """
         column = {"call": "call_id", "turn": "turn_id", "session": "session_id", "day": "day"}
         if scope not in column:
             raise GovernanceError("bad_request", f"unknown spend scope {scope!r}")
         row = self._one(
-            f"SELECT COALESCE(SUM(cost_usd), 0) FROM ledger_calls WHERE {column[scope]} = ?",
-            [key],
+            f"SELECT COALESCE(SUM(cost_usd), 0) FROM ledger_calls WHERE {column[scope]} = ? "
+            "AND call_id != ?",
+            [key, exclude_call or ""],
         )
         return float(row[0]) if row else 0.0  # type: ignore[arg-type]
 
@@ -232,13 +236,16 @@ class Ledger:
         return self.spent("day", utc_day(time.time() if now is None else now))
 
     def spent_before(
-        self, *, session_id: str | None, turn_id: str | None, now: float | None = None
+        self, *, session_id: str | None, turn_id: str | None, now: float | None = None,
+        exclude_call: str | None = None,
     ) -> Spent:
-        """The spend a new call adds to, in each scope it belongs to."""
+        """The spend a call adds to, in each scope it belongs to (without `exclude_call`)."""
+        day = utc_day(time.time() if now is None else now)
         return Spent(
-            turn=self.spent("turn", turn_id) if turn_id else 0.0,
-            session=self.spent("session", session_id) if session_id else 0.0,
-            day=self.spent_today(now),
+            turn=self.spent("turn", turn_id, exclude_call=exclude_call) if turn_id else 0.0,
+            session=(self.spent("session", session_id, exclude_call=exclude_call)
+                     if session_id else 0.0),
+            day=self.spent("day", day, exclude_call=exclude_call),
         )
 
     def get(self, call_id: str) -> LedgerRow | None:

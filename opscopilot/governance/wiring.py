@@ -58,7 +58,7 @@ class GovernedProvider:
         return self.governor.stream(
             self.inner.stream, request, provider=self.name, price=price,
             call_id=self.call_ids(), session_id=self.session_id, turn_id=self.turn_id,
-            priority=self.priority, price_hint="" if price is not None else _price_hint(spec),
+            priority=self.priority,
         )
 
 
@@ -90,11 +90,3 @@ def governed_client(governor: Governor, **context: Any) -> LLMClient:
     http = context.pop("http", None)
     return LLMClient(http=http, provider_factory=governed_factory(governor, **context))
 
-
-def _price_hint(spec: ModelSpec) -> str:
-    try:
-        from opscopilot.llm import catalog
-
-        return catalog.price_hint(spec)
-    except (ModuleNotFoundError, AttributeError):
-        return f'add a price under [models."{spec}"] in config.toml'

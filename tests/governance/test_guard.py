@@ -167,3 +167,38 @@ async def test_over_real_http_the_cut_off_closes_the_connection(
     await anyio.to_thread.run_sync(delivery.finished.wait, 10)
     assert delivery.closed_early
     assert delivery.bytes_sent < total_tokens * 60 / 20
+
+
+async def test_concurrent_calls_of_one_session_share_its_cap(tmp_path: Path) -> None:
+    class Slow(Upstream):
+        async def events(self) -> AsyncIterator[StreamEvent]:
+            try:
+                for text in self.deltas:
+                    self.sent += 1
+                    yield TextDelta(text)
+                    await anyio.sleep(0.001)
+                yield Finish("stop")
+            finally:
+                self.closed = True
+
+    caps = Caps(per_session=0.004)  # 400 tokens between them; each streams 300 if left alone
+    upstreams = [Slow(["abcd"] * 300), Slow(["abcd"] * 300)]
+    results: dict[str, list[StreamEvent]] = {}
+    with Ledger(tmp_path / "db.sqlite") as ledger:
+
+        async def call(call_id: str, upstream: Upstream) -> None:
+            results[call_id] = await collect(guard_stream(
+                upstream.events(), price=PRICE, caps=caps, spent_before=Spent(),
+                provider="openai", model="m", ledger=ledger, call_id=call_id,
+                session_id="s", ledger_interval_s=0.01,
+                refresh_spent=lambda: ledger.spent_before(session_id="s", turn_id=None,
+                                                          exclude_call=call_id),
+            ))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call, "a", upstreams[0])
+            tg.start_soon(call, "b", upstreams[1])
+        total = ledger.spent("session", "s")
+    assert any(r[-1].type == "error" and r[-1].error.kind == "budget" for r in results.values())
+    assert sum(u.sent for u in upstreams) < 600
+    assert total <= 0.004 + 0.0005  # at most one refresh interval of overshoot per call
