@@ -202,3 +202,19 @@ async def test_concurrent_calls_of_one_session_share_its_cap(tmp_path: Path) -> 
     assert any(r[-1].type == "error" and r[-1].error.kind == "budget" for r in results.values())
     assert sum(u.sent for u in upstreams) < 600
     assert total <= 0.004 + 0.0005  # at most one refresh interval of overshoot per call
+
+
+async def test_a_running_call_cancelled_through_the_scheduler_is_cut_off_and_closed() -> None:
+    from opscopilot.governance import Scheduler
+
+    scheduler = Scheduler(2)
+    upstream = Upstream(["abcd"] * 1000)
+    events: list[StreamEvent] = []
+    async with scheduler.slot("openai") as ticket:
+        async for event in guard_stream(upstream.events(), price=PRICE, caps=Caps(),
+                                        spent_before=Spent(), ticket=ticket):
+            events.append(event)
+            if len(events) == 10:
+                assert scheduler.cancel(ticket_id=ticket.id) == 1
+    assert upstream.closed and upstream.sent == 10
+    assert events[-1].type == "error" and events[-1].error.kind == "cancelled"
