@@ -295,6 +295,12 @@ def test_denials_are_acknowledged_with_the_reason_and_a_5xx_body_is_not_a_denial
     assert "**http://127.0.0.1/**: HTTP 502 in 31 ms — the server is failing (5xx)." in text
 
 
+def test_when_every_call_was_denied_it_does_not_claim_checks_ran():
+    text = respond(after_tools([
+        run_cmd("systemctl restart nginx", "The operator denied this call.", True)])).text
+    assert text == "- You denied `systemctl restart nginx`: no reason given — I did not run it.\n"
+
+
 def test_a_failed_command_says_what_failed():
     text = respond(after_tools([
         run_cmd("systemctl status nginx --no-pager",

@@ -59,13 +59,16 @@ def summarise(outcomes: list[ToolOutcome]) -> str:
     """A concise Markdown summary of every outcome, then next steps when something is wrong."""
     report = _Report()
     cores = _cores(outcomes)
+    ran = 0
     for outcome in outcomes:
         denial = _denial(outcome) if outcome.is_error else None
         if denial:
             report.findings.append(denial)
             continue
+        ran += 1
         _summariser(outcome)(outcome, report, cores)
-    text = "Here is what the checks show:\n\n" + "\n".join(f"- {f}" for f in report.findings)
+    heading = "Here is what the checks show:\n\n" if ran else ""
+    text = heading + "\n".join(f"- {f}" for f in report.findings)
     if report.next_steps:
         text += "\n\n**Next steps**\n" + "\n".join(f"- {s}" for s in report.next_steps)
     return text + "\n"
