@@ -45,15 +45,16 @@ def _finish(turn_id: str, env: dict[str, str], home: Path) -> tuple[dict, list[s
     raise AssertionError(f"turn {turn_id} did not finish")
 
 
-def _latest_turn(home: Path) -> str | None:
+def _turn_for(prompt: str, home: Path) -> str | None:
+    """The turn a killed `run` stored for this prompt, if it got that far."""
+    if not (home / "opscopilot.db").exists():
+        return None
     with Store.open(home / "opscopilot.db") as store:
-        turns = store.list_unfinished_turns()
-        if turns:
-            return turns[-1].id
-        sessions = store.list_sessions(limit=1)
-        if not sessions:
-            return None
-        return store.list_turns(sessions[0].id)[-1].id
+        for session in store.list_sessions(limit=5):
+            for turn in store.list_turns(session.id):
+                if turn.prompt == prompt:
+                    return turn.id
+    return None
 
 
 def _one_iteration(index: int, rng: random.Random, wire_server, home: Path, tmp: Path) -> None:
@@ -64,7 +65,7 @@ def _one_iteration(index: int, rng: random.Random, wire_server, home: Path, tmp:
     script_append_turn(wire_server, text=token, delay_s=0.004)
     if index % 2 == 0:
         _kill_at_random(["run", f"append {token}", "--approve", "all", "--json"], env, rng)
-        turn_id = _latest_turn(home)
+        turn_id = _turn_for(f"append {token}", home)
         if turn_id is None:
             return  # killed before anything was stored: nothing to resume, nothing ran
     else:
