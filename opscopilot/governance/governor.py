@@ -89,9 +89,17 @@ class Governor:
         price_hint: str = "",
     ) -> AsyncIterator[StreamEvent]:
         """Yield the call's stream events under the caps and the queue (see module doc)."""
-        spent = await anyio.to_thread.run_sync(
-            lambda: self.spent_before(session_id=session_id, turn_id=turn_id)
-        )
+        try:
+            spent = await anyio.to_thread.run_sync(
+                lambda: self.spent_before(session_id=session_id, turn_id=turn_id)
+            )
+        except GovernanceError as exc:
+            if self.caps.any:  # caps we cannot check are not waved through
+                yield StreamError(LLMError("budget", f"cannot check the caps: {exc.message}",
+                                           retryable=False, provider=provider))
+                return
+            self._notice("warning", f"spend not checked: {exc.message}", session_id, turn_id)
+            spent = Spent()
         if price is None and not price_hint:
             price_hint = price_hint_for(f"{provider}:{request.model}")
         verdict = self.check(request, provider=provider, price=price, spent=spent,
@@ -119,7 +127,7 @@ class Governor:
                     if event.type == "error":
                         self._note_rate_limit(provider, event.error)  # type: ignore[union-attr]
                     yield event
-        except GovernanceError as exc:
+        except GovernanceError as exc:  # from the slot: a full queue, or cancelled while queued
             kind = "cancelled" if exc.kind == "cancelled" else "overloaded"
             yield StreamError(LLMError(kind, exc.message, retryable=False, provider=provider))
         except LLMError as exc:

@@ -156,8 +156,12 @@ async def guard_stream(
             cancelled = ticket is not None and ticket.cancelled and not finished
             if crossed is not None or cancelled:
                 await _close(stream)
-                record(final=True)
                 recorded_final = True
+                try:
+                    record(final=True)
+                except GovernanceError as exc:
+                    emit(_notice(f"could not record usage in the ledger: {exc}", session_id,
+                                 turn_id))
                 yield UsageUpdate(running.usage)
                 if cancelled:
                     yield StreamError(LLMError("cancelled", "the call was cancelled",

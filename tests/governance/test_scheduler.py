@@ -254,3 +254,17 @@ async def test_the_governor_refuses_a_call_the_day_cannot_pay_for(tmp_path: Path
     assert "per-day cap of $1.00 already reached" in events[0].error.message
     assert {type(e).__name__ for e in published} == {"BudgetCutoff", "Notice"}
     governor.close()
+
+
+async def test_a_full_queue_reaches_the_caller_as_a_non_retryable_overloaded_error(
+    tmp_path: Path,
+) -> None:
+    governor = Governor(Ledger(tmp_path / "db.sqlite"), Caps(), Scheduler(1, max_queue=0))
+    request = Request(model="m", messages=[Message.user("hi")])
+    async with governor.scheduler.slot("openai"):
+        events = [e async for e in governor.stream(_never, request, provider="openai",
+                                                   price=None, call_id="c")]
+    (error,) = events
+    assert error.error.kind == "overloaded" and not error.error.retryable
+    assert "the model queue is full (1 running, 0 waiting, limit 0)" in error.error.message
+    governor.close()
