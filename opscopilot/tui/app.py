@@ -16,6 +16,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
@@ -95,6 +96,11 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
 
     # --- layout -----------------------------------------------------------------------
 
+    @property
+    def main_screen(self) -> Screen:
+        """The screen holding the panes (dialogs stack above it)."""
+        return self.screen_stack[0]
+
     def compose(self) -> ComposeResult:
         with Horizontal(id="top-bar"):
             yield Static(APP_TITLE, id="title")
@@ -110,11 +116,11 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
         self._load_themes()
         self._load_keymap()
         if self.deterministic:
-            self.query_one("#prompt", Input).cursor_blink = False
+            self.main_screen.query_one("#prompt", Input).cursor_blink = False
         pane = await self.open_pane(self.initial_session, self.default_model)
         if self.initial_session:
             self.load_history(pane.session_id)
-        self.query_one("#prompt", Input).focus()
+        self.main_screen.query_one("#prompt", Input).focus()
         self._refresh_meters()
         self.pump_events()
         self.poll_approvals()
@@ -177,7 +183,7 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
 
     @property
     def panes(self) -> list[ConversationPane]:
-        return list(self.query(ConversationPane))
+        return list(self.main_screen.query(ConversationPane))
 
     @property
     def active_pane(self) -> ConversationPane | None:
@@ -193,7 +199,7 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
     async def open_pane(self, session_id: str | None, model: str) -> ConversationPane:
         pane_id = self.new_id("pane")
         pane = ConversationPane(session_id or self.new_id("ses"), model, pane_id=pane_id)
-        await self.query_one("#panes", Horizontal).mount(pane)
+        await self.main_screen.query_one("#panes", Horizontal).mount(pane)
         self._activate(pane)
         return pane
 
@@ -202,7 +208,7 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
         for other in self.panes:
             other.set_class(other is pane, "-active")
         self._refresh_meters()
-        self.query_one("#prompt", Input).placeholder = self._prompt_placeholder()
+        self.main_screen.query_one("#prompt", Input).placeholder = self._prompt_placeholder()
         self.refresh_bindings()
 
     @on(ConversationPane.Activated)
@@ -233,7 +239,7 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
 
     def action_toggle_broadcast(self) -> None:
         self.broadcast = not self.broadcast
-        prompt = self.query_one("#prompt", Input)
+        prompt = self.main_screen.query_one("#prompt", Input)
         prompt.set_class(self.broadcast, "-broadcast")
         prompt.placeholder = self._prompt_placeholder()
 
@@ -245,10 +251,10 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
         return f"ask {model} (enter to send · ctrl+b: all panes · F1: keys)"
 
     def action_focus_prompt(self) -> None:
-        self.query_one("#prompt", Input).focus()
+        self.main_screen.query_one("#prompt", Input).focus()
 
     def action_toggle_events(self) -> None:
-        self.query_one(EventLog).toggle_class("-visible")
+        self.main_screen.query_one(EventLog).toggle_class("-visible")
 
     # --- prompts and turns ------------------------------------------------------------
 
@@ -299,7 +305,7 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
 
     async def ingest(self, event: ev.Event) -> None:
         """Render one event: event log, meters, and the pane of its session."""
-        self.query_one(EventLog).record(event)
+        self.main_screen.query_one(EventLog).record(event)
         self.spend.ingest(event)
         self.queue.ingest(event)
         if isinstance(event, ev.SchedulerMetrics):
@@ -335,10 +341,10 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
         if not self.is_mounted:
             return
         pane = self.active_pane
-        self.query_one(CostMeter).show(self.spend.readings(pane.session_id if pane else None))
+        self.main_screen.query_one(CostMeter).show(self.spend.readings(pane.session_id if pane else None))
 
     def _refresh_queue_meter(self) -> None:
-        self.query_one(QueueMeter).show(self.queue.reading(self.clock()))
+        self.main_screen.query_one(QueueMeter).show(self.queue.reading(self.clock()))
         self._refresh_review_ages()
 
     # --- screens ----------------------------------------------------------------------
@@ -380,7 +386,7 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
     def _set_model(self, model: str | None) -> None:
         if model and (pane := self.active_pane):
             pane.set_model(model)
-            self.query_one("#prompt", Input).placeholder = self._prompt_placeholder()
+            self.main_screen.query_one("#prompt", Input).placeholder = self._prompt_placeholder()
 
     # --- clipboard --------------------------------------------------------------------
 
@@ -428,7 +434,7 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
         return True
 
     def query_review_list(self) -> ReviewList:
-        return self.query_one(ReviewList)
+        return self.main_screen.query_one(ReviewList)
 
 
 def create_app(

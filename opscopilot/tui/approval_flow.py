@@ -67,8 +67,10 @@ class ApprovalFlow:
         new = [a for a in approvals if a.id not in self._seen_approvals]
         self._seen_approvals.update(a.id for a in approvals)
         self.pending = approvals
-        self.query_one(ReviewsPanel).show(approvals, self.clock())
-        title = self.query_one("#title", Static)
+        if not self.is_running or not self.screen_stack:
+            return  # a poll that finished while the app closed
+        self.main_screen.query_one(ReviewsPanel).show(approvals, self.clock())
+        title = self.main_screen.query_one("#title", Static)
         if approvals:
             title.update(f"opscopilot ● {len(approvals)} pending")
             self.title = f"({len(approvals)}) opscopilot: approval pending"
@@ -88,16 +90,16 @@ class ApprovalFlow:
 
     def _refresh_review_ages(self: OpsCopilotApp) -> None:  # type: ignore[misc]
         if self.pending:
-            self.query_one(ReviewsPanel).show(self.pending, self.clock())
+            self.main_screen.query_one(ReviewsPanel).show(self.pending, self.clock())
 
     def action_focus_reviews(self: OpsCopilotApp) -> None:  # type: ignore[misc]
         if self.pending:
-            self.query_one(ReviewList).focus()
+            self.main_screen.query_one(ReviewList).focus()
 
     # --- decisions --------------------------------------------------------------------
 
     def _selected(self: OpsCopilotApp) -> ApprovalView | None:  # type: ignore[misc]
-        return self.query_one(ReviewList).selected_approval
+        return self.main_screen.query_one(ReviewList).selected_approval
 
     def action_review_approve(self) -> None:
         if approval := self._selected():

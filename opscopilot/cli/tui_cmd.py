@@ -1,0 +1,71 @@
+"""`opscopilot tui` (and `opscopilot` alone): the terminal UI. Textual loads only here."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("tui")
+@click.option("--model", "-m", default=None, help="Model for the first pane (provider:model).")
+@click.option("--theme", "-t", default=None, help="Theme name (see `opscopilot themes list`).")
+@click.option("--session", "session_id", default=None, help="Open a stored session by id.")
+@click.option(
+    "--approve",
+    type=click.Choice(["ask", "read-only", "all", "none"]),
+    default="ask",
+    show_default=True,
+    help="What runs without asking.",
+)
+@click.option("--max-cost", type=float, default=None, help="USD cap per call for this run.")
+def tui(
+    model: str | None,
+    theme: str | None,
+    session_id: str | None,
+    approve: str,
+    max_cost: float | None,
+) -> None:
+    """Open the terminal UI."""
+    from opscopilot import config
+
+    try:
+        chosen_model = model or config.default_model()
+    except config.ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if ":" not in chosen_model:
+        raise click.BadParameter(
+            f"{chosen_model!r} is not provider:model (e.g. builtin:ops)", param_hint="--model"
+        )
+
+    from opscopilot.tui.app import create_app
+    from opscopilot.tui.runtime_engine import RuntimeEngine
+
+    engine = RuntimeEngine(approve_mode=approve, max_cost=max_cost)
+    caps, spent_today = _budget_figures(max_cost)
+    app = create_app(
+        model=chosen_model,
+        theme=theme,
+        session_id=session_id,
+        engine=engine,
+        caps=caps,
+        spent_today=spent_today,
+    )
+    try:
+        app.run()
+    finally:
+        engine.close()
+
+
+def _budget_figures(max_cost: float | None) -> tuple[dict, float]:
+    """Caps and today's spend for the meters; the TUI opens even when they can't be read."""
+    try:
+        from opscopilot.governance import Ledger, load_caps
+    except ImportError:
+        return {}, 0.0
+    try:
+        ledger = Ledger()
+        caps = load_caps(max_cost, ledger=ledger)
+        figures = {scope: caps.cap(scope) for scope in ("call", "turn", "session", "day")}
+        return figures, ledger.spent_today()
+    except Exception as exc:  # a broken budget config must not keep the operator out
+        click.echo(f"budget: {exc}", err=True)
+        return {}, 0.0
