@@ -57,25 +57,35 @@ def test_write_tool_waits_for_approval_from_another_process_and_runs_exactly_onc
                for m in second["messages"] if m["role"] == "tool")
 
 
+def _cli(*args: str):
+    from click.testing import CliRunner
+
+    from opscopilot.cli.main import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
 def test_text_mode_prints_the_approval_hints_and_a_denial_still_lets_the_model_answer(
-    wire_server, isolated_home: Path, tmp_path: Path
+    wire_server, isolated_home: Path, tmp_path: Path, monkeypatch
 ) -> None:
     audit = tmp_path / "audit.log"
     write_config(isolated_home, audit)
     script_append_turn(wire_server)
-    env = cli_env(isolated_home, wire_server)
+    for name, value in cli_env(isolated_home, wire_server).items():
+        if name.startswith(("OPENAI_", "OPSCOPILOT_")):
+            monkeypatch.setenv(name, value)
 
-    paused = opscopilot("run", "append hello", env=env)
-    assert paused.returncode == 3, paused.stderr
+    paused = _cli("run", "append hello")
+    assert paused.exit_code == 3, paused.output
     assert "opscopilot approvals approve" in paused.stdout
     assert "opscopilot resume t-" in paused.stdout
     approval_id = paused.stdout.split("opscopilot approvals approve ")[1].split()[0]
 
-    denied = opscopilot("approvals", "deny", approval_id, "--reason", "not now", env=env)
-    assert denied.returncode == 0, denied.stderr
+    denied = _cli("approvals", "deny", approval_id, "--reason", "not now")
+    assert denied.exit_code == 0, denied.output
     turn_id = paused.stdout.split("opscopilot resume ")[1].split()[0]
-    resumed = opscopilot("resume", turn_id, env=env)
-    assert resumed.returncode == 0, resumed.stderr
+    resumed = _cli("resume", turn_id)
+    assert resumed.exit_code == 0, resumed.output
     assert "Appended." in resumed.stdout  # the scripted model answers after any tool result
     assert "denied" in resumed.stderr
     assert not audit.exists()
@@ -85,8 +95,7 @@ def test_text_mode_prints_the_approval_hints_and_a_denial_still_lets_the_model_a
 
 
 def test_usage_errors_exit_2(isolated_home: Path) -> None:
-    env = cli_env(isolated_home, None)
-    assert opscopilot("run", "hi", "--model", "nonsense", env=env).returncode == 2
-    assert opscopilot("resume", "t-doesnotexist", env=env).returncode == 2
-    result = opscopilot("run", "hi", "--approve", "sometimes", env=env)
-    assert result.returncode == 2
+    assert _cli("run", "hi", "--model", "nonsense").exit_code == 2
+    assert _cli("resume", "t-doesnotexist").exit_code == 2
+    assert _cli("run", "hi", "--approve", "sometimes").exit_code == 2
+    assert _cli("run", "   ").exit_code == 2
