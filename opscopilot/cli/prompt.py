@@ -8,7 +8,6 @@ module import, and nothing here imports Textual or a vendor SDK.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -20,8 +19,6 @@ if TYPE_CHECKING:
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BUDGET = 4
-DEFAULT_OUTPUT_TOKENS = 4096  # what a worst-case estimate assumes when nothing caps output
-PROMPT_OVERHEAD_TOKENS = 8  # role markers around the system text and the prompt
 
 
 class TerminalRenderer:
@@ -129,39 +126,6 @@ async def stream_call(
         await client.aclose()
     price, simulated = price_for(spec) if spec is not None else (None, False)
     return builder.build(price=price, simulated=simulated), spec
-
-
-def worst_case_refusal(
-    chain: list[ModelSpec], prompt_chars: int, max_tokens: int | None, max_cost: float
-) -> str | None:
-    """Why a call must not start under --max-cost, or None when every model fits the cap."""
-    from opscopilot.llm.client import price_for
-    from opscopilot.llm.types import Usage
-
-    prompt_tokens = math.ceil(prompt_chars / 4) + PROMPT_OVERHEAD_TOKENS
-    for spec in chain:
-        price, _ = price_for(spec)
-        if price is None:
-            return (
-                f"no price known for {spec}, so --max-cost ${max_cost:g} cannot be enforced: "
-                + price_hint(spec)
-            )
-        output_tokens = max_tokens or _catalog_max_output(spec) or DEFAULT_OUTPUT_TOKENS
-        worst = price.cost(Usage(input_tokens=prompt_tokens, output_tokens=output_tokens))
-        if worst > max_cost:
-            return (
-                f"{spec} could cost up to ${worst:.4f} (~{prompt_tokens} prompt + "
-                f"{output_tokens} output tokens), over --max-cost ${max_cost:g}; "
-                "lower --max-tokens or raise the cap"
-            )
-    return None
-
-
-def _catalog_max_output(spec: ModelSpec) -> int | None:
-    from opscopilot.llm.client import catalog_info
-
-    value = getattr(catalog_info(spec), "max_output_tokens", None)
-    return int(value) if value else None
 
 
 def price_hint(spec: ModelSpec) -> str:
