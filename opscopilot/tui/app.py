@@ -127,6 +127,9 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
         self.set_interval(self.poll_interval, self.poll_approvals)
         self.set_interval(1.0, self._refresh_queue_meter)
 
+    async def on_unmount(self) -> None:
+        await self.engine.aclose()
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return {**super().get_theme_variable_defaults(), **theming.VARIABLE_DEFAULTS}
 

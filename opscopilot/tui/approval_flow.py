@@ -4,11 +4,10 @@ resume the paused turn in its pane. A mixin of OpsCopilotApp, kept apart for siz
 
 from __future__ import annotations
 
-import getpass
-import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from textual import work
 from textual.message import Message
 from textual.widgets import Static
@@ -34,13 +33,6 @@ class DecisionRecorded(Message):
     approval: ApprovalView
     decision: Decision
     resume: bool
-
-
-def operator_name() -> str:
-    try:
-        return f"{getpass.getuser()}@{socket.gethostname()}"
-    except (KeyError, OSError):
-        return "operator"
 
 
 class ApprovalFlow:
@@ -142,8 +134,8 @@ class ApprovalFlow:
 
             self.push_screen(EditArgumentsScreen(approval, self.engine.validate_arguments), edited)
 
-    @work(thread=True, group="decide", exit_on_error=False)
-    def record_decision(  # type: ignore[misc]
+    @work(group="decide", exit_on_error=False)
+    async def record_decision(  # type: ignore[misc]
         self: OpsCopilotApp,
         approval: ApprovalView,
         decision: Decision,
@@ -154,9 +146,9 @@ class ApprovalFlow:
     ) -> None:
         if allow_always:
             command = approval.arguments.get("command") if approval.tool == "run_command" else None
-            self.engine.allow_always(approval.session_id, approval.tool, command)
-        self.engine.decide(approval.id, decision, reason=reason, arguments=arguments)
-        pending = self.engine.pending_approvals()
+            await self.engine.allow_always(approval.session_id, approval.tool, command)
+        await self.engine.decide(approval.id, decision, reason=reason, arguments=arguments)
+        pending = await anyio.to_thread.run_sync(self.engine.pending_approvals)
         self.post_message(ApprovalsPolled(pending))
         still_waiting = any(a.turn_id == approval.turn_id for a in pending)
         self.post_message(DecisionRecorded(approval, decision, resume=not still_waiting))

@@ -103,7 +103,7 @@ class Engine(Protocol):
         """Blocking read of every pending approval, across sessions and processes."""
         ...
 
-    def decide(
+    async def decide(
         self,
         approval_id: str,
         decision: Decision,
@@ -111,11 +111,11 @@ class Engine(Protocol):
         reason: str = "",
         arguments: dict[str, Any] | None = None,
     ) -> None:
-        """Blocking: record a decision; EngineError kind "conflict" if already decided."""
+        """Record a decision (edited arguments are validated); EngineError "conflict" if late."""
         ...
 
-    def allow_always(self, session_id: str, tool: str, command: str | None) -> None:
-        """Blocking: stop asking about this tool (and command) in this session."""
+    async def allow_always(self, session_id: str, tool: str, command: str | None) -> None:
+        """Stop asking about this tool (and exact command) in this session."""
         ...
 
     def validate_arguments(self, tool: str, arguments: dict[str, Any]) -> str | None:
@@ -134,5 +134,10 @@ class Engine(Protocol):
         """Model specs the picker offers."""
         ...
 
+    async def aclose(self) -> None:
+        """Release async resources (HTTP clients); called as the app exits."""
+        ...
+
     def close(self) -> None:
+        """Release the rest (the database); called after the app exited."""
         ...

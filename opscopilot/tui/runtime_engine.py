@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from opscopilot.events import Event
 from opscopilot.redact import redact
-from opscopilot.tui.approval_flow import operator_name
 from opscopilot.tui.engine import ApprovalView, Decision, EngineError, SessionView
 
 
@@ -53,28 +54,31 @@ class RuntimeEngine:
 
     @property
     def runtime(self) -> Any:
-        with self._lock:
-            if self._runtime is None:
-                try:
+        if self._runtime is None:
+            store = self.store
+            with self._lock:
+                if self._runtime is None:
                     from opscopilot.runtime import Runtime
-                except ImportError:
-                    raise EngineError(
-                        "unavailable", "the agent runtime is not available in this build"
-                    ) from None
-                self._runtime = _build_runtime(Runtime, self.db_path)
-            return self._runtime
+
+                    self._runtime = Runtime(store)
+        return self._runtime
 
     # --- turns ------------------------------------------------------------------------
 
     async def subscribe(self) -> AsyncIterator[Event]:
+        subscription = self.runtime.bus.subscribe()
         try:
-            runtime = self.runtime
-        except EngineError:
-            return  # no runtime: no live events; stored ones still load
-        async for event in runtime.bus.subscribe():
-            yield event
+            async for event in subscription:
+                yield event
+        finally:
+            subscription.close()
 
     async def start_turn(self, session_id: str, prompt: str, *, model: str) -> None:
+        # The TUI names a pane's session before its first turn, so its events route at once.
+        if await anyio.to_thread.run_sync(self.store.get_session, session_id) is None:
+            await anyio.to_thread.run_sync(
+                self.store.create_session, session_id, model, redact(prompt[:80]), time.time()
+            )
         await self._call(
             self.runtime.start_turn(
                 session_id, prompt, model=model, approve_mode=self.approve_mode,
@@ -87,7 +91,7 @@ class RuntimeEngine:
 
     @staticmethod
     async def _call(awaitable: Any) -> None:
-        """Run a runtime call; a layer's error becomes one EngineError line."""
+        """Run a runtime call; a layer's error (anything with a `kind`) becomes one EngineError."""
         try:
             await awaitable
         except EngineError:
@@ -103,7 +107,7 @@ class RuntimeEngine:
     def pending_approvals(self) -> list[ApprovalView]:
         return [ApprovalView.from_record(r) for r in self.store.list_approvals(status="pending")]
 
-    def decide(
+    async def decide(
         self,
         approval_id: str,
         decision: Decision,
@@ -111,19 +115,14 @@ class RuntimeEngine:
         reason: str = "",
         arguments: dict[str, Any] | None = None,
     ) -> None:
-        from opscopilot.store import StoreError
-
-        operator, _, host = operator_name().partition("@")
-        try:
-            self.store.decide_approval(
-                approval_id, decision=decision, operator=operator, host=host or "localhost",
-                reason=redact(reason), arguments=arguments, decided_at=time.time(),
+        await self._call(
+            self.runtime.decide(
+                approval_id, decision, reason=redact(reason), arguments=arguments
             )
-        except StoreError as exc:
-            raise EngineError(exc.kind, redact(str(exc))) from None
+        )
 
-    def allow_always(self, session_id: str, tool: str, command: str | None) -> None:
-        self.store.add_allow_rule(session_id, tool=tool, command=command, created_at=time.time())
+    async def allow_always(self, session_id: str, tool: str, command: str | None) -> None:
+        await self._call(self.runtime.allow_always(session_id, tool, command))
 
     def validate_arguments(self, tool: str, arguments: dict[str, Any]) -> str | None:
         try:
@@ -149,15 +148,14 @@ class RuntimeEngine:
 
         return [info.id for info in catalog.all_models()]
 
+    async def aclose(self) -> None:
+        """Close the runtime's HTTP client and bus (the TUI calls this as it exits)."""
+        if self._runtime is not None:
+            await self._runtime.aclose()
+
     def close(self) -> None:
         with self._lock:
             if self._store is not None:
                 self._store.close()
                 self._store = None
 
-
-def _build_runtime(runtime_class: Any, db_path: Path | None) -> Any:
-    """Construct F's Runtime with its own defaults, pointing it at our database if given."""
-    if hasattr(runtime_class, "open"):
-        return runtime_class.open(db_path) if db_path is not None else runtime_class.open()
-    return runtime_class(db_path=db_path) if db_path is not None else runtime_class()
