@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
 from opscopilot import config
 from opscopilot.governance.errors import GovernanceError

@@ -9,18 +9,50 @@ Several processes may open the file at once: WAL and a busy timeout make that sa
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[["sqlite_utils.Database"], None]
+
+StoreErrorKind = Literal["conflict", "not_found", "disk_full", "locked", "corrupt", "io", "version"]
 
 BUSY_TIMEOUT_MS = 30_000
 
 
 class StoreError(Exception):
-    """The database could not be opened or written (full disk, corrupt file, …); one line."""
+    """The database could not be opened or written (full disk, corrupt file, …); `kind` says
+    which, and the message is one readable line. The one exception of the store layer."""
+
+    def __init__(self, kind: StoreErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind: StoreErrorKind = kind
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _import_sqlite_utils():
+    """Import sqlite-utils without the pandas/numpy it loads when they happen to be installed.
+
+    It only uses them to convert their value types, which we never store, and they cost
+    ~250 ms of start-up on every command that opens the database. They stay importable
+    for anyone else afterwards.
+    """
+    hidden = [name for name in ("numpy", "pandas") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` fail fast
+    try:
+        import sqlite_utils
+    finally:
+        for name in hidden:
+            del sys.modules[name]
+    return sqlite_utils
 
 
 def connect(path: Path | str) -> sqlite_utils.Database:
@@ -36,8 +68,9 @@ def connect(path: Path | str) -> sqlite_utils.Database:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
     except (sqlite3.Error, OSError) as exc:
-        raise StoreError(f"cannot open database {path}: {exc}") from None
-    db = sqlite_utils.Database(conn)
+        kind: StoreErrorKind = "corrupt" if "not a database" in str(exc) else "io"
+        raise StoreError(kind, f"cannot open database {path}: {exc}") from None
+    db = _import_sqlite_utils().Database(conn)
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_versions (track TEXT PRIMARY KEY, version INTEGER NOT NULL)"
     )
@@ -56,6 +89,7 @@ def migrate(db: sqlite_utils.Database, track: str, steps: Sequence[Migration]) -
         current = row[0] if row else 0
         if current > len(steps):
             raise StoreError(
+                "version",
                 f"database schema '{track}' is version {current}, newer than this opscopilot "
                 f"knows ({len(steps)}); upgrade opscopilot"
             )

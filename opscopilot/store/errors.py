@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import errno
 import sqlite3
-from typing import Literal
 
 from opscopilot.redact import redact
 from opscopilot.store import db
 
-# "version": the file was written by a newer opscopilot (its schema is ahead of ours).
-StoreErrorKind = Literal["conflict", "not_found", "disk_full", "locked", "corrupt", "io", "version"]
-
-
-class StoreError(db.StoreError):
-    """A store operation failed; `kind` says why and the message is one readable line."""
-
-    def __init__(self, kind: StoreErrorKind, message: str) -> None:
-        super().__init__(message)
-        self.kind: StoreErrorKind = kind
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
+# One class for the whole layer: db.StoreError carries the kind (see db.py).
+StoreError = db.StoreError
+StoreErrorKind = db.StoreErrorKind
 
 
 def kind_of(text: str) -> StoreErrorKind:

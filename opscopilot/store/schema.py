@@ -6,7 +6,10 @@ refused by `db.migrate` rather than guessed at.
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 from opscopilot.store.db import Migration
 
