@@ -1,4 +1,4 @@
-"""`opscopilot sessions list|show`: what is stored, for operators and their scripts."""
+"""`opscopilot sessions list|show|export`: what is stored, for operators and their scripts."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from opscopilot.cli.store_common import (
 
 @click.group()
 def sessions() -> None:
-    """List and show stored sessions."""
+    """List, show and export stored sessions."""
 
 
 @sessions.command("list")
@@ -114,6 +114,49 @@ def show_session(session_id: str, as_json: bool) -> None:
         console.print(
             f"pending approvals: {', '.join(a.id for a in pending)}", markup=False, highlight=False
         )
+
+
+@sessions.command("export")
+@click.argument("session_id")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True),
+    help="Where to write the recording (default: the recordings folder, <session>.jsonl).",
+)
+@click.option("--label", default="", help="A label stored in the recording's header.")
+def export_session(session_id: str, output: str | None, label: str) -> None:
+    """Write a session's events as a recording (format v1, secrets redacted)."""
+    from pathlib import Path
+
+    from opscopilot import config
+    from opscopilot.replay.recording import (
+        RecordingError,
+        RecordingHeader,
+        iso_utc,
+        write_recording,
+    )
+    from opscopilot.store import StoreError
+
+    store = open_store()
+    try:
+        record = store.get_session(session_id)
+        if record is None:
+            fail(f"no session {session_id}")
+        models = sorted({turn.model for turn in store.list_turns(session_id)} or {record.model})
+        events = [event for _seq, event in store.events(session_id=session_id)]
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    path = Path(output) if output else config.recordings_dir() / f"{session_id}.jsonl"
+    header = RecordingHeader(
+        models=models, session_id=session_id, title=record.title, label=label,
+        created=iso_utc(record.created_at),
+    )
+    try:
+        count = write_recording(path, header, events)
+    except RecordingError as exc:
+        fail(str(exc))
+    click.echo(f"wrote {count} events to {path}")
 
 
 def _message_line(message: Any) -> str:

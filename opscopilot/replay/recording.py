@@ -41,7 +41,7 @@ class RecordingHeader(BaseModel):
     format: str = FORMAT_NAME
     version: int = FORMAT_VERSION
     app_version: str = __version__
-    created: str = Field(default_factory=lambda: _iso(datetime.now(UTC).timestamp()))
+    created: str = Field(default_factory=lambda: iso_utc(datetime.now(UTC).timestamp()))
     models: list[str] = Field(default_factory=list)
     session_id: str | None = None
     title: str = ""
@@ -64,7 +64,7 @@ class Recording:
         return self.events[-1].offset if self.events else 0.0
 
 
-def _iso(ts: float) -> str:
+def iso_utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
