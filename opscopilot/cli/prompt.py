@@ -116,9 +116,10 @@ async def stream_call(
         events = client.stream(chain, request)
         async for item in events:
             if item.type == "attempt":
-                spec = ModelSpec(provider=item.provider, model=item.model)  # type: ignore[union-attr]
+                attempt: Attempt = item  # type: ignore[assignment]
+                spec = ModelSpec(provider=attempt.provider, model=attempt.model)
                 builder = ResponseBuilder(spec.provider, spec.model)
-                renderer.attempt(item)  # type: ignore[arg-type]
+                renderer.attempt(attempt)
                 continue
             builder.add(item)  # type: ignore[arg-type]
             renderer.event(item)  # type: ignore[arg-type]
@@ -147,16 +148,33 @@ def _fail(kind: str, message: str, code: int) -> None:
 
 @click.command()
 @click.argument("text")
-@click.option("--model", "-m", "model", default=None,
-              help="provider:model, or a comma-separated fallback chain (default: configured model).")
+@click.option(
+    "--model",
+    "-m",
+    "model",
+    default=None,
+    help="provider:model, or a comma-separated fallback chain (default: configured model).",
+)
 @click.option("--system", "-s", "system", default=None, help="System prompt.")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=None,
-              help="Most output tokens the model may generate.")
-@click.option("--max-cost", type=click.FloatRange(min=0), default=None,
-              help="Cap this call's cost in USD: max_tokens is lowered to fit and the stream "
-              "is cut off at the cap (exit 4).")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object at the end instead of streaming text.")
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most output tokens the model may generate.",
+)
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Cap this call's cost in USD: max_tokens is lowered to fit and the stream "
+    "is cut off at the cap (exit 4).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object at the end instead of streaming text.",
+)
 def prompt(
     text: str,
     model: str | None,

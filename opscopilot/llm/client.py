@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 
     from opscopilot.llm.providers.base import Provider
 
-OUTPUT_EVENTS = frozenset({"text", "thinking", "tool_call_start", "tool_call_delta", "tool_call_end"})
+OUTPUT_EVENTS = frozenset(
+    {"text", "thinking", "tool_call_start", "tool_call_delta", "tool_call_end"}
+)
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -245,7 +247,8 @@ class LLMClient:
         spec: ModelSpec | None = None
         async for item in self.stream(chain, request):
             if item.type == "attempt":
-                spec = ModelSpec(provider=item.provider, model=item.model)  # type: ignore[union-attr]
+                attempt: Attempt = item  # type: ignore[assignment]
+                spec = ModelSpec(provider=attempt.provider, model=attempt.model)
                 builder = ResponseBuilder(spec.provider, spec.model)
             elif builder is not None:
                 builder.add(item)  # type: ignore[arg-type]

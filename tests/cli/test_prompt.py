@@ -17,7 +17,13 @@ from tests.support.wire_server import Reply, json_reply, sse
 
 OPENAI = "/v1/chat/completions"
 ANTHROPIC = "/v1/messages"
-USAGE_FIELDS = {"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"}
+USAGE_FIELDS = {
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+}
 
 
 @pytest.fixture
@@ -32,10 +38,17 @@ def env(wire_server) -> dict[str, str]:
     }
 
 
-def opscopilot(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def opscopilot(
+    env: dict[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "opscopilot", "prompt", *args],
-        env=env, input=stdin, capture_output=True, text=True, encoding="utf-8", timeout=60,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
     )
     for stream in (result.stdout, result.stderr):
         assert OPENAI_KEY not in stream and ANTHROPIC_KEY not in stream
@@ -44,13 +57,19 @@ def opscopilot(env: dict[str, str], *args: str, stdin: str | None = None) -> sub
 
 def test_text_streams_to_stdout_before_the_reply_is_complete(env, wire_server):
     first = sse(chunk({"role": "assistant", "content": "First line — ✓\n"}))
-    rest = sse(chunk({"content": "second"}), chunk({}, "stop"),
-               usage_chunk({"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}), "[DONE]")
+    rest = sse(
+        chunk({"content": "second"}),
+        chunk({}, "stop"),
+        usage_chunk({"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}),
+        "[DONE]",
+    )
     # Sent as given: the first piece, a long pause, then the rest.
     wire_server.expect(OPENAI, Reply(body=[first, rest], pieces=None, delay_s=1.5))
     process = subprocess.Popen(
         [sys.executable, "-m", "opscopilot", "prompt", "hello", "--model", "openai:gpt-4o-mini"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     assert process.stdout is not None
     line = process.stdout.readline().decode()
@@ -66,27 +85,63 @@ def test_json_prints_exactly_one_object_with_the_documented_fields(env, wire_ser
     events = [
         chunk({"role": "assistant", "reasoning_content": "disk first"}),
         chunk({"content": "Run df."}),
-        chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                               "function": {"name": "system_info", "arguments": "{}"}}]}),
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "system_info", "arguments": "{}"},
+                    }
+                ]
+            }
+        ),
         chunk({}, "tool_calls"),
-        usage_chunk({"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200,
-                     "prompt_tokens_details": {"cached_tokens": 512},
-                     "completion_tokens_details": {"reasoning_tokens": 50}}),
+        usage_chunk(
+            {
+                "prompt_tokens": 1000,
+                "completion_tokens": 200,
+                "total_tokens": 1200,
+                "prompt_tokens_details": {"cached_tokens": 512},
+                "completion_tokens_details": {"reasoning_tokens": 50},
+            }
+        ),
         "[DONE]",
     ]
     wire_server.expect(OPENAI, Reply(body=sse(*events)))
-    result = opscopilot(env, "why slow?", "--model", "openai:gpt-4o-mini", "--system", "be brief",
-                        "--max-tokens", "300", "--json")
+    result = opscopilot(
+        env,
+        "why slow?",
+        "--model",
+        "openai:gpt-4o-mini",
+        "--system",
+        "be brief",
+        "--max-tokens",
+        "300",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)  # one object and nothing else
-    assert set(payload) == {"provider", "model", "text", "thinking", "tool_calls", "finish_reason",
-                            "usage", "cost_usd", "error"}
+    assert set(payload) == {
+        "provider",
+        "model",
+        "text",
+        "thinking",
+        "tool_calls",
+        "finish_reason",
+        "usage",
+        "cost_usd",
+        "error",
+    }
     assert payload["provider"] == "openai" and payload["model"] == "gpt-4o-mini"
     assert payload["text"] == "Run df." and payload["thinking"] == "disk first"
     assert payload["tool_calls"] == [{"id": "call_1", "name": "system_info", "arguments": {}}]
     assert payload["finish_reason"] == "tool_calls" and payload["error"] is None
     assert set(payload["usage"]) == USAGE_FIELDS
-    assert payload["usage"]["cache_read_tokens"] == 512 and payload["usage"]["reasoning_tokens"] == 50
+    assert (
+        payload["usage"]["cache_read_tokens"] == 512 and payload["usage"]["reasoning_tokens"] == 50
+    )
     assert isinstance(payload["cost_usd"], float) and payload["cost_usd"] > 0
     sent = wire_server.requests_to(OPENAI)[0].json()
     assert sent["messages"][0] == {"role": "system", "content": "be brief"}
@@ -95,10 +150,22 @@ def test_json_prints_exactly_one_object_with_the_documented_fields(env, wire_ser
 
 def test_text_mode_sends_thinking_and_tool_calls_to_stderr_not_stdout(env, wire_server):
     events = [
-        chunk({"reasoning_content": "hmm"}), chunk({"content": "answer"}),
-        chunk({"tool_calls": [{"index": 0, "id": "c", "type": "function",
-                               "function": {"name": "read_file", "arguments": '{"path": "/x"}'}}]}),
-        chunk({}, "tool_calls"), "[DONE]",
+        chunk({"reasoning_content": "hmm"}),
+        chunk({"content": "answer"}),
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "c",
+                        "type": "function",
+                        "function": {"name": "read_file", "arguments": '{"path": "/x"}'},
+                    }
+                ]
+            }
+        ),
+        chunk({}, "tool_calls"),
+        "[DONE]",
     ]
     wire_server.expect(OPENAI, Reply(body=sse(*events)))
     result = opscopilot(env, "q", "--model", "openai:gpt-4o-mini")
@@ -114,7 +181,12 @@ def test_stdin_dash_reads_the_prompt(env, wire_server):
 
 
 def test_a_provider_error_is_one_redacted_line_and_exit_1(env, wire_server):
-    body = {"error": {"message": f"Incorrect API key provided: {OPENAI_KEY}\nsee docs", "code": "invalid_api_key"}}
+    body = {
+        "error": {
+            "message": f"Incorrect API key provided: {OPENAI_KEY}\nsee docs",
+            "code": "invalid_api_key",
+        }
+    }
     wire_server.expect(OPENAI, json_reply(401, body), json_reply(401, body))
     result = opscopilot(env, "hi", "--model", "openai:gpt-4o-mini")
     assert result.returncode == 1 and result.stdout == ""
@@ -128,8 +200,11 @@ def test_a_provider_error_is_one_redacted_line_and_exit_1(env, wire_server):
 
 
 def test_a_rate_limit_is_retried_and_a_fallback_is_announced_on_stderr(env, wire_server):
-    wire_server.expect(OPENAI, json_reply(429, {"error": {"message": "slow"}}, {"retry-after": "0"}),
-                       json_reply(404, {"error": {"message": "no such model", "code": "model_not_found"}}))
+    wire_server.expect(
+        OPENAI,
+        json_reply(429, {"error": {"message": "slow"}}, {"retry-after": "0"}),
+        json_reply(404, {"error": {"message": "no such model", "code": "model_not_found"}}),
+    )
     wire_server.expect(ANTHROPIC, anthropic_text("from claude"))
     result = opscopilot(env, "hi", "--model", "openai:gpt-4o-mini,anthropic:claude-haiku-4-5")
     assert result.returncode == 0 and result.stdout == "from claude\n"
@@ -153,7 +228,9 @@ def test_usage_errors_exit_2_without_a_request(env, wire_server, args):
 
 
 def test_max_cost_too_small_for_the_prompt_is_refused_before_any_request(env, wire_server):
-    result = opscopilot(env, "hi " * 2000, "--model", "openai:gpt-4o-mini", "--max-cost", "0.0000001")
+    result = opscopilot(
+        env, "hi " * 2000, "--model", "openai:gpt-4o-mini", "--max-cost", "0.0000001"
+    )
     assert result.returncode == 4 and wire_server.requests == []
     assert result.stderr.startswith("error: budget: ")
     assert len(result.stderr.strip().splitlines()) == 1
@@ -161,8 +238,9 @@ def test_max_cost_too_small_for_the_prompt_is_refused_before_any_request(env, wi
 
 def test_max_cost_lowers_max_tokens_so_the_worst_case_fits(env, wire_server):
     wire_server.expect(OPENAI, Reply(body=text_stream("short")))
-    result = opscopilot(env, "hi", "--model", "openai:gpt-4o-mini", "--max-tokens", "100000",
-                        "--max-cost", "0.001")
+    result = opscopilot(
+        env, "hi", "--model", "openai:gpt-4o-mini", "--max-tokens", "100000", "--max-cost", "0.001"
+    )
     assert result.returncode == 0 and result.stdout == "short\n"
     assert wire_server.requests_to(OPENAI)[0].json()["max_completion_tokens"] < 100000
 
@@ -176,7 +254,9 @@ def test_max_cost_with_an_unknown_price_is_refused_with_a_hint(env, wire_server)
 
 def test_max_cost_that_fits_lets_the_call_run(env, wire_server):
     wire_server.expect(OPENAI, Reply(body=text_stream("cheap")))
-    result = opscopilot(env, "hi", "--model", "openai:gpt-4o-mini", "--max-tokens", "100", "--max-cost", "1")
+    result = opscopilot(
+        env, "hi", "--model", "openai:gpt-4o-mini", "--max-tokens", "100", "--max-cost", "1"
+    )
     assert result.returncode == 0 and result.stdout == "cheap\n"
 
 
@@ -208,7 +288,9 @@ def test_the_prompt_path_never_imports_textual_or_vendor_sdks(env, wire_server):
         "    heavy = [m for m in ('textual', 'openai', 'anthropic', 'litellm') if m in sys.modules]\n"
         "    print('HEAVY', heavy, file=sys.stderr)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
     assert "HEAVY []" in result.stderr, result.stderr
 
 
@@ -219,5 +301,7 @@ def test_loading_the_prompt_command_imports_nothing_heavy(env):
         "heavy = {'httpx', 'pydantic', 'anyio', 'sqlite_utils', 'textual', 'opscopilot.llm.types'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -13,7 +13,9 @@ OPENAI_KEY = "sk-test-openai-0123456789abcdefghij"
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdefghij"
 
 
-def openai_settings(url: str, name: str = "openai", key: str | None = OPENAI_KEY) -> ProviderSettings:
+def openai_settings(
+    url: str, name: str = "openai", key: str | None = OPENAI_KEY
+) -> ProviderSettings:
     return ProviderSettings(name=name, adapter="openai", base_url=f"{url}/v1", api_key=key)
 
 

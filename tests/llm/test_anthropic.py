@@ -27,8 +27,13 @@ def message_start(usage: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "type": "message_start",
         "message": {
-            "id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
-            "content": [], "model": "claude-sonnet-4-5", "stop_reason": None, "stop_sequence": None,
+            "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": "claude-sonnet-4-5",
+            "stop_reason": None,
+            "stop_sequence": None,
             "usage": usage or {"input_tokens": 25, "output_tokens": 1},
         },
     }
@@ -63,11 +68,17 @@ def stream(*events: dict[str, Any]) -> bytes:
 
 
 def text_reply(*pieces: str) -> Reply:
-    return Reply(body=stream(
-        message_start(), block_start(0, {"type": "text", "text": ""}), PING,
-        *[delta(0, {"type": "text_delta", "text": p}) for p in pieces],
-        block_stop(0), message_delta("end_turn", 15), STOP,
-    ))
+    return Reply(
+        body=stream(
+            message_start(),
+            block_start(0, {"type": "text", "text": ""}),
+            PING,
+            *[delta(0, {"type": "text_delta", "text": p}) for p in pieces],
+            block_stop(0),
+            message_delta("end_turn", 15),
+            STOP,
+        )
+    )
 
 
 def ask(text: str = "why is nginx returning 502?", **kw: Any) -> Request:
@@ -79,7 +90,9 @@ def anthropic(wire_server):
     return AnthropicProvider(anthropic_settings(wire_server.url), None)
 
 
-def test_plain_text_with_non_ascii_streams_whole_with_headers_and_default_max_tokens(anthropic, wire_server):
+def test_plain_text_with_non_ascii_streams_whole_with_headers_and_default_max_tokens(
+    anthropic, wire_server
+):
     pieces = ["The upstream ", "pool is ", "exhausted — ", "größer als 512 ✓ 上游 🔥"]
     wire_server.expect(PATH, text_reply(*pieces))
     response, _ = aggregate(anthropic, ask(system="You are an SRE."))
@@ -90,8 +103,14 @@ def test_plain_text_with_non_ascii_streams_whole_with_headers_and_default_max_to
     assert sent.headers["x-api-key"] == ANTHROPIC_KEY
     assert sent.headers["anthropic-version"] == "2023-06-01"
     body = sent.json()
-    assert body["system"] == "You are an SRE." and body["max_tokens"] == 4096 and body["stream"] is True
-    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "why is nginx returning 502?"}]}]
+    assert (
+        body["system"] == "You are an SRE."
+        and body["max_tokens"] == 4096
+        and body["stream"] is True
+    )
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "why is nginx returning 502?"}]}
+    ]
 
 
 def test_parallel_tool_use_blocks_stream_input_json_and_end_parsed(anthropic, wire_server):
@@ -106,7 +125,10 @@ def test_parallel_tool_use_blocks_stream_input_json_and_end_parsed(anthropic, wi
         delta(1, {"type": "input_json_delta", "partial_json": 'nx", "lines": 200}'}),
         block_stop(1),
         block_start(2, {"type": "tool_use", "id": "toolu_02", "name": "http_check", "input": {}}),
-        delta(2, {"type": "input_json_delta", "partial_json": '{"url": "http://127.0.0.1:8080/health"}'}),
+        delta(
+            2,
+            {"type": "input_json_delta", "partial_json": '{"url": "http://127.0.0.1:8080/health"}'},
+        ),
         block_stop(2),
         message_delta("tool_use", 89),
         STOP,
@@ -120,10 +142,17 @@ def test_parallel_tool_use_blocks_stream_input_json_and_end_parsed(anthropic, wi
         ("toolu_02", "http_check", {"url": "http://127.0.0.1:8080/health"}),
     ]
     assert response.finish_reason == "tool_calls"
-    assert [(e.index, e.name) for e in got if isinstance(e, ToolCallStart)] == [(0, "tail_log"), (1, "http_check")]
+    assert [(e.index, e.name) for e in got if isinstance(e, ToolCallStart)] == [
+        (0, "tail_log"),
+        (1, "http_check"),
+    ]
     assert all(e.arguments_delta for e in got if isinstance(e, ToolCallDelta))
     assert wire_server.requests_to(PATH)[0].json()["tools"] == [
-        {"name": "tail_log", "description": "tail a log", "input_schema": {"type": "object", "properties": {}}}
+        {
+            "name": "tail_log",
+            "description": "tail a log",
+            "input_schema": {"type": "object", "properties": {}},
+        }
     ]
 
 
@@ -132,14 +161,18 @@ def test_unparseable_tool_input_is_an_invalid_response_naming_the_tool(anthropic
         message_start(),
         block_start(0, {"type": "tool_use", "id": "toolu_9", "name": "run_command", "input": {}}),
         delta(0, {"type": "input_json_delta", "partial_json": '{"command": '}),
-        block_stop(0), message_delta("tool_use", 5), STOP,
+        block_stop(0),
+        message_delta("tool_use", 5),
+        STOP,
     ]
     wire_server.expect(PATH, Reply(body=stream(*events)))
     _, error = collect(anthropic, ask())
     assert error is not None and error.kind == "invalid_response" and "run_command" in str(error)
 
 
-def test_thinking_is_requested_streamed_with_its_signature_and_sent_back_later(anthropic, wire_server):
+def test_thinking_is_requested_streamed_with_its_signature_and_sent_back_later(
+    anthropic, wire_server
+):
     events = [
         message_start(),
         block_start(0, {"type": "thinking", "thinking": ""}),
@@ -165,20 +198,27 @@ def test_thinking_is_requested_streamed_with_its_signature_and_sent_back_later(a
     aggregate(anthropic, Request(model="claude-sonnet-4-5", messages=history))
     sent = wire_server.requests_to(PATH)[1].json()["messages"][1]
     assert sent["content"][0] == {
-        "type": "thinking", "thinking": "502 means the upstream refused or died.",
+        "type": "thinking",
+        "thinking": "502 means the upstream refused or died.",
         "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3h",
     }
 
 
-def test_an_explicit_max_tokens_below_the_thinking_budget_is_a_clear_bad_request(anthropic, wire_server):
+def test_an_explicit_max_tokens_below_the_thinking_budget_is_a_clear_bad_request(
+    anthropic, wire_server
+):
     _, error = collect(anthropic, ask(thinking_budget=4000, max_tokens=1000))
     assert error is not None and error.kind == "bad_request" and "thinking budget" in str(error)
     assert wire_server.requests == []
 
 
 def test_cache_reads_and_writes_are_added_to_input_and_output_is_cumulative(anthropic, wire_server):
-    usage = {"input_tokens": 50, "cache_creation_input_tokens": 1000,
-             "cache_read_input_tokens": 3000, "output_tokens": 1}
+    usage = {
+        "input_tokens": 50,
+        "cache_creation_input_tokens": 1000,
+        "cache_read_input_tokens": 3000,
+        "output_tokens": 1,
+    }
     events = [
         message_start(usage),
         block_start(0, {"type": "text", "text": ""}),
@@ -208,7 +248,9 @@ def test_cache_reads_and_writes_are_added_to_input_and_output_is_cumulative(anth
         ("request_too_large", "context_length", False),
     ],
 )
-def test_an_error_event_mid_stream_maps_by_type(anthropic, wire_server, error_type, kind, retryable):
+def test_an_error_event_mid_stream_maps_by_type(
+    anthropic, wire_server, error_type, kind, retryable
+):
     events = [
         message_start(),
         block_start(0, {"type": "text", "text": ""}),
@@ -222,8 +264,11 @@ def test_an_error_event_mid_stream_maps_by_type(anthropic, wire_server, error_ty
 
 
 def test_a_stream_without_message_stop_is_truncated(anthropic, wire_server):
-    events = [message_start(), block_start(0, {"type": "text", "text": ""}),
-              delta(0, {"type": "text_delta", "text": "half"})]
+    events = [
+        message_start(),
+        block_start(0, {"type": "text", "text": ""}),
+        delta(0, {"type": "text_delta", "text": "half"}),
+    ]
     wire_server.expect(PATH, Reply(body=stream(*events)))
     _, error = collect(anthropic, ask())
     assert error is not None and error.kind == "connection" and "truncated" in str(error)
@@ -243,8 +288,13 @@ def test_a_stream_without_message_stop_is_truncated(anthropic, wire_server):
     ],
 )
 def test_non_2xx_bodies_map_by_error_type(anthropic, wire_server, status, error_type, kind):
-    payload = {"type": "error", "error": {"type": error_type, "message": f"bad thing, key {ANTHROPIC_KEY}"}}
-    wire_server.expect(PATH, json_reply(status, payload, {"retry-after": "3"} if status == 429 else None))
+    payload = {
+        "type": "error",
+        "error": {"type": error_type, "message": f"bad thing, key {ANTHROPIC_KEY}"},
+    }
+    wire_server.expect(
+        PATH, json_reply(status, payload, {"retry-after": "3"} if status == 429 else None)
+    )
     _, error = collect(anthropic, ask())
     assert error is not None and error.kind == kind and error.status == status
     assert ANTHROPIC_KEY not in str(error)
@@ -253,8 +303,13 @@ def test_non_2xx_bodies_map_by_error_type(anthropic, wire_server, status, error_
 
 
 def test_a_long_prompt_400_is_context_length(anthropic, wire_server):
-    payload = {"type": "error", "error": {"type": "invalid_request_error",
-                                          "message": "prompt is too long: 210000 tokens > 200000 maximum"}}
+    payload = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 210000 tokens > 200000 maximum",
+        },
+    }
     wire_server.expect(PATH, json_reply(400, payload))
     _, error = collect(anthropic, ask())
     assert error is not None and error.kind == "context_length"
@@ -262,30 +317,50 @@ def test_a_long_prompt_400_is_context_length(anthropic, wire_server):
 
 @pytest.mark.parametrize(
     ("raw", "reason"),
-    [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"), ("refusal", "content_filter")],
+    [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("max_tokens", "length"),
+        ("refusal", "content_filter"),
+    ],
 )
 def test_stop_reasons_map(anthropic, wire_server, raw, reason):
-    events = [message_start(), block_start(0, {"type": "text", "text": ""}),
-              delta(0, {"type": "text_delta", "text": "x"}), block_stop(0), message_delta(raw, 2), STOP]
+    events = [
+        message_start(),
+        block_start(0, {"type": "text", "text": ""}),
+        delta(0, {"type": "text_delta", "text": "x"}),
+        block_stop(0),
+        message_delta(raw, 2),
+        STOP,
+    ]
     wire_server.expect(PATH, Reply(body=stream(*events)))
     response, got = aggregate(anthropic, ask())
     assert response.finish_reason == reason and got[-1].raw_reason == raw
 
 
-def test_history_merges_tool_results_into_one_user_turn_and_system_messages_go_top_level(anthropic, wire_server):
+def test_history_merges_tool_results_into_one_user_turn_and_system_messages_go_top_level(
+    anthropic, wire_server
+):
     wire_server.expect(PATH, text_reply("done"))
-    calls = [ToolCall(id="toolu_a", name="read_file", arguments={"path": "/etc/hosts"}),
-             ToolCall(id="toolu_b", name="system_info", arguments={})]
+    calls = [
+        ToolCall(id="toolu_a", name="read_file", arguments={"path": "/etc/hosts"}),
+        ToolCall(id="toolu_b", name="system_info", arguments={}),
+    ]
     history = [
         Message.system("extra rules"),
         Message.user("check the host"),
-        Message(role="assistant", parts=[ThinkingPart(text="unsigned, dropped"), TextPart(text="checking")]),
+        Message(
+            role="assistant",
+            parts=[ThinkingPart(text="unsigned, dropped"), TextPart(text="checking")],
+        ),
         Message.assistant("", tool_calls=calls),
         Message.tool_result("toolu_a", "127.0.0.1 localhost"),
         Message.tool_result("toolu_b", "timeout", is_error=True),
         Message.user("and?"),
     ]
-    aggregate(anthropic, Request(model="claude-sonnet-4-5", messages=history, system="base", stop=["END"]))
+    aggregate(
+        anthropic, Request(model="claude-sonnet-4-5", messages=history, system="base", stop=["END"])
+    )
     body = wire_server.requests_to(PATH)[0].json()
     assert body["system"] == "base\n\nextra rules" and body["stop_sequences"] == ["END"]
     roles = [m["role"] for m in body["messages"]]
@@ -294,4 +369,9 @@ def test_history_merges_tool_results_into_one_user_turn_and_system_messages_go_t
     assert [b["type"] for b in assistant] == ["text", "tool_use", "tool_use"]
     last = body["messages"][2]["content"]
     assert [b["type"] for b in last] == ["tool_result", "tool_result", "text"]
-    assert last[1] == {"type": "tool_result", "tool_use_id": "toolu_b", "content": "timeout", "is_error": True}
+    assert last[1] == {
+        "type": "tool_result",
+        "tool_use_id": "toolu_b",
+        "content": "timeout",
+        "is_error": True,
+    }

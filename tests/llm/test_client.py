@@ -62,7 +62,9 @@ def ask() -> Request:
 
 
 def attempts(items: list[Any]) -> list[tuple[str, int, int, float]]:
-    return [(a.provider, a.attempt, a.chain_index, a.delay_s) for a in items if isinstance(a, Attempt)]
+    return [
+        (a.provider, a.attempt, a.chain_index, a.delay_s) for a in items if isinstance(a, Attempt)
+    ]
 
 
 def text_of(items: list[Any]) -> str:
@@ -72,7 +74,11 @@ def text_of(items: list[Any]) -> str:
 def test_a_429_with_retry_after_waits_at_least_that_long_then_succeeds(providers):
     providers.expect(
         OPENAI,
-        json_reply(429, {"error": {"message": "slow down", "code": "rate_limit_exceeded"}}, {"retry-after": "7"}),
+        json_reply(
+            429,
+            {"error": {"message": "slow down", "code": "rate_limit_exceeded"}},
+            {"retry-after": "7"},
+        ),
         Reply(body=text_stream("all ", "good")),
     )
     client, sleep = make_client()
@@ -97,7 +103,9 @@ def test_500s_are_retried_a_bounded_number_of_times_with_growing_delays(provider
 
 
 def test_a_retry_after_beyond_the_total_budget_gives_up_at_once(providers):
-    providers.expect(OPENAI, json_reply(429, {"error": {"message": "later"}}, {"retry-after": "120"}))
+    providers.expect(
+        OPENAI, json_reply(429, {"error": {"message": "later"}}, {"retry-after": "120"})
+    )
     client, sleep = make_client(RetryPolicy(max_total_s=60))
     items = run_stream(client, "openai:gpt-4o-mini")
     assert sleep.delays == []
@@ -106,7 +114,9 @@ def test_a_retry_after_beyond_the_total_budget_gives_up_at_once(providers):
 
 
 def test_a_non_retryable_failure_falls_back_to_the_next_model_at_once(providers):
-    providers.expect(OPENAI, json_reply(401, {"error": {"message": f"Incorrect API key provided: {OPENAI_KEY}"}}))
+    providers.expect(
+        OPENAI, json_reply(401, {"error": {"message": f"Incorrect API key provided: {OPENAI_KEY}"}})
+    )
     providers.expect(ANTHROPIC, anthropic_text("from ", "claude"))
     client, sleep = make_client()
     items = run_stream(client, "openai:gpt-4o-mini,anthropic:claude-haiku-4-5")
@@ -123,13 +133,22 @@ def test_a_model_that_exhausts_its_retries_falls_back_to_the_next(providers):
     providers.expect(OPENAI, overloaded, overloaded)
     providers.expect(ANTHROPIC, anthropic_text("fallback answer"))
     client, sleep = make_client(RetryPolicy(max_attempts=2, base_delay_s=0.25))
-    items = run_stream(client, [ModelSpec.parse("openai:gpt-4o-mini"), ModelSpec.parse("anthropic:claude-haiku-4-5")])
-    assert attempts(items) == [("openai", 1, 0, 0.0), ("openai", 2, 0, 0.25), ("anthropic", 1, 1, 0.0)]
+    items = run_stream(
+        client,
+        [ModelSpec.parse("openai:gpt-4o-mini"), ModelSpec.parse("anthropic:claude-haiku-4-5")],
+    )
+    assert attempts(items) == [
+        ("openai", 1, 0, 0.0),
+        ("openai", 2, 0, 0.25),
+        ("anthropic", 1, 1, 0.0),
+    ]
     assert sleep.delays == [0.25] and text_of(items) == "fallback answer"
 
 
 def test_nothing_is_retried_once_output_reached_the_consumer(providers):
-    body = sse(chunk({"content": "Half an "}), {"error": {"message": "boom", "type": "server_error"}})
+    body = sse(
+        chunk({"content": "Half an "}), {"error": {"message": "boom", "type": "server_error"}}
+    )
     providers.expect(OPENAI, Reply(body=body), Reply(body=text_stream("never sent")))
     providers.expect(ANTHROPIC, anthropic_text("never sent either"))
     client, sleep = make_client()
@@ -175,7 +194,9 @@ def test_a_consumer_that_stops_early_closes_the_connection(providers):
 
 def test_complete_aggregates_and_prices_from_the_catalog(providers):
     usage = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
-    providers.expect(OPENAI, Reply(body=text_stream("priced", usage=usage)), Reply(body=text_stream("free?")))
+    providers.expect(
+        OPENAI, Reply(body=text_stream("priced", usage=usage)), Reply(body=text_stream("free?"))
+    )
     client, _ = make_client()
 
     async def go() -> tuple[Any, Any]:
@@ -192,7 +213,12 @@ def test_complete_aggregates_and_prices_from_the_catalog(providers):
 
 
 def test_complete_reports_the_failure_in_the_response(providers):
-    providers.expect(OPENAI, json_reply(404, {"error": {"message": "The model does not exist", "code": "model_not_found"}}))
+    providers.expect(
+        OPENAI,
+        json_reply(
+            404, {"error": {"message": "The model does not exist", "code": "model_not_found"}}
+        ),
+    )
     client, _ = make_client()
 
     async def go() -> Any:
@@ -201,12 +227,20 @@ def test_complete_reports_the_failure_in_the_response(providers):
 
     response = anyio.run(go)
     assert response.finish_reason == "error"
-    assert response.error is not None and response.error.kind == "not_found" and not response.error.retryable
+    assert (
+        response.error is not None
+        and response.error.kind == "not_found"
+        and not response.error.retryable
+    )
 
 
 def test_the_default_client_works_across_event_loops_with_real_sleep(providers):
-    providers.expect(OPENAI, Reply(body=text_stream("one")), json_reply(502, {"error": {"message": "bad gateway"}}),
-                     Reply(body=text_stream("two")))
+    providers.expect(
+        OPENAI,
+        Reply(body=text_stream("one")),
+        json_reply(502, {"error": {"message": "bad gateway"}}),
+        Reply(body=text_stream("two")),
+    )
     client = default_client()
     assert client is default_client()
     client.policy = RetryPolicy(base_delay_s=0.01)
@@ -224,7 +258,9 @@ def test_the_default_client_works_across_event_loops_with_real_sleep(providers):
     retry_after=st.one_of(st.none(), st.floats(0, 100)),
     elapsed=st.floats(0, 100),
 )
-def test_backoff_is_bounded_honours_retry_after_and_the_total_budget(attempt, rand, retry_after, elapsed):
+def test_backoff_is_bounded_honours_retry_after_and_the_total_budget(
+    attempt, rand, retry_after, elapsed
+):
     policy = RetryPolicy(max_attempts=11, base_delay_s=0.5, max_delay_s=20, max_total_s=60)
     error = LLMError("rate_limit", "limited", retry_after=retry_after)
     delay = policy.delay_before_retry(error, attempt, elapsed, rand)

@@ -17,7 +17,7 @@ from opscopilot.llm.types import (
     ThinkingDelta,
     ToolCall,
     ToolCallDelta,
-        ToolCallStart,
+    ToolCallStart,
     ToolSpec,
 )
 from tests.llm.streaming import OPENAI_KEY, aggregate, collect, openai_settings
@@ -26,7 +26,9 @@ from tests.support.wire_server import Reply, json_reply, sse
 PATH = "/v1/chat/completions"
 
 
-def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
+def chunk(
+    delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """One chat.completion.chunk as the API documents it."""
     body: dict[str, Any] = {
         "id": "chatcmpl-123",
@@ -42,8 +44,12 @@ def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extr
 
 def usage_chunk(usage: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-123", "object": "chat.completion.chunk", "created": 1_700_000_000,
-        "model": "gpt-4o-mini-2024-07-18", "choices": [], "usage": usage,
+        "id": "chatcmpl-123",
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [],
+        "usage": usage,
     }
 
 
@@ -51,7 +57,9 @@ def text_stream(*pieces: str, usage: dict[str, Any] | None = None) -> bytes:
     events: list[Any] = [chunk({"role": "assistant", "content": "", "refusal": None})]
     events += [chunk({"content": p}) for p in pieces]
     events.append(chunk({}, "stop"))
-    events.append(usage_chunk(usage or {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}))
+    events.append(
+        usage_chunk(usage or {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21})
+    )
     events.append("[DONE]")
     return sse(*events)
 
@@ -86,11 +94,33 @@ def test_plain_text_with_non_ascii_arrives_whole_with_usage(openai, wire_server)
 
 def test_parallel_tool_calls_stream_by_index_and_end_with_parsed_arguments(openai, wire_server):
     events = [
-        chunk({"role": "assistant", "content": None, "tool_calls": [
-            {"index": 0, "id": "call_a", "type": "function", "function": {"name": "read_file", "arguments": ""}}]}),
+        chunk(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_a",
+                        "type": "function",
+                        "function": {"name": "read_file", "arguments": ""},
+                    }
+                ],
+            }
+        ),
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"pa'}}]}),
-        chunk({"tool_calls": [
-            {"index": 1, "id": "call_b", "type": "function", "function": {"name": "tail_log", "arguments": ""}}]}),
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 1,
+                        "id": "call_b",
+                        "type": "function",
+                        "function": {"name": "tail_log", "arguments": ""},
+                    }
+                ]
+            }
+        ),
         chunk({"tool_calls": [{"index": 1, "function": {"arguments": '{"unit": "nginx", '}}]}),
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'th": "/etc/hosts"}'}}]}),
         chunk({"tool_calls": [{"index": 1, "function": {"arguments": '"lines": 50}'}}]}),
@@ -99,7 +129,10 @@ def test_parallel_tool_calls_stream_by_index_and_end_with_parsed_arguments(opena
         "[DONE]",
     ]
     wire_server.expect(PATH, Reply(body=sse(*events)))
-    tools = [ToolSpec(name="read_file", description="read a file"), ToolSpec(name="tail_log", description="tail")]
+    tools = [
+        ToolSpec(name="read_file", description="read a file"),
+        ToolSpec(name="tail_log", description="tail"),
+    ]
     response, stream = aggregate(openai, ask(tools=tools))
     assert [(c.id, c.name, c.arguments) for c in response.tool_calls] == [
         ("call_a", "read_file", {"path": "/etc/hosts"}),
@@ -107,21 +140,39 @@ def test_parallel_tool_calls_stream_by_index_and_end_with_parsed_arguments(opena
     ]
     assert response.finish_reason == "tool_calls"
     starts = [e for e in stream if isinstance(e, ToolCallStart)]
-    assert [(s.index, s.id, s.name) for s in starts] == [(0, "call_a", "read_file"), (1, "call_b", "tail_log")]
-    deltas = "".join(e.arguments_delta for e in stream if isinstance(e, ToolCallDelta) and e.index == 1)
+    assert [(s.index, s.id, s.name) for s in starts] == [
+        (0, "call_a", "read_file"),
+        (1, "call_b", "tail_log"),
+    ]
+    deltas = "".join(
+        e.arguments_delta for e in stream if isinstance(e, ToolCallDelta) and e.index == 1
+    )
     assert json.loads(deltas) == {"unit": "nginx", "lines": 50}
     sent = wire_server.requests_to(PATH)[0].json()
     assert sent["tools"][0] == {
         "type": "function",
-        "function": {"name": "read_file", "description": "read a file",
-                     "parameters": {"type": "object", "properties": {}}},
+        "function": {
+            "name": "read_file",
+            "description": "read a file",
+            "parameters": {"type": "object", "properties": {}},
+        },
     }
 
 
 def test_unparseable_tool_arguments_are_an_invalid_response_naming_the_tool(openai, wire_server):
     events = [
-        chunk({"tool_calls": [{"index": 0, "id": "call_x", "type": "function",
-                               "function": {"name": "run_command", "arguments": '{"command": "df -h'}}]}),
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_x",
+                        "type": "function",
+                        "function": {"name": "run_command", "arguments": '{"command": "df -h'},
+                    }
+                ]
+            }
+        ),
         chunk({}, "tool_calls"),
         "[DONE]",
     ]
@@ -131,16 +182,22 @@ def test_unparseable_tool_arguments_are_an_invalid_response_naming_the_tool(open
     assert "run_command" in str(error)
 
 
-def test_reasoning_fields_become_thinking_and_reasoning_tokens_are_part_of_output(openai, wire_server):
+def test_reasoning_fields_become_thinking_and_reasoning_tokens_are_part_of_output(
+    openai, wire_server
+):
     events = [
         chunk({"role": "assistant", "reasoning_content": "Load is high; "}),
         chunk({"reasoning": "check the top processes."}),
         chunk({"content": "Look at PID 4242."}),
         chunk({}, "stop"),
-        usage_chunk({
-            "prompt_tokens": 30, "completion_tokens": 50, "total_tokens": 80,
-            "completion_tokens_details": {"reasoning_tokens": 38},
-        }),
+        usage_chunk(
+            {
+                "prompt_tokens": 30,
+                "completion_tokens": 50,
+                "total_tokens": 80,
+                "completion_tokens_details": {"reasoning_tokens": 38},
+            }
+        ),
         "[DONE]",
     ]
     wire_server.expect(PATH, Reply(body=sse(*events)))
@@ -153,7 +210,9 @@ def test_reasoning_fields_become_thinking_and_reasoning_tokens_are_part_of_outpu
 
 def test_cached_prompt_tokens_are_reads_inside_input(openai, wire_server):
     usage = {
-        "prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+        "prompt_tokens": 2006,
+        "completion_tokens": 300,
+        "total_tokens": 2306,
         "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0},
     }
@@ -165,20 +224,32 @@ def test_cached_prompt_tokens_are_reads_inside_input(openai, wire_server):
 
 
 def test_usage_normalisation_for_compatible_servers():
-    deepseek = usage_from_openai({"prompt_tokens": 100, "completion_tokens": 10, "prompt_cache_hit_tokens": 64})
+    deepseek = usage_from_openai(
+        {"prompt_tokens": 100, "completion_tokens": 10, "prompt_cache_hit_tokens": 64}
+    )
     assert deepseek.cache_read_tokens == 64
-    outside = usage_from_openai({
-        "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 35,
-        "completion_tokens_details": {"reasoning_tokens": 20},
-    })
+    outside = usage_from_openai(
+        {
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "total_tokens": 35,
+            "completion_tokens_details": {"reasoning_tokens": 20},
+        }
+    )
     assert outside.output_tokens == 25 and outside.reasoning_tokens == 20
 
 
 def test_an_error_object_mid_stream_is_an_llm_error_after_the_text_before_it(openai, wire_server):
     events = [
         chunk({"content": "Checking "}),
-        {"error": {"message": "The server had an error while processing your request.",
-                   "type": "server_error", "param": None, "code": None}},
+        {
+            "error": {
+                "message": "The server had an error while processing your request.",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            }
+        },
     ]
     wire_server.expect(PATH, Reply(body=sse(*events)))
     stream, error = collect(openai, ask())
@@ -187,8 +258,15 @@ def test_an_error_object_mid_stream_is_an_llm_error_after_the_text_before_it(ope
 
 
 def test_a_vllm_error_chunk_is_mapped_too(openai, wire_server):
-    body = sse({"object": "error", "message": "maximum context length is 4096 tokens",
-                "type": "BadRequestError", "param": None, "code": "context_length_exceeded"})
+    body = sse(
+        {
+            "object": "error",
+            "message": "maximum context length is 4096 tokens",
+            "type": "BadRequestError",
+            "param": None,
+            "code": "context_length_exceeded",
+        }
+    )
     wire_server.expect(PATH, Reply(body=body))
     _, error = collect(openai, ask())
     assert error is not None and error.kind == "context_length" and not error.retryable
@@ -217,8 +295,14 @@ def test_a_hang_up_after_finish_reason_loses_nothing(openai, wire_server):
 
 
 def test_401_is_auth_and_the_key_never_reaches_the_error_text(openai, wire_server):
-    payload = {"error": {"message": f"Incorrect API key provided: {OPENAI_KEY}.", "type": "invalid_request_error",
-                         "param": None, "code": "invalid_api_key"}}
+    payload = {
+        "error": {
+            "message": f"Incorrect API key provided: {OPENAI_KEY}.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
+        }
+    }
     wire_server.expect(PATH, json_reply(401, payload))
     _, error = collect(openai, ask())
     assert error is not None and error.kind == "auth" and not error.retryable
@@ -228,20 +312,40 @@ def test_401_is_auth_and_the_key_never_reaches_the_error_text(openai, wire_serve
 def test_429_carries_retry_after_and_quota_exhaustion_is_not_retryable(openai, wire_server):
     wire_server.expect(
         PATH,
-        json_reply(429, {"error": {"message": "Rate limit reached", "code": "rate_limit_exceeded"}},
-                   {"retry-after": "7"}),
-        json_reply(429, {"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}}),
+        json_reply(
+            429,
+            {"error": {"message": "Rate limit reached", "code": "rate_limit_exceeded"}},
+            {"retry-after": "7"},
+        ),
+        json_reply(
+            429,
+            {"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}},
+        ),
     )
     _, limited = collect(openai, ask())
-    assert limited is not None and limited.kind == "rate_limit" and limited.retry_after == 7.0 and limited.retryable
+    assert (
+        limited is not None
+        and limited.kind == "rate_limit"
+        and limited.retry_after == 7.0
+        and limited.retryable
+    )
     _, quota = collect(openai, ask())
     assert quota is not None and quota.kind == "rate_limit" and not quota.retryable
 
 
 def test_a_server_that_rejects_stream_options_gets_one_retry_without_it(openai, wire_server):
-    rejection = json_reply(400, {"error": {"message": "Unrecognized request argument supplied: stream_options",
-                                           "type": "invalid_request_error"}})
-    wire_server.expect(PATH, rejection, Reply(body=text_stream("hi")), Reply(body=text_stream("again")))
+    rejection = json_reply(
+        400,
+        {
+            "error": {
+                "message": "Unrecognized request argument supplied: stream_options",
+                "type": "invalid_request_error",
+            }
+        },
+    )
+    wire_server.expect(
+        PATH, rejection, Reply(body=text_stream("hi")), Reply(body=text_stream("again"))
+    )
     response, _ = aggregate(openai, ask())
     assert response.text == "hi"
     first, second = (r.json() for r in wire_server.requests_to(PATH)[:2])
@@ -259,13 +363,21 @@ def test_a_second_stream_options_rejection_is_not_retried_again(openai, wire_ser
     assert len(wire_server.requests_to(PATH)) == 1
 
 
-def test_history_with_tool_calls_results_and_images_translates_to_chat_messages(openai, wire_server):
+def test_history_with_tool_calls_results_and_images_translates_to_chat_messages(
+    openai, wire_server
+):
     wire_server.expect(PATH, Reply(body=text_stream("fine")))
     messages = [
-        Message(role="user", parts=[TextPart(text="what is this?"), ImagePart(media_type="image/png", data="iVBOR")]),
-        Message.assistant("let me look", tool_calls=[
-            ToolCall(id="call_1", name="read_file", arguments={"path": "/etc/os-release"})
-        ]),
+        Message(
+            role="user",
+            parts=[TextPart(text="what is this?"), ImagePart(media_type="image/png", data="iVBOR")],
+        ),
+        Message.assistant(
+            "let me look",
+            tool_calls=[
+                ToolCall(id="call_1", name="read_file", arguments={"path": "/etc/os-release"})
+            ],
+        ),
         Message.tool_result("call_1", "no such file", is_error=True),
     ]
     aggregate(openai, Request(model="gpt-4o-mini", messages=messages))
@@ -274,11 +386,16 @@ def test_history_with_tool_calls_results_and_images_translates_to_chat_messages(
         {"type": "text", "text": "what is this?"},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}},
     ]
-    assert sent[1]["tool_calls"][0]["function"] == {"name": "read_file", "arguments": '{"path": "/etc/os-release"}'}
+    assert sent[1]["tool_calls"][0]["function"] == {
+        "name": "read_file",
+        "arguments": '{"path": "/etc/os-release"}',
+    }
     assert sent[2] == {"role": "tool", "tool_call_id": "call_1", "content": "[error] no such file"}
 
 
-def test_presets_use_this_adapter_with_max_tokens_and_no_key_when_optional(wire_server, monkeypatch):
+def test_presets_use_this_adapter_with_max_tokens_and_no_key_when_optional(
+    wire_server, monkeypatch
+):
     monkeypatch.setenv("VLLM_BASE_URL", f"{wire_server.url}/v1")
     monkeypatch.delenv("VLLM_API_KEY", raising=False)
     provider = open_provider("vllm", None)

@@ -236,7 +236,8 @@ class AnthropicProvider:
                 if request.max_tokens is not None:
                     raise LLMError(
                         "bad_request",
-                        f"max_tokens ({max_tokens}) must be larger than the thinking budget ({budget})",
+                        f"max_tokens ({max_tokens}) must be larger than "
+                        f"the thinking budget ({budget})",
                         provider=self.name,
                     )
                 max_tokens = budget + DEFAULT_MAX_TOKENS
@@ -298,7 +299,9 @@ class AnthropicProvider:
         data = loads_event(raw)
         if not isinstance(data, dict):
             raise LLMError(
-                "invalid_response", f"stream event is not an object: {raw[:80]!r}", provider=self.name
+                "invalid_response",
+                f"stream event is not an object: {raw[:80]!r}",
+                provider=self.name,
             )
         kind = data.get("type") or name
         if kind == "message_start":
@@ -352,7 +355,9 @@ class AnthropicProvider:
         if delta_type == "text_delta":
             return TextDelta(str(delta.get("text") or "")) if delta.get("text") else None
         if delta_type == "thinking_delta":
-            return ThinkingDelta(str(delta.get("thinking") or "")) if delta.get("thinking") else None
+            return (
+                ThinkingDelta(str(delta.get("thinking") or "")) if delta.get("thinking") else None
+            )
         if delta_type == "signature_delta":
             signature = str(delta.get("signature") or "")
             return ThinkingDelta("", signature=signature) if signature else None

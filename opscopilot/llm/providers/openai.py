@@ -80,7 +80,9 @@ NOT_RETRYABLE_CODES = frozenset({"insufficient_quota"})
 def error_from_openai_object(error: Any, provider: str) -> LLMError:
     """An `error` object sent inside the stream (or a vLLM `object: error` chunk)."""
     if not isinstance(error, dict):
-        return LLMError("server", f"stream error: {redact.redact(str(error))[:300]}", provider=provider)
+        return LLMError(
+            "server", f"stream error: {redact.redact(str(error))[:300]}", provider=provider
+        )
     message = " ".join(str(error.get("message") or "stream error").split())[:300]
     code = str(error.get("code") or "").lower()
     error_type = str(error.get("type") or "").lower()
@@ -176,9 +178,7 @@ def _message_to_openai(message: Message) -> list[dict[str, Any]]:
     user: list[dict[str, Any]] = []
     if content:
         only_text = all(c["type"] == "text" for c in content)
-        user.append(
-            {"role": "user", "content": message.text if only_text else content}
-        )
+        user.append({"role": "user", "content": message.text if only_text else content})
     return tool_messages + user
 
 
@@ -290,7 +290,9 @@ class OpenAIProvider:
             return error_from_openai_status(status, body, response_headers, provider)
 
         state = _StreamState()
-        async with post_stream(self._http, self.settings, url, payload, headers, on_error) as response:
+        async with post_stream(
+            self._http, self.settings, url, payload, headers, on_error
+        ) as response:
             try:
                 async with aclosing(sse_events(response, provider)) as sse_stream:
                     async for sse in sse_stream:
@@ -322,7 +324,9 @@ class OpenAIProvider:
         chunk = loads_event(data)
         if not isinstance(chunk, dict):
             raise LLMError(
-                "invalid_response", f"stream chunk is not an object: {data[:80]!r}", provider=self.name
+                "invalid_response",
+                f"stream chunk is not an object: {data[:80]!r}",
+                provider=self.name,
             )
         if chunk.get("error"):
             raise error_from_openai_object(chunk["error"], self.name)
@@ -402,7 +406,8 @@ def parse_arguments(text: str, tool: str, provider: str) -> dict[str, Any]:
     except ValueError:
         raise LLMError(
             "invalid_response",
-            f"tool call {tool!r} sent arguments that are not valid JSON: {redact.redact(text[:80])!r}",
+            f"tool call {tool!r} sent arguments that are not valid JSON: "
+            f"{redact.redact(text[:80])!r}",
             provider=provider,
         ) from None
     if not isinstance(value, dict):
