@@ -50,6 +50,7 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
 
     CSS = """
     #top-bar { height: 1; padding: 0 1; background: $panel; }
+    #queue-meter { padding: 0 1; background: $panel; }
     #title { width: auto; text-style: bold; padding: 0 2 0 0; }
     #title.-alert { color: $warning; text-style: bold reverse; }
     #panes { height: 1fr; }
@@ -105,7 +106,7 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
         with Horizontal(id="top-bar"):
             yield Static(APP_TITLE, id="title")
             yield CostMeter(id="cost-meter")
-            yield QueueMeter("queue: idle", id="queue-meter")
+        yield QueueMeter("queue: idle", id="queue-meter")
         yield ReviewsPanel(id="reviews")
         yield Horizontal(id="panes")
         yield EventLog()
@@ -419,6 +420,10 @@ class OpsCopilotApp(ApprovalFlow, App[None]):
             return True
         if self.is_mounted and self.screen is not self.screen_stack[0]:
             return False  # a dialog is open: its own keys only
+        return self.action_applies(action)
+
+    def action_applies(self, action: str) -> bool:
+        """Whether an action makes sense now (what the keys, footer and palette offer)."""
         pane = self.active_pane if self.is_mounted else None
         if action == "close_pane":
             return len(self.panes) > 1

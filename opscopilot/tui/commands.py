@@ -28,14 +28,14 @@ class OpsCommands(Provider):
         app: OpsCopilotApp = self.app  # type: ignore[assignment]
         commands: list[tuple[str, Callable[[], object], str]] = []
         for action in APP_ACTIONS:
-            if app.check_action(action.action, ()) is False:
+            if not app.action_applies(action.action):
                 continue
             keys = app.keymap.get(action.id, action.key)
             commands.append(
                 (action.description, partial(app.run_action, action.action), f"key: {keys}")
             )
         for title, action_name, help_text in _EXTRA:
-            if app.check_action(action_name, ()) is not False:
+            if app.action_applies(action_name):
                 commands.append((title, partial(app.run_action, action_name), help_text))
         for name in app.opscopilot_theme_names:
             commands.append(

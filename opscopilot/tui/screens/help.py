@@ -17,7 +17,7 @@ def keys_table(keymap: dict[str, str]) -> Table:
     table = Table(title="opscopilot keys", expand=True, show_edge=False)
     table.add_column("key", style="bold", no_wrap=True)
     table.add_column("action")
-    table.add_column("id (for [keys])", style="dim", no_wrap=True)
+    table.add_column("id (for \\[keys])", style="dim", no_wrap=True)
     for action in APP_ACTIONS:
         table.add_row(keymap.get(action.id, action.key), action.description, action.id)
     for review_id, key, description in REVIEW_KEYS:

@@ -62,7 +62,7 @@ class QueueMeter(Static):
     """In flight / queued / capacity, tokens/s, $/min and provider cool-downs."""
 
     DEFAULT_CSS = """
-    QueueMeter { height: 1; width: 1fr; color: $text-muted; text-align: right; }
+    QueueMeter { height: 1; width: 1fr; color: $text-muted; }
     QueueMeter.-cooling { color: $meter-warn; }
     QueueMeter.-full { color: $meter-over; }
     """

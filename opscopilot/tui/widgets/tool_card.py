@@ -97,7 +97,10 @@ class ToolCard(Vertical):
         self._refresh_header()
 
     def append_output(self, text: str) -> None:
+        """One ToolOutput: the tools layer sends a line at a time, without its newline."""
         text = redact(text)
+        if not text.endswith("\n"):
+            text += "\n"
         self.output_parts.append(text)
         if self.is_mounted:
             log = self.query_one(Log)
@@ -107,7 +110,7 @@ class ToolCard(Vertical):
     def set_final_content(self, content: str) -> None:
         """Show the result when no live output streamed (e.g. read_file)."""
         if not self.output_parts and content:
-            self.append_output(content if content.endswith("\n") else content + "\n")
+            self.append_output(content)
 
     @property
     def output(self) -> str:
