@@ -246,6 +246,8 @@ class Runtime:
         """Continue a paused or interrupted turn from its last snapshot."""
         live = await self._load(turn_id, wait_for_approval)
         if live.state.terminal:
+            # Killed after the last checkpoint but before its messages were stored.
+            await self.io(self._sync_messages, live.state)
             return TurnOutcome.from_state(live.state)
         return await self._drive(live, Resumed(now=self.clock()))
 
