@@ -21,7 +21,8 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-RESULTS_DIR = BENCH_DIR / "results"
+# OPSCOPILOT_BENCH_RESULTS moves the results (the smoke tests write to a temporary folder).
+RESULTS_DIR = Path(os.environ.get("OPSCOPILOT_BENCH_RESULTS") or BENCH_DIR / "results")
 BENCH_KEY = "sk-bench-not-a-real-key"
 
 
@@ -86,7 +87,7 @@ def machine() -> dict[str, Any]:
 
 def write_results(name: str, payload: dict[str, Any]) -> Path:
     """benchmarks/results/NAME-<timestamp>.json and NAME-latest.json (git-ignored)."""
-    RESULTS_DIR.mkdir(exist_ok=True)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "machine": machine(), "command": " ".join(sys.argv), **payload}
     text = json.dumps(payload, indent=2)
     stamped = RESULTS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -144,7 +144,7 @@ class Contender:
     cpu_ms: list[float] = field(default_factory=list)  # the child's user + system time
 
 
-def contenders(litellm_repeats: int) -> list[Contender]:
+def contenders(litellm_repeats: int, peer_repeats: int = 0) -> list[Contender]:
     python, ours = sys.executable, console_script()
     return [
         Contender("python_pass", "floor: python -c pass", [python, "-c", "pass"], False, expect=""),
@@ -157,10 +157,24 @@ def contenders(litellm_repeats: int) -> list[Contender]:
         Contender("ours_help", "ours: opscopilot --help", [ours, "--help"], False, expect="Usage"),
         Contender("ours_version", "ours: opscopilot --version", [ours, "--version"], False,
                   expect=""),
-        Contender("openai_sdk", "openai SDK script", [python, "-c", OPENAI_SDK]),
-        Contender("anthropic_sdk", "anthropic SDK script", [python, "-c", ANTHROPIC_SDK]),
+        Contender("openai_sdk", "openai SDK script", [python, "-c", OPENAI_SDK],
+                  repeats=peer_repeats),
+        Contender("anthropic_sdk", "anthropic SDK script", [python, "-c", ANTHROPIC_SDK],
+                  repeats=peer_repeats),
         Contender("litellm", "LiteLLM script", [python, "-c", LITELLM], repeats=litellm_repeats),
     ]
+
+
+def quiet_resets(server: WireServer) -> None:
+    """A peer that exits without closing its keep-alive socket resets it: not worth a traceback."""
+    httpd = server._httpd
+    report = httpd.handle_error
+
+    def handle_error(request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionResetError):
+            report(request, client_address)
+
+    httpd.handle_error = handle_error  # type: ignore[method-assign]
 
 
 def spawn_once(contender: Contender, clock: ArrivalClock, env: dict[str, str]) -> None:
@@ -207,6 +221,8 @@ def import_offenders(argv: list[str], env: dict[str, str], top: int = 15) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description="process start to the request leaving")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--peer-repeats", type=int, default=7,
+                        help="the SDK scripts take seconds each; ours and the floors get --repeats")
     parser.add_argument("--litellm-repeats", type=int, default=3,
                         help="LiteLLM takes seconds to import; fewer repeats keep the run short")
     parser.add_argument("--only", default="", help="comma-separated contender names")
@@ -214,12 +230,13 @@ def main() -> None:
 
     clock = ArrivalClock()
     openai_body, anthropic_body = openai_reply(), anthropic_reply()
-    chosen = [c for c in contenders(args.litellm_repeats)
+    chosen = [c for c in contenders(args.litellm_repeats, args.peer_repeats)
               if not args.only or c.name in args.only.split(",")]
     with isolated_home() as home, WireServer() as server:
         for path in ("/v1/chat/completions", "/chat/completions"):
             server.handle(path, lambda r: clock.stamp(openai_body))
         server.handle("/v1/messages", lambda r: clock.stamp(anthropic_body))
+        quiet_resets(server)
         env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
         env.update(OPSCOPILOT_HOME=str(home), OPENAI_BASE_URL=f"{server.url}/v1",
                    OPENAI_API_KEY=BENCH_KEY, ANTHROPIC_BASE_URL=server.url,

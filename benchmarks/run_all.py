@@ -23,7 +23,7 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     # (results name, script, full-run arguments, --quick arguments)
     ("stream", "bench_stream.py", [],
      ["--events", "20000", "--peer-events", "2000", "--litellm-events", "500", "--repeats", "1"]),
-    ("cold_start", "bench_cold_start.py", [], ["--repeats", "2", "--litellm-repeats", "1"]),
+    ("cold_start", "bench_cold_start.py", [], ["--repeats", "2", "--peer-repeats", "1", "--litellm-repeats", "1"]),
     ("store", "bench_store.py", [],
      ["--events", "10000", "--runtime-events", "2000", "--paced", "300", "--repeats", "1"]),
 ]
@@ -59,7 +59,7 @@ def main() -> None:
               f"`python benchmarks/run_all.py{' --quick' if args.quick else ''}` "
               f"({time.perf_counter() - started:.0f} s in all).")
     report = "\n\n".join([header, *sections])
-    RESULTS_DIR.mkdir(exist_ok=True)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"all-{time.strftime('%Y%m%d-%H%M%S')}.md"
     path.write_text(report + "\n")
     print(report)

@@ -1,0 +1,55 @@
+"""The benchmark scripts still run end to end on tiny sizes and write well-formed results.
+
+Not timed: speed is proved by `python benchmarks/run_all.py`, never by a test. These only
+catch a benchmark broken by a change elsewhere (each script checks its own event counts and
+raises if a contender saw a different stream than was sent).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_benchmark(script: str, *args: str, results: Path) -> dict:
+    env = {**os.environ, "OPSCOPILOT_BENCH_RESULTS": str(results)}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                          env=env, capture_output=True, text=True, timeout=90, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| contender |" in done.stdout or "| measure |" in done.stdout
+    name = script.removeprefix("bench_").removesuffix(".py")
+    return json.loads((results / f"{name}-latest.json").read_text())
+
+
+def test_stream_benchmark_counts_every_event_for_our_adapters_and_the_floor(tmp_path: Path):
+    result = run_benchmark("bench_stream.py", "--only", "floor,ours_openai,ours_anthropic,ours_client",
+                           "--events", "300", "--repeats", "1", results=tmp_path)
+    by_name = {c["name"]: c for c in result["contenders"]}
+    assert set(by_name) == {"floor", "ours_openai", "ours_anthropic", "ours_client"}
+    for contender in by_name.values():
+        assert contender["events"] == 300
+        assert len(contender["cpu_us_per_event"]) == 1 and contender["median_cpu_us"] > 0
+    assert "| ours: OpenAIProvider | 300 |" in result["table"]
+
+
+def test_store_benchmark_stores_every_event_and_times_every_streamed_token(tmp_path: Path):
+    result = run_benchmark("bench_store.py", "--events", "500", "--naive-events", "50",
+                           "--runtime-events", "200", "--paced", "40", "--paced-delay-ms", "0.2",
+                           "--repeats", "1", results=tmp_path)
+    assert result["runtime_latency_us"]["samples"] == 40
+    assert result["store_appends"][0]["events_per_s"] > 0
+    assert len(result["runtime_cpu_us_per_token"]) == 1
+
+
+def test_cold_start_benchmark_sees_the_prompt_request_arrive(tmp_path: Path):
+    result = run_benchmark("bench_cold_start.py", "--only", "python_pass,ours_prompt,ours_version",
+                           "--repeats", "1", results=tmp_path)
+    by_name = {c["name"]: c for c in result["contenders"]}
+    assert len(by_name["ours_prompt"]["to_request_ms"]) == 1
+    assert by_name["python_pass"]["to_request_ms"] == []  # it sends nothing
+    assert result["importtime"]["top_level_cumulative_ms"]
