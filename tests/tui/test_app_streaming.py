@@ -12,6 +12,12 @@ from tests.tui.conftest import FIXED_NOW, ScriptedEngine, answer_script, make_ap
 
 pytestmark = pytest.mark.anyio
 
+
+async def submit(pilot, app, text: str) -> None:
+    """Put text in the prompt and press enter (typing is tested once, key by key, above)."""
+    app.main_screen.query_one("#prompt", Input).value = text
+    await pilot.press("enter")
+
 ANSWER = "## Disk\n\nRoot is **42%** full.\n\n```sh\ndf -h /\n```\n"
 
 
@@ -73,7 +79,8 @@ async def test_split_send_to_all_panes_compares_models_side_by_side(engine):
         await pilot.press("ctrl+n")
         assert len(app.panes) == 2
         app.panes[1].set_model("openai:gpt-4o-mini")
-        await pilot.press("ctrl+b", *"why 5xx?", "enter")
+        await pilot.press("ctrl+b")
+        await submit(pilot, app, "why 5xx?")
         await wait_for(pilot, lambda: all(p.state == "completed" for p in app.panes))
 
         assert sorted(model for _, _, model in engine.turns) == ["builtin:ops", "openai:gpt-4o-mini"]
@@ -93,7 +100,7 @@ async def test_copy_keys_put_the_answer_code_and_tool_output_on_the_clipboard(en
     app = make_app(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.check_action("copy_answer", ()) is False  # nothing to copy yet
-        await pilot.press(*"disk", "enter")
+        await submit(pilot, app, "disk")
         await wait_for(pilot, lambda: app.active_pane.state == "completed")
         await pilot.press("ctrl+y")
         assert app.clipboard == ANSWER
@@ -118,9 +125,9 @@ async def test_a_busy_pane_refuses_a_second_prompt_and_keeps_what_was_typed():
     try:
         app = make_app(engine)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press(*"restart nginx", "enter")
+            await submit(pilot, app, "restart nginx")
             await wait_for(pilot, lambda: app.active_pane.state == "awaiting_approval")
-            await pilot.press(*"again", "enter")
+            await submit(pilot, app, "again")
             await pilot.pause(0.1)
             assert len(engine.turns) == 1
             assert app.query_one("#prompt", Input).value == "again"
