@@ -232,7 +232,8 @@ class Runtime:
             raise RuntimeFailure("not_found", f"no session {session_id}")
         turn_id = new_id("t")
         history = await self.io(self._history, session_id, turn_id)
-        await self.io(self.store.create_turn, turn_id, session_id, prompt, model, now)
+        await self.io(self.store.create_turn, turn_id, session_id, prompt, model, now,
+                      options={"approve_mode": approve_mode, "max_cost": max_cost})
         live = LiveTurn(state=TurnState(), history=history, publish=self.publish,
                         wait_for_approval=wait_for_approval, priority=self.priority)
         return await self._drive(live, TurnRequested(
@@ -317,7 +318,9 @@ class Runtime:
             live.state, _ = cmd(TurnState(), TurnRequested(
                 turn_id=turn.id, session_id=turn.session_id, prompt=turn.prompt,
                 model=turn.model, now=self.clock(), max_model_calls=self.max_model_calls,
-                model_retries=self.model_retries))
+                model_retries=self.model_retries,
+                approve_mode=turn.options.get("approve_mode", "ask"),
+                max_cost=turn.options.get("max_cost")))
             await self._checkpoint(live, TurnState())
             return live
         live.state = TurnState.from_snapshot(snapshot)

@@ -39,6 +39,7 @@ class TurnRecord(BaseModel):
     error: dict[str, Any] | None = None  # ErrorInfo's fields (kind, message, retryable)
     created_at: float
     updated_at: float
+    options: dict[str, Any] = Field(default_factory=dict)  # approve_mode, max_cost
 
     @property
     def finished(self) -> bool:

@@ -114,4 +114,10 @@ def _v1_core_tables(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
-CORE_STEPS: list[Migration] = [_v1_core_tables]
+def _v2_turn_options(db: sqlite_utils.Database) -> None:
+    # What a turn was started with (approval mode, cost cap), so a turn killed before its
+    # first checkpoint restarts under the same rules.
+    db.execute("ALTER TABLE turns ADD COLUMN options TEXT")
+
+
+CORE_STEPS: list[Migration] = [_v1_core_tables, _v2_turn_options]

@@ -30,7 +30,8 @@ _SESSION_SELECT = (
     "FROM sessions s"
 )
 _TURN_COLUMNS = (
-    "id, session_id, prompt, model, status, text, usage, cost_usd, error, created_at, updated_at"
+    "id, session_id, prompt, model, status, text, usage, cost_usd, error, created_at, updated_at, "
+    "options"
 )
 
 
@@ -38,6 +39,7 @@ def _turn(row: sqlite3.Row) -> TurnRecord:
     data = dict(row)
     data["usage"] = loads(data["usage"]) or {}
     data["error"] = loads(data["error"])
+    data["options"] = loads(data["options"]) or {}
     return TurnRecord.model_validate(data)
 
 
@@ -147,9 +149,16 @@ class Store(ApprovalsMixin, EffectsMixin):
     # --- turns ----------------------------------------------------------------------------
 
     def create_turn(
-        self, turn_id: str, session_id: str, prompt: str, model: str, created_at: float
+        self,
+        turn_id: str,
+        session_id: str,
+        prompt: str,
+        model: str,
+        created_at: float,
+        *,
+        options: dict[str, Any] | None = None,
     ) -> TurnRecord:
-        """A new turn in state "ready"; its session must exist."""
+        """A new turn in state "ready"; its session must exist. `options` are what it runs under."""
         prompt = redact(prompt)
         with self._transaction(f"cannot create turn {turn_id}") as conn:
             touched = conn.execute(
@@ -161,8 +170,9 @@ class Store(ApprovalsMixin, EffectsMixin):
             try:
                 conn.execute(
                     f"INSERT INTO turns ({_TURN_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, 'ready', '', NULL, NULL, NULL, ?, ?)",
-                    [turn_id, session_id, prompt, model, created_at, created_at],
+                    "VALUES (?, ?, ?, ?, 'ready', '', NULL, NULL, NULL, ?, ?, ?)",
+                    [turn_id, session_id, prompt, model, created_at, created_at,
+                     dumps(options or {})],
                 )
             except sqlite3.IntegrityError:
                 raise StoreError("conflict", f"turn {turn_id} already exists") from None
@@ -174,6 +184,7 @@ class Store(ApprovalsMixin, EffectsMixin):
             status="ready",
             created_at=created_at,
             updated_at=created_at,
+            options=options or {},
         )
 
     def update_turn(

@@ -273,3 +273,30 @@ def test_allow_rules_add_list_and_revoke(store: Store) -> None:
     with pytest.raises(StoreError) as again:
         store.revoke_allow_rule(first)
     assert again.value.kind == "not_found"
+
+
+def test_a_turn_keeps_the_options_it_was_started_with(store: Store) -> None:
+    store.create_session("s1", "builtin:ops", "t", 1.0)
+    store.create_turn("t1", "s1", "p", "builtin:ops", 2.0,
+                      options={"approve_mode": "read-only", "max_cost": 0.5})
+    store.create_turn("t2", "s1", "p", "builtin:ops", 3.0)
+    assert store.get_turn("t1").options == {"approve_mode": "read-only", "max_cost": 0.5}
+    assert store.get_turn("t2").options == {}
+
+
+def test_a_version_1_database_gains_turn_options_on_open(db_path: Path) -> None:
+    from opscopilot.store import db as storedb
+
+    database = storedb.connect(db_path)
+    storedb.migrate(database, TRACK, CORE_STEPS[:1])
+    database.execute(
+        "INSERT INTO sessions (id, model, title, created_at, updated_at) VALUES ('s', 'm', '', 1, 1)"
+    )
+    database.execute(
+        "INSERT INTO turns (id, session_id, prompt, model, status, created_at, updated_at) "
+        "VALUES ('t', 's', 'p', 'm', 'completed', 1, 1)"
+    )
+    database.conn.close()
+    with Store.open(db_path) as store:
+        turn = store.get_turn("t")
+    assert turn is not None and turn.options == {} and turn.status == "completed"

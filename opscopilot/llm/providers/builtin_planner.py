@@ -36,6 +36,9 @@ _PRONOUNS = frozenset({"it", "this", "that", "them"})
 _SERVICE_WORDS = re.compile(r"\b(" + "|".join(re.escape(s) for s in KNOWN_SERVICES) + r")\b")
 _URL = re.compile(r"https?://[^\s<>\"'`()\[\]]+")
 _LOG_PATH = re.compile(r"(/[\w./@-]+\.log(?:\.\d+)?|/var/log/[\w./@-]+)")
+# A ticket's evidence: "Attached evidence ...:" then one "- /absolute/path" per line.
+_ATTACHMENTS = re.compile(r"^attached evidence[^\n]*:[ \t]*\n((?:[ \t]*- [^\n]+\n?)+)",
+                          re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +78,29 @@ class _Planner:
         self.text = self.text[:start] + " " * (end - start) + self.text[end:]
 
 
+def attached_files(text: str) -> tuple[str, list[str]]:
+    """Split a request into its words and the files attached as evidence (paths keep their case)."""
+    match = _ATTACHMENTS.search(text)
+    if match is None:
+        return text, []
+    paths = [line.strip()[2:].strip() for line in match.group(1).splitlines() if line.strip()]
+    return text[: match.start()] + text[match.end() :], paths
+
+
 def plan(text: str, context: str = "") -> list[PlannedCall]:
-    """The calls that answer `text`; `context` (earlier user turns) resolves "restart it"."""
-    planner = _Planner(text=" ".join(text.lower().split()), context=context.lower())
-    for rule in _MUTATING_RULES + _DIAGNOSTIC_RULES:
+    """The calls that answer `text`; `context` (earlier user turns) resolves "restart it".
+
+    A request with attached evidence (an incident ticket) is about the host the evidence
+    came from, not this one: it reads the attachments and proposes the changes asked for,
+    and runs no diagnostics of the local machine.
+    """
+    words, attachments = attached_files(text)
+    planner = _Planner(text=" ".join(words.lower().split()), context=context.lower())
+    for path in attachments:
+        planner.add(PlannedCall("tail_log", {"path": path, "lines": 200},
+                                f"the attached {path.rsplit('/', 1)[-1]}"))
+    rules = _MUTATING_RULES if attachments else _MUTATING_RULES + _DIAGNOSTIC_RULES
+    for rule in rules:
         rule(planner)
     # Mutating rules run first (they consume their words) but read better after the checks.
     ordered = [c for c in planner.calls if not c.mutating] + [c for c in planner.calls if c.mutating]

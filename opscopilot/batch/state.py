@@ -1,0 +1,111 @@
+"""Where a batch run keeps its progress: two tables on migration track "batch".
+
+A run is keyed by its tickets file and report path, so the same command started again
+finds it and continues. Each ticket's session id is chosen and written down before the
+ticket's turn starts, so a restart resumes that very turn (the runtime's journal then makes
+sure no tool runs twice) instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opscopilot.store.db import connect, migrate
+
+
+def _v1(db: Any) -> None:
+    db.execute(
+        "CREATE TABLE batch_runs (id TEXT PRIMARY KEY, tickets_path TEXT NOT NULL, "
+        "report_path TEXT NOT NULL, options TEXT NOT NULL, created_at REAL NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE batch_items (run_id TEXT NOT NULL REFERENCES batch_runs(id), "
+        "ticket_id TEXT NOT NULL, ordinal INTEGER NOT NULL, status TEXT NOT NULL, "
+        "session_id TEXT, outcome TEXT, finished_at REAL, PRIMARY KEY (run_id, ticket_id))"
+    )
+
+
+MIGRATIONS = [_v1]
+
+
+@dataclass
+class Item:
+    ticket_id: str
+    ordinal: int
+    status: str  # pending | running | done
+    session_id: str | None
+    outcome: dict[str, Any] | None
+
+
+def run_key(tickets_path: Path, report_path: Path) -> str:
+    text = f"{tickets_path.resolve()}\n{report_path.resolve()}"
+    return "b-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class BatchState:
+    """Progress of one run, durable on every call (several workers share it under a lock)."""
+
+    def __init__(self, db_path: Path, run_id: str) -> None:
+        self._db = connect(db_path)
+        migrate(self._db, "batch", MIGRATIONS)
+        self._conn = self._db.conn
+        self._lock = threading.Lock()
+        self.run_id = run_id
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _write(self, sql: str, params: list[Any]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute(sql, params)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def open_run(self, tickets_path: Path, report_path: Path, options: dict[str, Any],
+                 ticket_ids: list[str], now: float) -> bool:
+        """Create the run (True) or find it (False); new ticket ids are added either way."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                existing = self._conn.execute(
+                    "SELECT 1 FROM batch_runs WHERE id = ?", [self.run_id]).fetchone()
+                if existing is None:
+                    self._conn.execute(
+                        "INSERT INTO batch_runs VALUES (?, ?, ?, ?, ?)",
+                        [self.run_id, str(tickets_path.resolve()), str(report_path.resolve()),
+                         json.dumps(options, sort_keys=True), now])
+                for ordinal, ticket_id in enumerate(ticket_ids):
+                    self._conn.execute(
+                        "INSERT INTO batch_items (run_id, ticket_id, ordinal, status) "
+                        "VALUES (?, ?, ?, 'pending') ON CONFLICT DO UPDATE SET ordinal = excluded.ordinal",
+                        [self.run_id, ticket_id, ordinal])
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return existing is None
+
+    def items(self) -> list[Item]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT ticket_id, ordinal, status, session_id, outcome FROM batch_items "
+                "WHERE run_id = ? ORDER BY ordinal", [self.run_id]).fetchall()
+        return [Item(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None) for r in rows]
+
+    def started(self, ticket_id: str, session_id: str) -> None:
+        self._write("UPDATE batch_items SET status = 'running', session_id = ? "
+                    "WHERE run_id = ? AND ticket_id = ?", [session_id, self.run_id, ticket_id])
+
+    def finished(self, ticket_id: str, outcome: dict[str, Any], now: float) -> None:
+        self._write("UPDATE batch_items SET status = 'done', outcome = ?, finished_at = ? "
+                    "WHERE run_id = ? AND ticket_id = ?",
+                    [json.dumps(outcome, sort_keys=True), now, self.run_id, ticket_id])
