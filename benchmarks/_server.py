@@ -80,6 +80,17 @@ def serve_size(server: WireServer, prefix: str, n: int, delay_s: float) -> None:
                   lambda r: Reply(body=anthropic_blocks, pieces=None, delay_s=delay_s))
 
 
+def quiet_resets(server: WireServer) -> None:
+    """A client that closes its keep-alive socket resets it: not worth a traceback."""
+    report = server._httpd.handle_error
+
+    def handle_error(request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionResetError):
+            report(request, client_address)
+
+    server._httpd.handle_error = handle_error  # type: ignore[method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", type=int)
@@ -88,6 +99,7 @@ def main() -> None:
     parser.add_argument("--paced", default="", help="COUNT:DELAY_MS, served under /paced/")
     args = parser.parse_args()
     server = WireServer()
+    quiet_resets(server)
     serve_size(server, "", args.n, args.delay_ms / 1000)
     for size in filter(None, args.sizes.split(",")):
         serve_size(server, f"/n/{int(size)}", int(size), args.delay_ms / 1000)

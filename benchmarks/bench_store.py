@@ -204,6 +204,77 @@ async def runtime_turn(home: Path, base: str, tag: str) -> dict[str, Any]:
     return {"yielded": yielded, "received": received, "cpu_s": cpu}
 
 
+async def bus_floor(n: int) -> list[float]:
+    """The floor for the latency above: publish straight to an EventBus, then yield to the
+    loop once, as a streaming producer does between network reads; µs until the subscriber
+    holds the event."""
+    import anyio
+
+    from opscopilot.runtime import EventBus
+
+    bus = EventBus()
+    subscription = bus.subscribe(buffer=n + 10)
+    events = model_texts(n)
+    sent: list[float] = []
+    received: list[float] = []
+
+    async def listen() -> None:
+        clock = time.perf_counter
+        async for _event in subscription:
+            received.append(clock())
+            if len(received) == n:
+                return
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(listen)
+        await anyio.sleep(0.01)  # the subscriber is waiting before the first event
+        clock = time.perf_counter
+        for event in events:
+            sent.append(clock())
+            bus.publish(event)
+            await anyio.sleep(0)
+    subscription.close()
+    return [(got - put) * 1e6 for put, got in zip(sent, received, strict=True)]
+
+
+async def adapter_bus_floor(base: str) -> list[float]:
+    """The same paced stream with no runtime: our adapter's deltas published straight to an
+    EventBus. What is left is the network read the producer makes before a subscriber runs."""
+    import anyio
+
+    from opscopilot.events import ModelText
+    from opscopilot.llm.http import new_async_client
+    from opscopilot.llm.providers import open_provider
+    from opscopilot.runtime import EventBus
+
+    os.environ["OPENAI_BASE_URL"] = f"{base}/v1"
+    bus = EventBus()
+    subscription = bus.subscribe(buffer=1_000_000)
+    yielded: list[float] = []
+    received: list[float] = []
+
+    async def listen() -> None:
+        clock = time.perf_counter
+        async for event in subscription:
+            if event.type == "turn.finished":
+                return
+            received.append(clock())
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(listen)
+        async with new_async_client() as http:
+            provider = StampingProvider(open_provider("openai", http), yielded)
+            async for event in provider.stream(_request()):
+                if event.type == "text":
+                    bus.publish(ModelText(ts=time.time(), session_id="s-bench", turn_id="t-bench",
+                                          call_id="c-bench", text=event.text))
+        from opscopilot.events import TurnFinished
+
+        bus.publish(TurnFinished(ts=time.time(), status="completed"))
+    subscription.close()
+    return [(got - put) * 1e6 for put, got in zip(yielded, received, strict=True)]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -250,6 +321,8 @@ def main() -> None:
     stored_cpu: list[float] = []
     stored_rate: list[float] = []
     latencies: list[float] = []
+    floor_latencies: list[float] = []
+    adapter_latencies: list[float] = []
     runtime_cpu: list[float] = []
     adapter_cpu: list[float] = []
     extra = ["--sizes", str(args.runtime_events), "--paced",
@@ -275,6 +348,8 @@ def main() -> None:
             paced = asyncio.run(runtime_turn(home, f"{url}/paced", f"paced-{repeat}"))
             latencies += [(got - sent) * 1e6 for sent, got in
                           zip(paced["yielded"], paced["received"], strict=True)]
+            floor_latencies += asyncio.run(bus_floor(args.paced))
+            adapter_latencies += asyncio.run(adapter_bus_floor(f"{url}/paced"))
             count, cpu, _ = asyncio.run(stream_into(small, None))
             adapter_cpu.append(cpu / count * 1e6)
             turn = asyncio.run(runtime_turn(home, small, f"block-{repeat}"))
@@ -284,6 +359,7 @@ def main() -> None:
     rates = [a["events_per_s"] for a in appends]
     naive_rates = [a["events_per_s"] for a in naive]
     latency_median = statistics.median(latencies)
+    added_median = latency_median - statistics.median(adapter_latencies)
     rows = [
         ["Store.append_event + flush (batched writer thread)", f"{n:,}",
          f"{median(rates):,.0f} events/s", spread(rates),
@@ -299,7 +375,18 @@ def main() -> None:
          f"median {latency_median:.0f} µs", f"p90 {percentile(latencies, 0.9):.0f} µs, "
          f"p99 {percentile(latencies, 0.99):.0f} µs",
          f"target < {LATENCY_TARGET_US:g} µs: "
-         f"{'met' if latency_median < LATENCY_TARGET_US else 'MISSED'}"],
+         f"{'met' if latency_median < LATENCY_TARGET_US else 'MISSED'}; the runtime's share "
+         f"(over the no-runtime floor below): {added_median:.0f} µs"],
+        ["floor: adapter → EventBus directly, no runtime (paced)", f"{len(adapter_latencies):,}",
+         f"median {statistics.median(adapter_latencies):.0f} µs",
+         f"p90 {percentile(adapter_latencies, 0.9):.0f} µs, "
+         f"p99 {percentile(adapter_latencies, 0.99):.0f} µs",
+         "the producer's next network read comes first"],
+        ["floor: EventBus.publish → subscriber, one loop pass", f"{len(floor_latencies):,}",
+         f"median {statistics.median(floor_latencies):.0f} µs",
+         f"p90 {percentile(floor_latencies, 0.9):.0f} µs, "
+         f"p99 {percentile(floor_latencies, 0.99):.0f} µs",
+         "what any in-process subscriber pays"],
         ["Runtime turn, CPU per token (block stream)", f"{args.runtime_events:,}",
          f"{median(runtime_cpu):.1f} µs/token", spread(runtime_cpu),
          f"+{median(runtime_cpu) - median(adapter_cpu):.1f} µs over the adapter alone "
@@ -313,6 +400,13 @@ def main() -> None:
         "stream_with_store_events_per_s": stored_rate,
         "runtime_latency_us": {"median": latency_median, "p90": percentile(latencies, 0.9),
                                "p99": percentile(latencies, 0.99), "samples": len(latencies)},
+        "runtime_added_latency_us": added_median,
+        "adapter_bus_latency_us": {"median": statistics.median(adapter_latencies),
+                                   "p90": percentile(adapter_latencies, 0.9),
+                                   "p99": percentile(adapter_latencies, 0.99)},
+        "bus_floor_latency_us": {"median": statistics.median(floor_latencies),
+                                 "p90": percentile(floor_latencies, 0.9),
+                                 "p99": percentile(floor_latencies, 0.99)},
         "runtime_cpu_us_per_token": runtime_cpu, "adapter_cpu_us_per_token": adapter_cpu,
         "table": table,
     })
