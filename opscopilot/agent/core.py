@@ -9,6 +9,7 @@ ignored with a notice rather than bending the state machine.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -343,8 +344,13 @@ def _run_directive(call: ToolCallState) -> RunTool:
 def _batch_settled(step: _Step) -> None:
     calls = step.state.calls
     for call in calls:
+        content = call.content
+        if call.run_arguments is not None and call.run_arguments != call.arguments:
+            # The model must know it is reading the result of the operator's edit, not its ask.
+            edited = json.dumps(call.run_arguments, ensure_ascii=False, sort_keys=True)
+            content = f"The operator edited the arguments before approving; it ran with {edited}.\n{content}"
         step.record(Message.tool_result(
-            call.id, call.content, is_error=call.result_status != "ok", name=call.name
+            call.id, content, is_error=call.result_status != "ok", name=call.name
         ))
     all_denied = all(c.status == "denied" for c in calls)
     denied_batches = step.state.denied_batches + 1 if all_denied else 0
@@ -365,10 +371,13 @@ def _approval_decided(step: _Step, action: ApprovalDecided) -> None:
         step.notice(f"ignored decision on {action.approval_id}: it is not pending in this turn")
         return
     edited = action.arguments
+    if action.decision == "approved" and edited is None and action.call_hash != call.run_hash:
+        step.notice(f"ignored approval {action.approval_id}: it is bound to another call")
+        return
+    # The decision comes first in the event stream, then what it causes.
+    step.emit(ev.ApprovalDecided, approval_id=action.approval_id, decision=action.decision,
+              operator=action.operator, reason=action.reason, arguments=edited)
     if action.decision == "approved":
-        if edited is None and action.call_hash != call.run_hash:
-            step.notice(f"ignored approval {action.approval_id}: it is bound to another call")
-            return
         update: dict[str, Any] = {"status": "approved", "approved_by_operator": True}
         if edited is not None:
             update |= {"run_arguments": dict(edited), "run_hash": action.call_hash}
@@ -376,8 +385,6 @@ def _approval_decided(step: _Step, action: ApprovalDecided) -> None:
     else:
         reason = f": {action.reason}" if action.reason else ""
         call = _deny(step, call, f"The operator denied this call{reason}.")
-    step.emit(ev.ApprovalDecided, approval_id=action.approval_id, decision=action.decision,
-              operator=action.operator, reason=action.reason, arguments=edited)
     step.replace_call(call)
     _advance(step)
 

@@ -188,10 +188,8 @@ class Runtime:
     # --- publishing ----------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
-        """To the bus as is; to the Store redacted (approval decisions are stored by the Store)."""
+        """To the bus as is; to the Store redacted."""
         self.bus.publish(event)
-        if event.type == "approval.decided":
-            return
         data = event.model_dump_json()
         masked = redact(data)
         if masked != data:

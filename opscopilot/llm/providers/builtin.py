@@ -203,8 +203,20 @@ def trailing_tool_outcomes(messages: list[Message]) -> list[ToolOutcome]:
         call = calls.get(result.id)
         name = (call.name if call else None) or result.name or "tool"
         arguments = call.arguments if call else {}
-        outcomes.append(ToolOutcome(name, arguments, result.content, result.is_error))
+        content = result.content
+        edit = _EDITED.match(content)
+        if edit:  # the operator changed the call before approving it: report what really ran
+            try:
+                arguments = json.loads(edit.group(1))
+                content = content[edit.end():]
+            except ValueError:
+                pass
+        outcomes.append(ToolOutcome(name, arguments, content, result.is_error))
     return outcomes
+
+
+# How the agent core tells a model that the operator edited a call (agent/core.py).
+_EDITED = re.compile(r"The operator edited the arguments before approving; it ran with (\{.*?\})\.\n")
 
 
 def prompt_text(request: Request) -> str:
