@@ -26,6 +26,8 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     ("cold_start", "bench_cold_start.py", [], ["--repeats", "2", "--peer-repeats", "1", "--litellm-repeats", "1"]),
     ("store", "bench_store.py", [],
      ["--events", "10000", "--runtime-events", "2000", "--paced", "300", "--repeats", "1"]),
+    # engineer G's (governance); run when present
+    ("scheduler", "bench_scheduler.py", [], ["--calls", "40", "--concurrency", "8"]),
 ]
 
 
@@ -37,6 +39,9 @@ def main() -> None:
     sections, failures = [], []
     started = time.perf_counter()
     for name, script, full, quick in BENCHMARKS:
+        if not (BENCH_DIR / script).exists():
+            print(f"skipping {script}: not in this checkout", file=sys.stderr)
+            continue
         command = [sys.executable, str(BENCH_DIR / script), *(quick if args.quick else full)]
         print(f"$ {' '.join(Path(c).name if c.endswith('.py') else c for c in command[1:])}",
               file=sys.stderr, flush=True)
