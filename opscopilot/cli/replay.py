@@ -42,7 +42,7 @@ def replay(file: str, speed: str, headless: bool, thinking: bool) -> None:
         except ModuleNotFoundError:
             click.echo("error: this build has no TUI replay; use --headless", err=True)
             sys.exit(2)
-        run_replay_app(recording, speed=rate)
+        run_replay_app(recording, speed=rate, source=file)
         return
 
     from opscopilot.cli.render import TranscriptRenderer

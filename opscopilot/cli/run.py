@@ -16,6 +16,7 @@ import click
 
 if TYPE_CHECKING:
     from opscopilot.events import Event
+    from opscopilot.replay.live import SessionRecorder
     from opscopilot.runtime import Runtime, TurnOutcome
 
 EXIT_FAILED = 1
@@ -111,8 +112,13 @@ def _args(arguments: dict[str, Any]) -> str:
     return json.dumps(arguments, ensure_ascii=False)
 
 
-def _execute(start: Callable[[Runtime], Awaitable[TurnOutcome]], as_json: bool) -> None:
-    """Open the store and a runtime, drive the turn while printing, exit with its code."""
+def _execute(
+    start: Callable[[Runtime], Awaitable[TurnOutcome]], as_json: bool, record: str | None = None
+) -> None:
+    """Open the store and a runtime, drive the turn while printing, exit with its code.
+
+    `record` is the --record option: None (not given), "" (the default file) or a path.
+    """
     import anyio
 
     from opscopilot import redact
@@ -123,6 +129,10 @@ def _execute(start: Callable[[Runtime], Awaitable[TurnOutcome]], as_json: bool) 
 
     redact.register_environment_secrets()
     printer = TurnPrinter(sys.stdout, sys.stderr)
+    try:
+        recorder = _recorder(record, printer)
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
 
     async def main() -> TurnOutcome | None:
         store = Store.open()
@@ -133,7 +143,10 @@ def _execute(start: Callable[[Runtime], Awaitable[TurnOutcome]], as_json: bool) 
         try:
             async with anyio.create_task_group() as group:
                 async def render() -> None:
+                    nonlocal recorder
                     async for event in subscription:
+                        if recorder is not None:
+                            recorder = _record(recorder, event, printer)
                         if not as_json:
                             printer.event(event)
 
@@ -146,6 +159,8 @@ def _execute(start: Callable[[Runtime], Awaitable[TurnOutcome]], as_json: bool) 
                     await runtime.aclose()
         finally:
             store.close()
+            if recorder is not None:
+                recorder.close()
         if failure is not None:
             raise failure
         return outcome
@@ -170,6 +185,32 @@ def _execute(start: Callable[[Runtime], Awaitable[TurnOutcome]], as_json: bool) 
     sys.exit(outcome.exit_code)
 
 
+def _recorder(record: str | None, printer: TurnPrinter) -> SessionRecorder | None:
+    """A live recorder when --record or `[recording] always` asks for one."""
+    from opscopilot.replay.live import SessionRecorder, recording_settings
+
+    settings = recording_settings(record)
+    if not settings.enabled:
+        return None
+    return SessionRecorder(
+        settings.directory, file=settings.file,
+        on_open=lambda _session, path: printer.note(f"recording to {path}"),
+    )
+
+
+def _record(recorder: SessionRecorder, event: Event, printer: TurnPrinter) -> SessionRecorder | None:
+    """Write one event; a recording that can't be written stops with one line, the turn goes on."""
+    from opscopilot.replay.recording import RecordingError
+
+    try:
+        recorder.write(event)
+    except RecordingError as exc:
+        printer.note(f"warning: recording stopped: {exc}")
+        recorder.close()
+        return None
+    return recorder
+
+
 def _fail(message: str, code: int) -> None:
     from opscopilot import redact
 
@@ -188,8 +229,11 @@ def _fail(message: str, code: int) -> None:
               help="Stop the turn when it would spend more than this (USD).")
 @click.option("--session", "session_id", default=None, help="Continue this session.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
+@click.option("--record", "record", is_flag=False, flag_value="", default=None, metavar="[FILE]",
+              help="Write this session's events to a recording as they happen (default file: "
+                   "the recordings folder, <session>.jsonl). Put it after TEXT, or use --record=FILE.")
 def run(text: str, model: str | None, approve: str, max_cost: float | None,
-        session_id: str | None, as_json: bool) -> None:
+        session_id: str | None, as_json: bool, record: str | None) -> None:
     """Run an agent turn: the model may call ops tools under the approval policy. TEXT "-"
     reads stdin."""
     if text == "-":
@@ -197,12 +241,15 @@ def run(text: str, model: str | None, approve: str, max_cost: float | None,
     if not text.strip():
         raise click.UsageError("the prompt is empty")
     _execute(lambda runtime: runtime.start_turn(
-        session_id, text, model=model, approve_mode=approve, max_cost=max_cost), as_json)
+        session_id, text, model=model, approve_mode=approve, max_cost=max_cost), as_json, record)
 
 
 @click.command()
 @click.argument("turn_id")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
-def resume(turn_id: str, as_json: bool) -> None:
+@click.option("--record", "record", is_flag=False, flag_value="", default=None, metavar="[FILE]",
+              help="Write the resumed turn's events to a recording as they happen (default file: "
+                   "the recordings folder, <session>.jsonl). Put it after TEXT, or use --record=FILE.")
+def resume(turn_id: str, as_json: bool, record: str | None) -> None:
     """Continue a paused or interrupted turn (after approvals were decided, or a crash)."""
-    _execute(lambda runtime: runtime.resume(turn_id), as_json)
+    _execute(lambda runtime: runtime.resume(turn_id), as_json, record)

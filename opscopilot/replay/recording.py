@@ -92,6 +92,19 @@ class RecordingWriter:
         except OSError as exc:
             raise RecordingError(f"cannot write recording {self.path}: {exc.strerror}") from None
 
+    @classmethod
+    def reopen(cls, path: Path | str) -> RecordingWriter:
+        """Append to an existing recording; offsets keep counting from its first event."""
+        recording = read_recording(path)
+        writer = cls.__new__(cls)
+        writer.path = Path(path)
+        writer._origin = recording.events[0].event.ts if recording.events else None
+        try:
+            writer._file = writer.path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise RecordingError(f"cannot write recording {writer.path}: {exc.strerror}") from None
+        return writer
+
     def write(self, event: Event) -> None:
         if self._origin is None:
             self._origin = event.ts

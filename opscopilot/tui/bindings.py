@@ -35,12 +35,23 @@ APP_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("app.theme", "f7", "next_theme", "Theme"),
     KeyAction("pane.close", "f8", "close_pane", "Close pane"),
     KeyAction("pane.new", "ctrl+n", "new_pane", "Split"),
+    KeyAction("turn.cancel", "f9", "cancel_turn", "Cancel turn"),
     KeyAction("prompt.broadcast", "ctrl+b", "toggle_broadcast", "All panes"),
     KeyAction("copy.answer", "ctrl+y", "copy_answer", "Copy answer", show=False),
     KeyAction("copy.code", "ctrl+g", "copy_code", "Copy code block", show=False),
     KeyAction("copy.tool", "ctrl+t", "copy_tool_output", "Copy tool output", show=False),
     KeyAction("prompt.focus", "escape", "focus_prompt", "Prompt", show=False, priority=False),
     KeyAction("app.quit", "ctrl+q", "quit", "Quit"),
+)
+
+# Replay mode (`opscopilot replay FILE`) adds these; they drive the Player, not a runtime.
+REPLAY_ACTIONS: tuple[KeyAction, ...] = (
+    KeyAction("replay.pause", "space", "replay_pause", "Pause / resume"),
+    KeyAction("replay.step", "n,right", "replay_step", "Step one event (paused)"),
+    KeyAction("replay.faster", "plus,equals_sign", "replay_faster", "Faster"),
+    KeyAction("replay.slower", "minus", "replay_slower", "Slower"),
+    KeyAction("replay.seek", "g", "replay_seek", "Go to event…"),
+    KeyAction("replay.quit", "q", "replay_quit", "Quit replay"),
 )
 
 REVIEW_KEYS: tuple[tuple[str, str, str], ...] = (
@@ -52,13 +63,15 @@ REVIEW_KEYS: tuple[tuple[str, str, str], ...] = (
     ("review.previous", "k / up", "Previous pending approval"),
 )
 
-KNOWN_IDS = {a.id for a in APP_ACTIONS} | {rid for rid, _, _ in REVIEW_KEYS}
+KNOWN_IDS = (
+    {a.id for a in APP_ACTIONS + REPLAY_ACTIONS} | {rid for rid, _, _ in REVIEW_KEYS}
+)
 
 
-def app_bindings() -> list[Binding]:
+def app_bindings(actions: tuple[KeyAction, ...] = APP_ACTIONS) -> list[Binding]:
     return [
         Binding(a.key, a.action, a.description, show=a.show, priority=a.priority, id=a.id)
-        for a in APP_ACTIONS
+        for a in actions
     ]
 
 

@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from opscopilot.tui.bindings import APP_ACTIONS
-
 if TYPE_CHECKING:
     from opscopilot.tui.app import OpsCopilotApp
 
@@ -27,7 +25,7 @@ class OpsCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
         app: OpsCopilotApp = self.app  # type: ignore[assignment]
         commands: list[tuple[str, Callable[[], object], str]] = []
-        for action in APP_ACTIONS:
+        for action in app.KEY_ACTIONS:
             if not app.action_applies(action.action):
                 continue
             keys = app.keymap.get(action.id, action.key)

@@ -99,6 +99,14 @@ class Engine(Protocol):
         """Continue a paused turn after its approvals were decided."""
         ...
 
+    async def cancel(self, turn_id: str) -> None:
+        """Stop a running or paused turn; its events say how it ended."""
+        ...
+
+    async def run_metrics(self) -> None:
+        """Until cancelled: publish the queue's figures (SchedulerMetrics) while turns run."""
+        ...
+
     def pending_approvals(self) -> list[ApprovalView]:
         """Blocking read of every pending approval, across sessions and processes."""
         ...

@@ -2,7 +2,9 @@
 sessions, events), D's tools (argument schemas) and C's catalog (models).
 
 The store is opened on first use and shared by the poll, decision and history workers
-(it is safe across threads). Blocking methods are called from thread workers only.
+(it is safe across threads). Blocking methods are called from thread workers only. While
+turns run, `run_metrics` publishes the scheduler's figures to the runtime's bus (the queue
+meter); with recording on, every session's events are written as they are published.
 """
 
 from __future__ import annotations
@@ -10,14 +12,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from opscopilot.events import Event
+from opscopilot.events import Event, Notice
 from opscopilot.redact import redact
 from opscopilot.tui.engine import ApprovalView, Decision, EngineError, SessionView
+
+if TYPE_CHECKING:
+    from opscopilot.replay.live import RecordingSettings, SessionRecorder
 
 
 class RuntimeEngine:
@@ -30,6 +36,7 @@ class RuntimeEngine:
         approve_mode: str = "ask",
         max_cost: float | None = None,
         runtime: Any | None = None,
+        recording: RecordingSettings | None = None,
     ) -> None:
         self.db_path = db_path
         self.approve_mode = approve_mode
@@ -37,6 +44,17 @@ class RuntimeEngine:
         self._runtime = runtime
         self._store: Any | None = None
         self._lock = threading.Lock()
+        self.recorder: SessionRecorder | None = None
+        if recording is not None and recording.enabled:
+            from opscopilot.replay.live import SessionRecorder
+
+            self.recorder = SessionRecorder(recording.directory, file=recording.file)
+        self._running_turns = 0
+        self._turns_started = anyio.Event()
+        self._metrics_scope: anyio.CancelScope | None = None
+        self._metrics_session: str | None = None
+        self._ledger: Any | None = None
+        self._caps: Any | None = None
 
     # --- parts, opened lazily ---------------------------------------------------------
 
@@ -69,9 +87,85 @@ class RuntimeEngine:
         subscription = self.runtime.bus.subscribe()
         try:
             async for event in subscription:
+                notice = self._record(event)
                 yield event
+                if notice is not None:
+                    yield notice
         finally:
             subscription.close()
+
+    def _record(self, event: Event) -> Notice | None:
+        """Write the event to its session's recording; a Notice when a file opens or fails."""
+        recorder = self.recorder
+        if recorder is None or event.session_id is None:
+            return None
+        from opscopilot.replay.recording import RecordingError
+
+        known = event.session_id in recorder.paths
+        try:
+            recorder.write(event)
+        except RecordingError as exc:
+            recorder.close()
+            self.recorder = None
+            return Notice(ts=time.time(), level="warning", message=f"recording stopped: {exc}")
+        if not known:
+            path = recorder.paths[event.session_id]
+            return Notice(ts=time.time(), message=f"recording {event.session_id} to {path}")
+        return None
+
+    @asynccontextmanager
+    async def _turn_running(self, session_id: str | None) -> AsyncIterator[None]:
+        """Count turns under way, so the queue meter's figures flow exactly while they run."""
+        self._metrics_session = session_id or self._metrics_session
+        self._running_turns += 1
+        self._turns_started.set()
+        try:
+            yield
+        finally:
+            self._running_turns -= 1
+            if self._running_turns == 0:
+                self._turns_started = anyio.Event()
+                if self._metrics_scope is not None:
+                    self._metrics_scope.cancel()
+
+    async def run_metrics(self) -> None:
+        """Publish SchedulerMetrics on the bus every 250 ms while turns run, and once after."""
+        from opscopilot.governance import default_scheduler, publish_metrics
+
+        while True:
+            await self._turns_started.wait()
+            scheduler = default_scheduler()
+            ledger, caps = await anyio.to_thread.run_sync(self._ledger_and_caps)
+            bus = self.runtime.bus
+
+            def scope_keys() -> dict[str, str | None]:
+                return {"session_id": self._metrics_session}
+
+            with anyio.CancelScope() as scope:
+                self._metrics_scope = scope
+                if self._running_turns > 0:
+                    await publish_metrics(
+                        scheduler, bus.publish, ledger=ledger, caps=caps, scope_keys=scope_keys
+                    )
+            self._metrics_scope = None
+            bus.publish(scheduler.metrics())  # the queue as the last turn left it: idle
+
+    def _ledger_and_caps(self) -> tuple[Any, Any]:
+        """The ledger and caps behind the meters' spend figures (None, None when unreadable)."""
+        from opscopilot.governance import GovernanceError, Ledger, load_caps
+
+        try:
+            path = self.store.path
+        except EngineError:
+            return None, None
+        with self._lock:
+            if self._ledger is None:
+                try:
+                    self._ledger = Ledger(path)
+                    self._caps = load_caps(self.max_cost, flag_scope="turn", ledger=self._ledger)
+                except GovernanceError:
+                    self._ledger = self._caps = None
+            return self._ledger, self._caps
 
     async def start_turn(self, session_id: str, prompt: str, *, model: str) -> None:
         # The TUI names a pane's session before its first turn, so its events route at once.
@@ -79,15 +173,32 @@ class RuntimeEngine:
             await anyio.to_thread.run_sync(
                 self.store.create_session, session_id, model, redact(prompt[:80]), time.time()
             )
-        await self._call(
-            self.runtime.start_turn(
-                session_id, prompt, model=model, approve_mode=self.approve_mode,
-                max_cost=self.max_cost,
+        async with self._turn_running(session_id):
+            await self._call(
+                self.runtime.start_turn(
+                    session_id, prompt, model=model, approve_mode=self.approve_mode,
+                    max_cost=self.max_cost,
+                )
             )
-        )
 
     async def resume(self, turn_id: str) -> None:
-        await self._call(self.runtime.resume(turn_id))
+        async with self._turn_running(None):
+            await self._call(self.runtime.resume(turn_id))
+
+    async def cancel(self, turn_id: str) -> None:
+        """Stop the turn; approvals it was waiting for are denied, so nobody reviews them in vain."""
+        await self._call(self.runtime.cancel(turn_id, "cancelled by the operator (TUI)"))
+        pending = await anyio.to_thread.run_sync(self.pending_approvals)
+        for approval in pending:
+            if approval.turn_id != turn_id:
+                continue
+            try:
+                await self._call(self.runtime.decide(
+                    approval.id, "denied", reason="the turn was cancelled"
+                ))
+            except EngineError as exc:
+                if exc.kind != "conflict":  # someone decided it first: nothing to do
+                    raise
 
     @staticmethod
     async def _call(awaitable: Any) -> None:
@@ -154,7 +265,12 @@ class RuntimeEngine:
             await self._runtime.aclose()
 
     def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
         with self._lock:
+            if self._ledger is not None:
+                self._ledger.close()
+                self._ledger = None
             if self._store is not None:
                 self._store.close()
                 self._store = None

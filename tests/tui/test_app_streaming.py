@@ -39,7 +39,8 @@ async def test_a_prompt_streams_into_one_markdown_with_a_tool_card_and_meters(en
         assert "0.05s" in str(card.query_one(".tool-header", Static).render())
         meter = str(app.query_one("#meter-session", Static).render())
         assert "$0.0021" in meter
-        assert app.query_one(".simulated", Static).display  # builtin is priced "(simulated)"
+        turn_meter = str(app.query_one("#meter-turn", Static).render())
+        assert turn_meter == "turn $0.0021 (simulated)"  # builtin is priced at a demo rate
 
 
 async def test_a_budget_cutoff_is_shown_where_it_happened_and_keeps_the_partial_text(engine):

@@ -9,20 +9,23 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from opscopilot.tui.bindings import APP_ACTIONS, REVIEW_KEYS
+from opscopilot.tui.bindings import APP_ACTIONS, REVIEW_KEYS, KeyAction
 
 
-def keys_table(keymap: dict[str, str]) -> Table:
+def keys_table(
+    keymap: dict[str, str], actions: tuple[KeyAction, ...] = APP_ACTIONS, *, live: bool = True
+) -> Table:
     """A table of every action: id, key(s) in force, what it does."""
     table = Table(title="opscopilot keys", expand=True, show_edge=False)
     table.add_column("key", style="bold", no_wrap=True)
     table.add_column("action")
     table.add_column("id (for \\[keys])", style="dim", no_wrap=True)
-    for action in APP_ACTIONS:
+    for action in actions:
         table.add_row(keymap.get(action.id, action.key), action.description, action.id)
-    for review_id, key, description in REVIEW_KEYS:
-        table.add_row(keymap.get(review_id, key), description, review_id)
-    table.add_row("enter", "Send the prompt to the focused pane (or all panes)", "")
+    if live:  # a replay has no prompt and nothing to review
+        for review_id, key, description in REVIEW_KEYS:
+            table.add_row(keymap.get(review_id, key), description, review_id)
+        table.add_row("enter", "Send the prompt to the focused pane (or all panes)", "")
     table.add_row("ctrl+p", "Command palette: every action by name", "")
     table.add_row("tab / shift+tab", "Move focus", "")
     return table
@@ -39,13 +42,21 @@ class HelpScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,f1,q", "close", "Close", id="help.close")]
 
-    def __init__(self, keymap: dict[str, str]) -> None:
+    def __init__(
+        self,
+        keymap: dict[str, str],
+        actions: tuple[KeyAction, ...] = APP_ACTIONS,
+        *,
+        live: bool = True,
+    ) -> None:
         super().__init__()
         self.keymap = keymap
+        self.actions = actions
+        self.live = live
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(keys_table(self.keymap), id="help-keys")
+            yield Static(keys_table(self.keymap, self.actions, live=self.live), id="help-keys")
 
     def action_close(self) -> None:
         self.dismiss(None)

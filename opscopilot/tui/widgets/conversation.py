@@ -145,6 +145,11 @@ class ConversationPane(Vertical, can_focus=True):
         return self.state not in {"ready", "completed", "failed", "cut_off", "cancelled", "denied"}
 
     @property
+    def cancellable(self) -> bool:
+        """A turn of this pane is under way (started, not just asked for) and can be cancelled."""
+        return self.busy and self.state != "starting"
+
+    @property
     def last_code_block(self) -> str | None:
         blocks = _CODE_BLOCK.findall(self.last_answer_text)
         return blocks[-1] if blocks else None

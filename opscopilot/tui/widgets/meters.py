@@ -40,22 +40,20 @@ class CostMeter(Horizontal):
     CostMeter > .-warn { color: $meter-warn; text-style: bold; }
     CostMeter > .-over { color: $meter-over; text-style: bold reverse; }
     CostMeter > .-none { color: $text-muted; }
-    CostMeter > .simulated { color: $text-muted; text-style: italic; }
     """
 
     def compose(self) -> ComposeResult:
         for scope in SCOPE_LABELS:
             yield Static(f"{SCOPE_LABELS[scope]} $0.0000", id=f"meter-{scope}", classes="-none")
-        simulated = Static("(simulated)", classes="simulated")
-        simulated.display = False
-        yield simulated
 
     def show(self, readings: list[MeterReading]) -> None:
         for reading in readings:
             cell = self.query_one(f"#meter-{reading.scope}", Static)
-            cell.update(format_reading(reading))
+            text = format_reading(reading)
+            if reading.scope == "turn" and reading.simulated:
+                text += " (simulated)"  # builtin:ops is priced at a demo rate, not a bill
+            cell.update(text)
             cell.set_classes(f"-{reading.level}")
-        self.query_one(".simulated", Static).display = any(r.simulated for r in readings)
 
 
 class QueueMeter(Static):
