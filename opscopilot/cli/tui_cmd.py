@@ -16,21 +16,27 @@ import click
     show_default=True,
     help="What runs without asking.",
 )
-@click.option("--max-cost", type=float, default=None, help="USD cap per call for this run.")
+@click.option("--max-cost", type=click.FloatRange(min=0), default=None,
+              help="USD cap per turn for this run.")
+@click.option("--record", is_flag=True, default=None,
+              help="Record every session as it happens (the recordings folder, <session>.jsonl).")
 def tui(
     model: str | None,
     theme: str | None,
     session_id: str | None,
     approve: str,
     max_cost: float | None,
+    record: bool | None,
 ) -> None:
     """Open the terminal UI."""
     from opscopilot import config
+    from opscopilot.replay.live import recording_settings
 
     try:
         chosen_model = model or config.default_model()
+        recording = recording_settings(True if record else None)
     except config.ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.UsageError(str(exc)) from None
     if ":" not in chosen_model:
         raise click.BadParameter(
             f"{chosen_model!r} is not provider:model (e.g. builtin:ops)", param_hint="--model"
@@ -39,7 +45,7 @@ def tui(
     from opscopilot.tui.app import create_app
     from opscopilot.tui.runtime_engine import RuntimeEngine
 
-    engine = RuntimeEngine(approve_mode=approve, max_cost=max_cost)
+    engine = RuntimeEngine(approve_mode=approve, max_cost=max_cost, recording=recording)
     caps, spent_today = _budget_figures(max_cost)
     app = create_app(
         model=chosen_model,
@@ -53,6 +59,9 @@ def tui(
         app.run()
     finally:
         engine.close()
+    if engine.recorder is not None:
+        for path in engine.recorder.paths.values():
+            click.echo(f"recorded {path}", err=True)
 
 
 def _budget_figures(max_cost: float | None) -> tuple[dict, float]:
@@ -63,7 +72,7 @@ def _budget_figures(max_cost: float | None) -> tuple[dict, float]:
         return {}, 0.0
     try:
         ledger = Ledger()
-        caps = load_caps(max_cost, ledger=ledger)
+        caps = load_caps(max_cost, flag_scope="turn", ledger=ledger)
         figures = {scope: caps.cap(scope) for scope in ("call", "turn", "session", "day")}
         return figures, ledger.spent_today()
     except Exception as exc:  # a broken budget config must not keep the operator out

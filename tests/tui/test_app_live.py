@@ -1,0 +1,109 @@
+"""The TUI over the REAL runtime: the queue meter fed by the scheduler's metrics while a call
+streams from the loopback server, cancelling a turn (F9), and `tui --record`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from textual.widgets import Input
+
+from opscopilot import events as ev
+from opscopilot.cli.main import cli
+from opscopilot.replay.live import recording_settings
+from opscopilot.replay.recording import read_recording
+from opscopilot.tui.app import create_app
+from opscopilot.tui.runtime_engine import RuntimeEngine
+from opscopilot.tui.widgets.meters import QueueMeter
+from tests.runtime.support import CHAT_PATH, TEST_KEY, text_reply
+from tests.tui.conftest import wait_for
+
+pytestmark = pytest.mark.anyio
+MODEL = "openai:gpt-4o-mini"
+
+
+@pytest.fixture
+def openai_server(wire_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", wire_server.url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    return wire_server
+
+
+async def ask(pilot, app, text: str) -> None:
+    app.main_screen.query_one("#prompt", Input).value = text
+    await pilot.press("enter")
+
+
+def meter_text(app) -> str:
+    return str(app.main_screen.query_one(QueueMeter).render())
+
+
+async def test_the_queue_meter_shows_the_call_in_flight_and_its_tokens_per_second(openai_server):
+    answer = " ".join(["the gateway returns 502 because the upstream pool is empty"] * 2)
+    openai_server.handle(CHAT_PATH, lambda _request: text_reply(answer, delay_s=0.02))
+    app = create_app(model=MODEL, deterministic=True, poll_interval=0.2)
+    async with app.run_test(size=(140, 40)) as pilot:
+        assert meter_text(app) == "queue: idle"
+        await ask(pilot, app, "why 502?")
+        await wait_for(pilot, lambda: "1 in flight" in meter_text(app), timeout=15)
+        assert "0 queued" in meter_text(app) and "cap 8" in meter_text(app)
+        pane = app.active_pane
+        await wait_for(pilot, lambda: pane.state == "completed", timeout=20)
+        await wait_for(pilot, lambda: "0 in flight" in meter_text(app))
+        latest = app.queue.latest
+        assert isinstance(latest, ev.SchedulerMetrics) and latest.tokens_per_s > 0
+        assert latest.usd_per_min > 0 and "tok/s" in meter_text(app)
+    app.engine.close()
+
+
+async def test_f9_cancels_the_turn_streaming_in_the_focused_pane(openai_server):
+    slow = " ".join(["word"] * 400)
+    openai_server.handle(CHAT_PATH, lambda _request: text_reply(slow, delay_s=0.05))
+    app = create_app(model=MODEL, deterministic=True, poll_interval=0.2)
+    async with app.run_test(size=(140, 40)) as pilot:
+        pane = app.active_pane
+        assert not app.check_action("cancel_turn", ())  # nothing to cancel yet
+        await ask(pilot, app, "a long answer please")
+        await wait_for(pilot, lambda: "word" in pane.last_answer_text, timeout=15)
+        assert app.check_action("cancel_turn", ())
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: pane.state == "cancelled", timeout=10)
+        turn = app.engine.store.get_turn(pane.turn_id)
+        assert turn.status == "cancelled"
+        assert len(pane.last_answer_text) < len(slow)  # stopped mid-stream, partial text kept
+    app.engine.close()
+
+
+async def test_f9_on_a_turn_waiting_for_approval_cancels_it_and_denies_what_it_waited_for():
+    app = create_app(deterministic=True, poll_interval=0.2)  # builtin:ops, offline
+    async with app.run_test(size=(140, 40)) as pilot:
+        pane = app.active_pane
+        await ask(pilot, app, "restart nginx")
+        await wait_for(pilot, lambda: len(app.pending) == 1, timeout=30)
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: pane.state == "cancelled" and not app.pending, timeout=10)
+        (record,) = app.engine.store.list_approvals(status=None)
+        assert (record.status, record.decision_reason) == ("denied", "the turn was cancelled")
+    app.engine.close()
+
+
+async def test_tui_record_writes_each_session_live_equal_to_its_export(tmp_path, isolated_home):
+    engine = RuntimeEngine(recording=recording_settings(True))
+    app = create_app(engine=engine, deterministic=True, poll_interval=0.2)
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        pane = app.active_pane
+        await ask(pilot, app, "how full are the disks?")
+        await wait_for(pilot, lambda: pane.state == "completed", timeout=30)
+        await wait_for(pilot, lambda: any("recording" in n.message for n in app._notifications))
+        session_id = pane.session_id
+    engine.close()
+    live_path = isolated_home / "recordings" / f"{session_id}.jsonl"
+    assert engine.recorder.paths == {session_id: live_path}
+
+    exported = tmp_path / "export.jsonl"
+    result = CliRunner().invoke(cli, ["sessions", "export", session_id, "-o", str(exported)])
+    assert result.exit_code == 0, result.output
+    live, stored = read_recording(live_path), read_recording(Path(exported))
+    assert [t.event for t in live.events] == [t.event for t in stored.events]
+    assert any(isinstance(t.event, ev.ToolFinished) for t in live.events)
