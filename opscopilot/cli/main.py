@@ -78,6 +78,9 @@ def cli(ctx: click.Context) -> None:
 
 
 def main() -> None:
+    # httpcore imports trio at start-up whenever it is installed (~90 ms), only to learn whether
+    # it runs under trio; the command line always runs asyncio, so it never needs it.
+    sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
     try:
         cli.main(prog_name="opscopilot")
     except KeyboardInterrupt:

@@ -156,9 +156,10 @@ class LLMClient:
 
     def _provider(self, name: str) -> Provider:
         # Kept per client: an adapter may learn a server's quirks (e.g. no stream_options).
+        http = self._http()  # first: a new event loop drops the adapters bound to the old pool
         provider = self._providers.get(name)
         if provider is None:
-            provider = self._providers[name] = self.provider_factory(name, self._http())
+            provider = self._providers[name] = self.provider_factory(name, http)
         return provider
 
     async def _sleep(self, seconds: float) -> None:

@@ -1,16 +1,34 @@
-"""All state opscopilot keeps, in one SQLite file: `from opscopilot.store import Store`."""
+"""All state opscopilot keeps, in one SQLite file: `from opscopilot.store import Store`.
+
+The names load on first use, so `opscopilot.store.db` (what the ledger needs) doesn't pull
+in the whole store and the event vocabulary on the `prompt` start-up path.
+"""
 
 from __future__ import annotations
 
-from opscopilot.store.errors import StoreError
-from opscopilot.store.records import (
-    AllowRule,
-    ApprovalRecord,
-    JournalEntry,
-    SessionRecord,
-    TurnRecord,
-)
-from opscopilot.store.store import Store
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opscopilot.store.errors import StoreError
+    from opscopilot.store.records import (
+        AllowRule,
+        ApprovalRecord,
+        JournalEntry,
+        SessionRecord,
+        TurnRecord,
+    )
+    from opscopilot.store.store import Store
+
+_EXPORTS = {
+    "AllowRule": "opscopilot.store.records",
+    "ApprovalRecord": "opscopilot.store.records",
+    "JournalEntry": "opscopilot.store.records",
+    "SessionRecord": "opscopilot.store.records",
+    "TurnRecord": "opscopilot.store.records",
+    "Store": "opscopilot.store.store",
+    "StoreError": "opscopilot.store.errors",
+}
 
 __all__ = [
     "AllowRule",
@@ -21,3 +39,10 @@ __all__ = [
     "StoreError",
     "TurnRecord",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'opscopilot.store' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
