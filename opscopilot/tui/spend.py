@@ -125,9 +125,10 @@ class SpendTracker:
         ]
 
     def day_spent(self) -> float:
-        if self._day_from_metrics is not None:
-            return self._day_from_metrics
-        return self.spent_today_before + sum(c.cost_usd for c in self._calls.values())
+        # Both are lower bounds: the ledger's figure (from metrics) sees other processes but is
+        # only as fresh as the last metrics event; our own calls are fresh but local.
+        local = self.spent_today_before + sum(c.cost_usd for c in self._calls.values())
+        return max(local, self._day_from_metrics or 0.0)
 
 
 @dataclass(frozen=True)

@@ -55,3 +55,14 @@ def test_cooldowns_count_down_from_when_the_metrics_were_taken():
     reading = queue.reading(110.0)
     assert reading.cooldowns == {"openai": 20.0}  # gemini's ended
     assert (reading.in_flight, reading.queued, reading.capacity) == (2, 5, 2)
+
+
+def test_today_never_falls_behind_calls_made_after_the_last_metrics_event():
+    tracker = SpendTracker(spent_today_before=0.0)
+    tracker.ingest(ev.SchedulerMetrics(ts=1, in_flight=1, queued=0, capacity=8, spend={"day": (0.001, None)}))
+    tracker.ingest(ev.ModelFinished(ts=2, session_id="s1", turn_id="t1", call_id="c1", provider="builtin",
+                                 model="ops", finish_reason="stop", cost_usd=0.001))
+    tracker.ingest(ev.ModelFinished(ts=3, session_id="s1", turn_id="t1", call_id="c2", provider="builtin",
+                                 model="ops", finish_reason="stop", cost_usd=0.0012))
+    day = {r.scope: r for r in tracker.readings("s1")}["day"]
+    assert round(day.spent_usd, 6) == 0.0022
