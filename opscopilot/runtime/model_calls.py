@@ -7,6 +7,8 @@ event becomes an event of opscopilot/events.py as it arrives.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +28,11 @@ from opscopilot.llm.types import (
 from opscopilot.redact import redact
 
 if TYPE_CHECKING:
+    from opscopilot.llm.client import LLMClient
+
     from .runtime import LiveTurn, Runtime
+
+ATTEMPT_MARK = "~"  # ledger ids of a call's later attempts: <call_id>~2, <call_id>~3 …
 
 SYSTEM_PROMPT = (
     "You are opscopilot, an operations copilot working on the operator's live system. "
@@ -114,18 +120,12 @@ async def _stream(runtime: Runtime, live: LiveTurn, call_id: str, request: Reque
     builder = ResponseBuilder(first.provider, first.model)
     spec = first
 
-    def open_stream(req: Request) -> AsyncIterator[Any]:
-        return runtime.client.stream(chain, req)
-
-    events: AsyncIterator[Any]
+    client = runtime.client
     if live.governor is not None:
-        events = live.governor.stream(
-            open_stream, request, provider=first.provider, price=price, call_id=call_id,
-            session_id=state.session_id, turn_id=state.turn_id,
-            priority=live.priority,
-        )
-    else:
-        events = open_stream(request)
+        # Each attempt (a retry, a fallback model) is governed on its own: its provider's
+        # slot and price, its own ledger row, and a 429 cools that provider down at once.
+        client = governed_client_for(runtime.client, live, call_id)
+    events: AsyncIterator[Any] = client.stream(chain, request)
     tagged = _tagger(state.session_id, state.turn_id, runtime.clock)
     try:
         async for item in events:
@@ -156,12 +156,45 @@ async def _stream(runtime: Runtime, live: LiveTurn, call_id: str, request: Reque
         close = getattr(events, "aclose", None)
         if close is not None:
             await close()
+        if client is not runtime.client:
+            await client.aclose()  # its adapters only: the HTTP pool is the runtime client's
     response = builder.build(price=price, simulated=simulated)
     publish(tagged(ev.ModelFinished, call_id=call_id, provider=spec.provider, model=spec.model,
                    finish_reason=response.finish_reason, usage=response.usage,
                    cost_usd=response.cost_usd, cost_simulated=response.cost_simulated,
                    error=response.error))
     return response
+
+
+def governed_client_for(client: LLMClient, live: LiveTurn, call_id: str) -> LLMClient:
+    """The runtime's client (same retry policy, adapters, HTTP pool) with governed adapters.
+
+    The first attempt's ledger row is `call_id` (the journal's effect id); later attempts are
+    `call_id~2`, `call_id~3` … so a failed attempt's spend is kept, not overwritten.
+    """
+    from opscopilot.governance.wiring import governed_factory
+
+    attempts = itertools.count(1)
+
+    def attempt_ids() -> str:
+        number = next(attempts)
+        return call_id if number == 1 else f"{call_id}{ATTEMPT_MARK}{number}"
+
+    factory = governed_factory(
+        live.governor, client.provider_factory, session_id=live.state.session_id,
+        turn_id=live.state.turn_id, priority=live.priority, call_ids=attempt_ids,
+    )
+    return dataclasses.replace(
+        client, provider_factory=factory, http=client._http(), _providers={}, _owned_loop=None
+    )
+
+
+def call_of_attempt(event: ev.Event) -> ev.Event:
+    """An event the governor published about one attempt, as the call's (for the bus and TUI)."""
+    attempt_id = getattr(event, "call_id", None)
+    if not attempt_id or ATTEMPT_MARK not in attempt_id:
+        return event
+    return event.model_copy(update={"call_id": attempt_id.partition(ATTEMPT_MARK)[0]})
 
 
 def _tagger(session_id: str, turn_id: str, clock: Callable[[], float]) -> Callable[..., Any]:

@@ -49,7 +49,7 @@ from opscopilot.redact import redact
 
 from .bus import EventBus
 from .errors import RuntimeFailure
-from .model_calls import SYSTEM_PROMPT, call_model
+from .model_calls import SYSTEM_PROMPT, call_model, call_of_attempt
 from .outcome import TurnOutcome
 from .tool_calls import classify_calls, request_approval, run_tool
 
@@ -360,8 +360,11 @@ class Runtime:
     async def _governor(self, live: LiveTurn) -> Governor | None:
         from opscopilot.governance import Governor
 
+        def publish(event: Event) -> None:
+            live.publish(call_of_attempt(event))
+
         return await self.io(lambda: Governor.open(
-            flag_max_cost=live.state.max_cost, flag_scope="turn", publish=live.publish,
+            flag_max_cost=live.state.max_cost, flag_scope="turn", publish=publish,
             ledger_path=self.store.path,
         ))
 

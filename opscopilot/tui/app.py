@@ -10,12 +10,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
@@ -247,11 +249,14 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         if not self.is_mounted:
             return
         pane = self.active_pane
-        self.main_screen.query_one(CostMeter).show(self.spend.readings(pane.session_id if pane else None))
+        with suppress(NoMatches):  # a timer that fires while the app shuts down
+            meter = self.main_screen.query_one(CostMeter)
+            meter.show(self.spend.readings(pane.session_id if pane else None))
 
     def _refresh_queue_meter(self) -> None:
-        self.main_screen.query_one(QueueMeter).show(self.queue.reading(self.clock()))
-        self._refresh_review_ages()
+        with suppress(NoMatches):  # a timer that fires while the app shuts down
+            self.main_screen.query_one(QueueMeter).show(self.queue.reading(self.clock()))
+            self._refresh_review_ages()
 
     # --- help, and what applies now ---------------------------------------------------
 
