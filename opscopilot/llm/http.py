@@ -118,3 +118,23 @@ async def sse_events(response: httpx.Response, provider: str) -> AsyncIterator[S
                 yield event
     except httpx.HTTPError as exc:
         raise error_from_httpx(exc, provider) from None
+
+
+DRAIN_TIMEOUT_S = 0.1
+
+
+async def drain_after_end(events: AsyncIterator[Any], timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+    """Read what follows a stream's last event (normally just the end of the chunked body).
+
+    Leaving a response half-read makes httpx close its connection, so every call would pay a
+    new TCP (and TLS) handshake; read to the end, the connection goes back to the pool. A
+    server that keeps the body open is left after `timeout_s`; a hang-up then loses nothing.
+    """
+    import anyio
+
+    with anyio.move_on_after(timeout_s):
+        try:
+            async for _ in events:
+                pass
+        except LLMError:
+            pass

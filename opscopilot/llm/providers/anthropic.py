@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from opscopilot import redact
-from opscopilot.llm.http import post_stream, sse_events
+from opscopilot.llm.http import drain_after_end, post_stream, sse_events
 from opscopilot.llm.providers.base import ProviderSettings, error_from_status
 from opscopilot.llm.providers.openai import parse_arguments
 from opscopilot.llm.types import (
@@ -280,6 +280,7 @@ class AnthropicProvider:
                         for event in self._translate(sse.event, sse.data, state):
                             yield event
                         if state.stopped:
+                            await drain_after_end(sse_stream)  # keeps the connection pooled
                             break
             except LLMError as exc:
                 # The stop reason came, so the content is whole: a hang-up now loses nothing.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from opscopilot import redact
-from opscopilot.llm.http import post_stream, sse_events
+from opscopilot.llm.http import drain_after_end, post_stream, sse_events
 from opscopilot.llm.providers.base import ProviderSettings, error_from_status
 from opscopilot.llm.types import (
     ErrorKind,
@@ -299,6 +299,7 @@ class OpenAIProvider:
                         data = sse.data.strip()
                         if data == "[DONE]":
                             state.done = True
+                            await drain_after_end(sse_stream)  # keeps the connection pooled
                             break
                         if data:
                             for event in self._translate(data, state):
