@@ -26,8 +26,12 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     ("cold_start", "bench_cold_start.py", [], ["--repeats", "2", "--peer-repeats", "1", "--litellm-repeats", "1"]),
     ("store", "bench_store.py", [],
      ["--events", "10000", "--runtime-events", "2000", "--paced", "300", "--repeats", "1"]),
-    # engineer G's (governance); run when present
-    ("scheduler", "bench_scheduler.py", [], ["--calls", "40", "--concurrency", "8"]),
+    # engineer K's: the queue and the TUI
+    ("scheduler", "bench_scheduler.py", [],
+     ["--calls", "40", "--concurrency", "8", "--rounds", "2000", "--repeats", "1"]),
+    ("tui", "bench_tui.py", [],
+     ["--tokens", "1000", "--short-tokens", "100", "--presses", "3", "--start-repeats", "1",
+      "--repeats", "1"]),
 ]
 
 
