@@ -270,6 +270,8 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
             return True
         if self.is_mounted and self.screen is not self.screen_stack[0]:
             return False  # a dialog is open: its own keys only
+        if action.startswith("copy_"):
+            return True  # the key says "nothing to copy" rather than doing nothing
         return self.action_applies(action)
 
     def action_applies(self, action: str) -> bool:

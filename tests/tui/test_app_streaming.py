@@ -41,6 +41,8 @@ async def test_a_prompt_streams_into_one_markdown_with_a_tool_card_and_meters(en
         assert "$0.0021" in meter
         turn_meter = str(app.query_one("#meter-turn", Static).render())
         assert turn_meter == "turn $0.0021 (simulated)"  # builtin is priced at a demo rate
+        note = str(pane.query_one(".turn-status", Static).render())
+        assert note == "turn completed  ·  $0.0021 (simulated)"
 
 
 async def test_a_budget_cutoff_is_shown_where_it_happened_and_keeps_the_partial_text(engine):
@@ -99,8 +101,10 @@ async def test_split_send_to_all_panes_compares_models_side_by_side(engine):
 
 async def test_copy_keys_put_the_answer_code_and_tool_output_on_the_clipboard(engine):
     app = make_app(engine)
-    async with app.run_test(size=(120, 40)) as pilot:
-        assert app.check_action("copy_answer", ()) is False  # nothing to copy yet
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        assert not app.action_applies("copy_answer")  # nothing to copy yet: not in the palette
+        await pilot.press("ctrl+y")  # ... and the key says so instead of doing nothing
+        await wait_for(pilot, lambda: any(n.message == "no answer to copy" for n in app._notifications))
         await submit(pilot, app, "disk")
         await wait_for(pilot, lambda: app.active_pane.state == "completed")
         await pilot.press("ctrl+y")

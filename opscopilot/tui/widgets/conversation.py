@@ -116,6 +116,7 @@ class ConversationPane(Vertical, can_focus=True):
         self.tool_cards: dict[str, ToolCard] = {}
         self.last_answer_text = ""
         self.last_tool_output = ""
+        self.turn_simulated = False  # a call of this turn was priced at builtin's demo rate
         self.border_title = model
 
     def compose(self) -> ComposeResult:
@@ -168,6 +169,7 @@ class ConversationPane(Vertical, can_focus=True):
         """Render one event of this pane's session."""
         if isinstance(event, ev.TurnStarted):
             self.turn_id = event.turn_id
+            self.turn_simulated = False
             await self._add(Static(f"› {event.prompt}", classes="user-prompt", markup=False))
             self._set_state("calling_model")
         elif isinstance(event, ev.TurnStateChanged):
@@ -187,6 +189,7 @@ class ConversationPane(Vertical, can_focus=True):
             if event.discarded_output and (block := self.answers.get(event.call_id)):
                 await block.discard(event.reason)
         elif isinstance(event, ev.ModelFinished):
+            self.turn_simulated = self.turn_simulated or event.cost_simulated
             if block := self.answers.get(event.call_id):
                 await block.finish(_finish_note(event))
         elif isinstance(event, ev.ModelToolCall):
@@ -230,7 +233,7 @@ class ConversationPane(Vertical, can_focus=True):
             self._set_state(event.status)
             note = f"turn {event.status}"
             if event.cost_usd is not None:
-                note += f"  ·  ${event.cost_usd:.4f}"
+                note += f"  ·  ${event.cost_usd:.4f}" + (" (simulated)" if self.turn_simulated else "")
             if event.error is not None:
                 note += f"  ·  {event.error.kind}: {event.error.message}"
             await self.add_note(note, classes="turn-status")
