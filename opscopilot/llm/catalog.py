@@ -164,6 +164,7 @@ def synced_path() -> Path:
 
 
 _synced_cache: dict[tuple[str, int, int], dict[str, dict[str, Any]]] = {}
+_NOT_SYNCED: dict[str, dict[str, Any]] = {}  # one object, so "never synced" is a stable identity
 
 
 def _synced() -> dict[str, dict[str, Any]]:
@@ -172,7 +173,7 @@ def _synced() -> dict[str, dict[str, Any]]:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        return {}
+        return _NOT_SYNCED
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     if key not in _synced_cache:
         _synced_cache.clear()
@@ -331,13 +332,31 @@ def _build(model_id: str, config_key: str | None) -> ModelInfo:
     )
 
 
+# spec -> (the synced catalog and the config it was built from, the answer). Holding the
+# two objects themselves makes "same inputs" an identity check that can't be fooled.
+_lookups: dict[str, tuple[object, object, ModelInfo | None]] = {}
+
+
 def lookup(spec: str | ModelSpec) -> ModelInfo | None:
-    """The catalog's record for a spec (dated ids and aliases resolve to their base), or None."""
+    """The catalog's record for a spec (dated ids and aliases resolve to their base), or None.
+
+    Answers are kept until the synced file or the loaded config changes: every model call
+    prices itself, so this sits on the path of each one.
+    """
     parsed = ModelSpec.parse(spec) if isinstance(spec, str) else spec
+    synced, settings = _synced(), config.config()
+    cached = _lookups.get(str(parsed))
+    if cached is not None and cached[0] is synced and cached[1] is settings:
+        return cached[2]
     model_id, config_key = _resolve(parsed)
     if model_id is None and config_key is None:
-        return None
-    return _build(model_id or config_key, config_key)  # type: ignore[arg-type]
+        info = None
+    else:
+        info = _build(model_id or config_key, config_key)  # type: ignore[arg-type]
+    if len(_lookups) > 512:
+        _lookups.clear()
+    _lookups[str(parsed)] = (synced, settings, info)
+    return info
 
 
 def price_for(spec: str | ModelSpec) -> Price | None:
@@ -371,6 +390,7 @@ def price_hint(spec: str | ModelSpec) -> str:
 
 def clear_cache() -> None:
     """Forget parsed files (tests, or after writing models.json by hand)."""
+    _lookups.clear()
     _bundled.cache_clear()
     _synced_cache.clear()
 
