@@ -40,6 +40,7 @@ class Player:
 
     def pause(self) -> None:
         self._paused = True
+        self._poke()  # a wait for the next event's time ends now, not when it is due
 
     def resume(self) -> None:
         self._paused = False
@@ -71,7 +72,8 @@ class Player:
         anchor_wall = time.monotonic()
         anchor_offset = events[self.position].offset if not self.finished else 0.0
         while not self.finished:
-            if self._paused and self._step_budget == 0:
+            if self._paused and self._step_budget <= 0:
+                self._step_budget = 0
                 await self._wake.wait()
                 anchor_wall, anchor_offset = time.monotonic(), events[self.position].offset
                 continue

@@ -148,3 +148,29 @@ def test_replay_of_a_bad_file_is_one_line_and_exit_1(tmp_path: Path):
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0
     assert "not an opscopilot recording" in result.stderr
+
+
+def test_pausing_while_the_player_waits_for_the_next_event_holds_every_later_event():
+    recording_events = sample_events()
+
+    async def main():
+        from opscopilot.replay.recording import Recording, TimedEvent
+
+        # The second event is due 0.2 s after the first: pause in that gap.
+        timed = [TimedEvent(0.0 if i == 0 else 0.2 + i * 0.001, e)
+                 for i, e in enumerate(recording_events)]
+        player = Player(Recording(RecordingHeader(), timed), speed=1.0)
+        seen: list[ev.Event] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(player.play, seen.append)
+            await anyio.sleep(0.05)
+            player.pause()
+            await anyio.sleep(0.4)  # well past the second event's time
+            assert seen == recording_events[:1]
+            player.step()
+            await anyio.sleep(0.05)
+            assert seen == recording_events[:2]
+            player.resume()
+        assert seen == recording_events
+
+    anyio.run(main)
