@@ -123,7 +123,10 @@ class ReplayApp(OpsCopilotApp):
     ) -> None:
         header = recording.header
         model = header.models[0] if header.models else "replay"
-        super().__init__(ReplayEngine(), model=model, session_id=header.session_id, **options)
+        session_id = header.session_id or next(
+            (t.event.session_id for t in recording.events if t.event.session_id), None
+        )
+        super().__init__(ReplayEngine(), model=model, session_id=session_id, **options)
         self.recording = recording
         self.source = source or header.session_id or "recording"
         self.player = Player(recording, speed=speed)

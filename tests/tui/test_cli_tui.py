@@ -23,6 +23,14 @@ def test_a_model_that_is_not_provider_colon_model_is_a_usage_error():
     assert "not provider:model" in result.output
 
 
+def test_tui_record_flag_and_a_bad_recording_section_is_a_usage_error(isolated_home):
+    assert "--record" in CliRunner().invoke(cli, ["tui", "--help"]).output
+    (isolated_home / "config.toml").write_text('[recording]\ndir = 3\n')
+    result = CliRunner().invoke(cli, ["tui", "--record"])
+    assert result.exit_code == 2
+    assert "[recording] dir must be a folder path" in result.output
+
+
 def test_importing_the_tui_commands_does_not_load_textual():
     code = (
         "import sys, opscopilot.cli.tui_cmd, opscopilot.cli.themes\n"
