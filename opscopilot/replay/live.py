@@ -22,6 +22,7 @@ from opscopilot.replay.recording import (
     iso_utc,
     read_header,
 )
+from opscopilot.runtime.persist import PersistFilter
 
 # Streamed pieces arrive many per second; everything else is flushed to disk at once so a
 # crash loses at most the tail of one answer.
@@ -76,10 +77,19 @@ class SessionRecorder:
         self.label = label
         self.on_open = on_open
         self._writers: dict[str, RecordingWriter] = {}
+        self._filter = PersistFilter()
         self.paths: dict[str, Path] = {}
 
     def write(self, event: ev.Event) -> None:
-        """Append one event to its session's recording (opening it on the session's first event)."""
+        """Take one live event; what the store would keep of it goes to its session's recording.
+
+        Every event passes the same filter as the store's (streamed text in redacted chunks),
+        events of no session included, so the chunks fall exactly where the store's do.
+        """
+        for persisted in self._filter.feed(event):
+            self._write_one(persisted)
+
+    def _write_one(self, event: ev.Event) -> None:
         session_id = event.session_id
         if session_id is None:
             return
@@ -116,6 +126,8 @@ class SessionRecorder:
         return writer
 
     def close(self) -> None:
+        for persisted in self._filter.flush():
+            self._write_one(persisted)
         for writer in self._writers.values():
             writer.close()
 

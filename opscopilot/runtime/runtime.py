@@ -43,7 +43,7 @@ from opscopilot.agent import (
     WaitForApproval,
     cmd,
 )
-from opscopilot.events import EVENT_ADAPTER, Event, Notice, SessionStarted
+from opscopilot.events import Event, SessionStarted
 from opscopilot.llm.types import Message, ModelSpec, ToolSpec
 from opscopilot.redact import redact
 
@@ -51,6 +51,7 @@ from .bus import EventBus
 from .errors import RuntimeFailure
 from .model_calls import SYSTEM_PROMPT, call_model, call_of_attempt
 from .outcome import TurnOutcome
+from .persist import PersistFilter
 from .tool_calls import classify_calls, request_approval, run_tool
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ class Runtime:
         self.system_prompt = system_prompt
         self._tools: Any = None
         self._live: dict[str, LiveTurn] = {}
+        self._persist = PersistFilter()
         agent_section = config.section("agent")
         self.max_model_calls = int(agent_section.get("max_model_calls", DEFAULT_MAX_MODEL_CALLS))
         self.model_retries = int(agent_section.get("model_retries", 0))
@@ -139,6 +141,8 @@ class Runtime:
         return cls(Store.open(), **options)
 
     async def aclose(self) -> None:
+        for persisted in self._persist.flush():
+            self.store.append_event(persisted)
         if self._client is not None:
             await self._client.aclose()
         self.bus.close()
@@ -188,18 +192,10 @@ class Runtime:
     # --- publishing ----------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
-        """To the bus as is; to the Store redacted."""
+        """To the bus as is; to the Store in redacted chunks (see runtime/persist.py)."""
         self.bus.publish(event)
-        data = event.model_dump_json()
-        masked = redact(data)
-        if masked != data:
-            try:
-                event = EVENT_ADAPTER.validate_json(masked)
-            except ValueError:
-                event = Notice(ts=event.ts, session_id=event.session_id, turn_id=event.turn_id,
-                               level="warning", message=f"a {event.type} event held a secret "
-                               "and was not recorded")
-        self.store.append_event(event)
+        for persisted in self._persist.feed(event):
+            self.store.append_event(persisted)
 
     # --- turns ---------------------------------------------------------------------
 
