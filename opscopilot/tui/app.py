@@ -34,6 +34,7 @@ from opscopilot.tui.commands import OpsCommands
 from opscopilot.tui.engine import Engine, EngineError
 from opscopilot.tui.panes import MAX_PANES, PaneActions
 from opscopilot.tui.spend import QueueTracker, Scope, SpendTracker
+from opscopilot.tui.widgets.conversation import ConversationPane
 from opscopilot.tui.widgets.event_log import EventLog
 from opscopilot.tui.widgets.meters import CostMeter, QueueMeter
 from opscopilot.tui.widgets.reviews import ReviewList, ReviewsPanel
@@ -42,6 +43,8 @@ __all__ = ["MAX_PANES", "EngineEvent", "OpsCopilotApp", "create_app"]
 
 APP_TITLE = "opscopilot"
 NOTICE_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
+# Per-token events: they change a pane's text, never which keys apply or what meters show.
+STREAMING_DELTAS = (ev.ModelText, ev.ModelThinking, ev.ToolOutput)
 
 
 @dataclass
@@ -102,6 +105,12 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         self.opscopilot_theme_names: list[str] = []
         self.keymap: dict[str, str] = {}
         self.alerts = 0
+        # Held directly so the per-event path never queries the screen's DOM (which holds
+        # every Markdown block of every answer).
+        self.pane_row = Horizontal(id="panes")
+        self.event_log = EventLog()
+        self.cost_meter = CostMeter(id="cost-meter")
+        self.queue_meter = QueueMeter("queue: idle", id="queue-meter")
         self._init_approval_flow()
 
     # --- layout -----------------------------------------------------------------------
@@ -114,11 +123,11 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="top-bar"):
             yield Static(APP_TITLE, id="title")
-            yield CostMeter(id="cost-meter")
-        yield QueueMeter("queue: idle", id="queue-meter")
+            yield self.cost_meter
+        yield self.queue_meter
         yield ReviewsPanel(id="reviews")
-        yield Horizontal(id="panes")
-        yield EventLog()
+        yield self.pane_row
+        yield self.event_log
         yield Input(placeholder=self._prompt_placeholder(), id="prompt")
         yield Footer()
 
@@ -211,8 +220,21 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         await self.ingest(message.event)
 
     async def ingest(self, event: ev.Event) -> None:
-        """Render one event: event log, meters, and the pane of its session."""
-        self.main_screen.query_one(EventLog).record(event)
+        """Render one event: event log, meters, and the pane of its session.
+
+        Streaming deltas go straight to their pane, which buffers them for the next frame:
+        no event-log line, meter or key-binding refresh per token.
+        """
+        if not self.is_running:
+            return  # the app is shutting down; the store has the event, nothing is drawn
+        if isinstance(event, STREAMING_DELTAS):
+            pane = self.pane_for(event.session_id)
+            if pane is None:
+                pane = await self._open_pane_for(event)
+            if pane is not None:
+                await pane.handle(event)
+            return
+        self.event_log.record(event)
         self.spend.ingest(event)
         self.queue.ingest(event)
         if isinstance(event, ev.SchedulerMetrics):
@@ -231,14 +253,18 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
                 severity = NOTICE_SEVERITY[event.level]
                 self.notify(redact(event.message), severity=severity)  # type: ignore[arg-type]
             return
-        pane = self.pane_for(event.session_id)
-        if pane is None and len(self.panes) < MAX_PANES:
-            model = getattr(event, "model", None) or self.default_model
-            pane = await self.open_pane(event.session_id, model)
+        pane = self.pane_for(event.session_id) or await self._open_pane_for(event)
         if pane is not None:
             await pane.handle(event)
             if pane is self.active_pane:
-                self.refresh_bindings()
+                self.refresh_bindings()  # state changes: what cancel and copy offer
+
+    async def _open_pane_for(self, event: ev.Event) -> ConversationPane | None:
+        """A pane for an event of a session no pane shows yet (while there is room)."""
+        if len(self.panes) >= MAX_PANES:
+            return None
+        model = getattr(event, "model", None) or self.default_model
+        return await self.open_pane(event.session_id, model)
 
     @work(thread=True, group="history", exit_on_error=False)
     def load_history(self, session_id: str) -> None:
@@ -246,16 +272,16 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
             self.post_message(EngineEvent(event))
 
     def _refresh_meters(self) -> None:
-        if not self.is_mounted:
-            return
+        if not (self.is_mounted and self.is_running and self.cost_meter.is_mounted):
+            return  # before the first frame, or a timer that fires while the app shuts down
         pane = self.active_pane
-        with suppress(NoMatches):  # a timer that fires while the app shuts down
-            meter = self.main_screen.query_one(CostMeter)
-            meter.show(self.spend.readings(pane.session_id if pane else None))
+        self.cost_meter.show(self.spend.readings(pane.session_id if pane else None))
 
     def _refresh_queue_meter(self) -> None:
-        with suppress(NoMatches):  # a timer that fires while the app shuts down
-            self.main_screen.query_one(QueueMeter).show(self.queue.reading(self.clock()))
+        if not self.is_running:
+            return  # a timer that fires while the app shuts down
+        self.queue_meter.show(self.queue.reading(self.clock()))
+        with suppress(NoMatches, IndexError):  # the reviews panel goes with the screen
             self._refresh_review_ages()
 
     # --- help, and what applies now ---------------------------------------------------

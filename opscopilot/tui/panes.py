@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual import work
-from textual.containers import Horizontal
 from textual.widgets import Input
 
 from opscopilot.tui.widgets.conversation import ConversationPane
 from opscopilot.tui.widgets.event_log import EventLog
 
 if TYPE_CHECKING:
+    from textual.containers import Horizontal
+
     from opscopilot.tui.app import OpsCopilotApp
 
 MAX_PANES = 6
@@ -26,12 +27,14 @@ class PaneActions:
 
     active_pane_id: str | None
     broadcast: bool
+    pane_row: Horizontal
 
     # --- panes ------------------------------------------------------------------------
 
     @property
     def panes(self: OpsCopilotApp) -> list[ConversationPane]:  # type: ignore[misc]
-        return list(self.main_screen.query(ConversationPane))
+        """The open panes, left to right (the row's children: no DOM-wide query)."""
+        return [w for w in self.pane_row.children if isinstance(w, ConversationPane)]
 
     @property
     def active_pane(self: OpsCopilotApp) -> ConversationPane | None:  # type: ignore[misc]
@@ -49,7 +52,7 @@ class PaneActions:
     ) -> ConversationPane:
         pane_id = self.new_id("pane")
         pane = ConversationPane(session_id or self.new_id("ses"), model, pane_id=pane_id)
-        await self.main_screen.query_one("#panes", Horizontal).mount(pane)
+        await self.pane_row.mount(pane)
         self._activate(pane)
         return pane
 

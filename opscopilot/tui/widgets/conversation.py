@@ -14,10 +14,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Collapsible, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
 
 from opscopilot import events as ev
 from opscopilot.redact import redact
+from opscopilot.tui.widgets.markdown_feed import MarkdownFeed
 from opscopilot.tui.widgets.tool_card import ToolCard
 
 MAX_TRANSCRIPT_CHILDREN = 400  # prune the oldest blocks beyond this, so long sessions stay fast
@@ -25,7 +25,11 @@ _CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
 
 
 class AnswerBlock(Vertical):
-    """One model call's answer: collapsed thinking, then the streamed Markdown."""
+    """One model call's answer: collapsed thinking, then the streamed Markdown.
+
+    Deltas are buffered and reach the Markdown once per frame (see MarkdownFeed); a very
+    long answer continues in further `.answer-text` blocks at paragraph breaks.
+    """
 
     DEFAULT_CSS = """
     AnswerBlock { height: auto; margin: 0 0 1 0; }
@@ -37,47 +41,58 @@ class AnswerBlock(Vertical):
         super().__init__(classes="answer")
         self.call_id = call_id
         self.model = model
-        self.text = ""
-        self.thinking = ""
-        self._stream: MarkdownStream | None = None
-        self._thinking_stream: MarkdownStream | None = None
+        self._meta = Static(model, classes="answer-meta", markup=False)
+        self._answer = MarkdownFeed(
+            self, Markdown(classes="answer-text"),
+            new_segment=lambda: Markdown(classes="answer-text -continued"),
+        )
+        self._thinking: MarkdownFeed | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(self.model, classes="answer-meta", markup=False)
-        yield Markdown(classes="answer-text")
+        yield self._meta
+        yield self._answer.segments[0]
 
-    async def write(self, text: str) -> None:
-        self.text += text
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.query_one(".answer-text", Markdown))
-        await self._stream.write(text)
+    @property
+    def text(self) -> str:
+        return self._answer.text
+
+    @property
+    def thinking(self) -> str:
+        return self._thinking.text if self._thinking else ""
+
+    @property
+    def markdown_source(self) -> str:
+        """What the answer's Markdown blocks hold (all of `text` once a frame has passed)."""
+        return self._answer.source
+
+    def write(self, text: str) -> None:
+        self._answer.write(text)
 
     async def write_thinking(self, text: str) -> None:
-        self.thinking += text
-        if self._thinking_stream is None:
+        if self._thinking is None:
             body = Markdown(classes="thinking-text")
             await self.mount(Collapsible(body, title="thinking", collapsed=True), before=1)
-            self._thinking_stream = Markdown.get_stream(body)
-        await self._thinking_stream.write(text)
+            self._thinking = MarkdownFeed(
+                self, body, new_segment=lambda: Markdown(classes="thinking-text")
+            )
+        self._thinking.write(text)
 
     async def finish(self, note: str = "") -> None:
-        """Stop the streams (flushing what they hold) and show how the call ended."""
+        """Flush what is buffered, stop the streams, and show how the call ended."""
         try:
-            for stream in (self._stream, self._thinking_stream):
-                if stream is not None:
-                    await stream.stop()
+            for feed in (self._answer, self._thinking):
+                if feed is not None:
+                    await feed.finish()
         finally:
-            self._stream = self._thinking_stream = None
             if note:
-                meta = self.query_one(".answer-meta", Static)
-                meta.update(f"{self.model}  ·  {note}")
+                self._meta.update(f"{self.model}  ·  {note}")
 
     async def discard(self, reason: str) -> None:
-        """A retry voids what streamed so far: clear it, say why."""
-        await self.finish()
-        self.text = ""
-        await self.query_one(".answer-text", Markdown).update("")
-        self.query_one(".answer-meta", Static).update(f"{self.model}  ·  retrying: {reason}")
+        """A retry voids what streamed so far: clear it, say why (thinking stays)."""
+        if self._thinking is not None:
+            await self._thinking.finish()
+        await self._answer.clear()
+        self._meta.update(f"{self.model}  ·  retrying: {reason}")
 
 
 class ConversationPane(Vertical, can_focus=True):
@@ -114,17 +129,21 @@ class ConversationPane(Vertical, can_focus=True):
         self.turn_id: str | None = None
         self.answers: dict[str, AnswerBlock] = {}
         self.tool_cards: dict[str, ToolCard] = {}
-        self.last_answer_text = ""
-        self.last_tool_output = ""
         self.turn_simulated = False  # a call of this turn was priced at builtin's demo rate
         self.border_title = model
+        # Direct references: streaming must not query the DOM (it holds every Markdown block).
+        self._header_line = Static(self._header(), classes="pane-header", markup=False)
+        self._transcript = VerticalScroll(classes="transcript")
+        self._last_answer: AnswerBlock | None = None
+        self._last_tool: ToolCard | None = None
+        self._last_tool_content = ""
 
     def compose(self) -> ComposeResult:
-        yield Static(self._header(), classes="pane-header", markup=False)
-        yield VerticalScroll(classes="transcript")
+        yield self._header_line
+        yield self._transcript
 
     def on_mount(self) -> None:
-        self.query_one(VerticalScroll).anchor()
+        self._transcript.anchor()
 
     def on_focus(self) -> None:
         self.post_message(self.Activated(self))
@@ -138,8 +157,7 @@ class ConversationPane(Vertical, can_focus=True):
 
     def _set_state(self, state: str) -> None:
         self.state = state
-        if self.is_mounted:
-            self.query_one(".pane-header", Static).update(self._header())
+        self._header_line.update(self._header())
 
     @property
     def busy(self) -> bool:
@@ -151,12 +169,24 @@ class ConversationPane(Vertical, can_focus=True):
         return self.busy and self.state != "starting"
 
     @property
+    def last_answer_text(self) -> str:
+        """The text of the answer that streamed last (what ctrl+y copies)."""
+        return self._last_answer.text if self._last_answer else ""
+
+    @property
+    def last_tool_output(self) -> str:
+        """The output of the tool call that ran last (what ctrl+t copies)."""
+        if self._last_tool is None:
+            return ""
+        return self._last_tool.output or self._last_tool_content
+
+    @property
     def last_code_block(self) -> str | None:
         blocks = _CODE_BLOCK.findall(self.last_answer_text)
         return blocks[-1] if blocks else None
 
     async def _add(self, widget: Static | Vertical) -> None:
-        transcript = self.query_one(VerticalScroll)
+        transcript = self._transcript
         await transcript.mount(widget)
         excess = len(transcript.children) - MAX_TRANSCRIPT_CHILDREN
         if excess > 0:
@@ -167,7 +197,15 @@ class ConversationPane(Vertical, can_focus=True):
 
     async def handle(self, event: ev.Event) -> None:
         """Render one event of this pane's session."""
-        if isinstance(event, ev.TurnStarted):
+        if isinstance(event, ev.ModelText):  # the hot path: buffered, drawn once per frame
+            if block := await self._answer(event.call_id):
+                block.write(event.text)
+                self._last_answer = block
+        elif isinstance(event, ev.ToolOutput):
+            if card := self.tool_cards.get(event.tool_call_id):
+                card.append_output(event.text)
+                self._last_tool = card
+        elif isinstance(event, ev.TurnStarted):
             self.turn_id = event.turn_id
             self.turn_simulated = False
             await self._add(Static(f"› {event.prompt}", classes="user-prompt", markup=False))
@@ -178,10 +216,6 @@ class ConversationPane(Vertical, can_focus=True):
             block = AnswerBlock(event.call_id, f"{event.provider}:{event.model}")
             self.answers[event.call_id] = block
             await self._add(block)
-        elif isinstance(event, ev.ModelText):
-            if block := await self._answer(event.call_id):
-                await block.write(event.text)
-                self.last_answer_text = block.text
         elif isinstance(event, ev.ModelThinking):
             if block := await self._answer(event.call_id):
                 await block.write_thinking(event.text)
@@ -213,15 +247,11 @@ class ConversationPane(Vertical, can_focus=True):
             card = await self._card(event.tool_call_id, event.name, event.arguments)
             card.set_arguments(event.arguments)
             card.set_status("running")
-        elif isinstance(event, ev.ToolOutput):
-            if card := self.tool_cards.get(event.tool_call_id):
-                card.append_output(event.text)
-                self.last_tool_output = card.output
         elif isinstance(event, ev.ToolFinished):
             card = await self._card(event.tool_call_id, event.name, {})
             card.set_final_content(event.content)
             card.set_status(event.status, event.duration_s)
-            self.last_tool_output = card.output or event.content
+            self._last_tool, self._last_tool_content = card, event.content
         elif isinstance(event, ev.BudgetCutoff):
             await self.add_note(
                 f"✂ cut off here: {event.scope} cap ${event.cap_usd:.4f} "

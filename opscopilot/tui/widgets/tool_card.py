@@ -7,9 +7,11 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widgets import Log, Static
 
 from opscopilot.redact import redact
+from opscopilot.tui.widgets.markdown_feed import FRAME_S
 
 RISK_MARKS = {"read": "● read", "write": "▲ write", "destructive": "■ destructive"}
 STATUS_MARKS = {
@@ -61,13 +63,21 @@ class ToolCard(Vertical):
         self.duration_s: float | None = None
         self.output_parts: list[str] = []
         self.border_title = name
+        self._header = Static(self._header_text(), classes="tool-header")
+        self._arguments = Static(format_arguments(self.arguments), classes="tool-args", markup=False)
+        self._log = Log(max_lines=MAX_OUTPUT_LINES, auto_scroll=True)
+        self._log.display = False
+        self._unshown: list[str] = []  # output lines waiting for the next frame
+        self._frame: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(self._header_text(), classes="tool-header")
-        yield Static(format_arguments(self.arguments), classes="tool-args", markup=False)
-        log = Log(max_lines=MAX_OUTPUT_LINES, auto_scroll=True)
-        log.display = False
-        yield log
+        yield self._header
+        yield self._arguments
+        yield self._log
+
+    def on_mount(self) -> None:
+        if self._unshown:
+            self._show_output()
 
     def _header_text(self) -> str:
         parts = [RISK_MARKS.get(self.risk, self.risk) or "…", STATUS_MARKS.get(self.status, self.status)]
@@ -76,13 +86,11 @@ class ToolCard(Vertical):
         return "  ·  ".join(parts)
 
     def _refresh_header(self) -> None:
-        if self.is_mounted:
-            self.query_one(".tool-header", Static).update(self._header_text())
+        self._header.update(self._header_text())
 
     def set_arguments(self, arguments: dict[str, Any]) -> None:
         self.arguments = dict(arguments)
-        if self.is_mounted:
-            self.query_one(".tool-args", Static).update(format_arguments(self.arguments))
+        self._arguments.update(format_arguments(self.arguments))
 
     def set_risk(self, risk: str) -> None:
         self.remove_class(f"-risk-{self.risk}")
@@ -102,10 +110,16 @@ class ToolCard(Vertical):
         if not text.endswith("\n"):
             text += "\n"
         self.output_parts.append(text)
-        if self.is_mounted:
-            log = self.query_one(Log)
-            log.display = True
-            log.write(text)
+        self._unshown.append(text)
+        if self._frame is None and self.is_mounted:  # lines reach the Log once per frame
+            self._frame = self.set_timer(FRAME_S, self._show_output, name="tool-output")
+
+    def _show_output(self) -> None:
+        self._frame = None
+        if self._unshown:
+            self._log.display = True
+            self._log.write("".join(self._unshown))
+            self._unshown.clear()
 
     def set_final_content(self, content: str) -> None:
         """Show the result when no live output streamed (e.g. read_file)."""
@@ -114,4 +128,6 @@ class ToolCard(Vertical):
 
     @property
     def output(self) -> str:
-        return "".join(self.output_parts)
+        if len(self.output_parts) > 1:
+            self.output_parts[:] = ["".join(self.output_parts)]  # joined once, then cached
+        return self.output_parts[0] if self.output_parts else ""
