@@ -15,22 +15,19 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    import sqlite_utils
+from typing import Literal
 
 from opscopilot import config
 from opscopilot.governance.errors import GovernanceError
 from opscopilot.llm.types import Usage
-from opscopilot.store.db import StoreError, connect, migrate
+from opscopilot.store.db import StoreError, migrate, open_connection
 
 Scope = Literal["call", "turn", "session", "day"]
 SCOPES: tuple[Scope, ...] = ("call", "turn", "session", "day")
 TRACK = "ledger"
 
 
-def _create_tables(db: sqlite_utils.Database) -> None:
+def _create_tables(db: sqlite3.Connection) -> None:
     db.execute(
         """
         CREATE TABLE ledger_calls (
@@ -132,12 +129,18 @@ class Ledger:
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else config.db_path()
+        # Plain sqlite3, not sqlite-utils: the ledger is all raw SQL, and `prompt` opens it
+        # before its request leaves (sqlite-utils costs ~30 ms of imports).
+        conn: sqlite3.Connection | None = None
         try:
-            self._db = connect(self.path)
-            migrate(self._db, TRACK, MIGRATIONS)
-        except StoreError as exc:
-            raise GovernanceError("io", str(exc)) from None
-        self._conn = self._db.conn
+            conn = open_connection(self.path)
+            migrate(conn, TRACK, MIGRATIONS)
+        except (StoreError, sqlite3.Error) as exc:
+            if conn is not None:
+                conn.close()
+            detail = exc if isinstance(exc, StoreError) else f"ledger {self.path}: {exc}"
+            raise GovernanceError("io", str(detail)) from None
+        self._conn = conn
         # One connection is shared by the event loop and worker threads; sqlite3 objects
         # are not safe to use from two threads at the same moment.
         self._lock = threading.Lock()

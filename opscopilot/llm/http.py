@@ -2,17 +2,17 @@
 
 Loading the certificate store costs ~90 ms, which a call to a local server (vLLM, Ollama,
 the loopback test server) should never pay; `LazyTransport` builds the TLS side only when
-the first https request goes out.
+the first https request goes out. httpx is imported without its command-line client and
+httpcore without HTTP/2 (see `without_modules`): `prompt` sends its request sooner.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
-
-import httpx
 
 from opscopilot.llm.providers.base import (
     ProviderSettings,
@@ -22,6 +22,26 @@ from opscopilot.llm.providers.base import (
 )
 from opscopilot.llm.types import LLMError
 from opscopilot.llm.wire import SSEDecoder, SSEEvent
+
+
+@contextmanager
+def without_modules(*names: str) -> Iterator[None]:
+    """Make importing `names` fail inside the block, for optional parts a library skips when
+    they are missing; loaded already, they stay, and afterwards anyone may import them."""
+    hidden = [name for name in names if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import name` fails fast
+    try:
+        yield
+    finally:
+        for name in hidden:
+            del sys.modules[name]
+
+
+# httpx's command-line client (rich, pygments: ~30 ms) is an optional part: without it
+# `httpx.main` is a stub that asks for `httpx[cli]`; opscopilot never runs it.
+with without_modules("httpx._main"):
+    import httpx
 
 ErrorMapper = Callable[[int, bytes, httpx.Headers], LLMError]
 
@@ -36,11 +56,11 @@ class LazyTransport(httpx.AsyncBaseTransport):
     def _transport_for(self, scheme: str) -> httpx.AsyncHTTPTransport:
         if scheme == "https":
             if self._tls is None:
-                self._tls = httpx.AsyncHTTPTransport()
+                self._tls = _transport()
             return self._tls
         if self._plain is None:
             # Plain http never does a TLS handshake, so no certificate store is needed.
-            self._plain = httpx.AsyncHTTPTransport(verify=False)
+            self._plain = _transport(verify=False)
         return self._plain
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -50,6 +70,13 @@ class LazyTransport(httpx.AsyncBaseTransport):
         for transport in (self._plain, self._tls):
             if transport is not None:
                 await transport.aclose()
+
+
+def _transport(**options: Any) -> httpx.AsyncHTTPTransport:
+    """A pooled HTTP/1.1 transport. The first one imports httpcore, without h2 (~10 ms):
+    httpcore's HTTP/2 is optional and only used when asked for, which we never do."""
+    with without_modules("h2"):
+        return httpx.AsyncHTTPTransport(**options)
 
 
 def new_async_client() -> httpx.AsyncClient:

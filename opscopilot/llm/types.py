@@ -12,12 +12,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+
+class LazyModel(BaseModel):
+    """Builds its validator on first use, not at import: most commands need few of these
+    models, and `prompt` sends its request before any but the request's are used."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 # --------------------------------------------------------------------------- model specs
 
 PROVIDERS = ("openai", "anthropic", "gemini", "ollama", "builtin")
 
 
-class ModelSpec(BaseModel):
+class ModelSpec(LazyModel):
     """`provider:model`, e.g. `anthropic:claude-sonnet-4-5`; presets count as providers."""
 
     model_config = ConfigDict(frozen=True)
@@ -52,25 +60,25 @@ class ModelSpec(BaseModel):
 Role = Literal["system", "user", "assistant", "tool"]
 
 
-class TextPart(BaseModel):
+class TextPart(LazyModel):
     type: Literal["text"] = "text"
     text: str
 
 
-class ThinkingPart(BaseModel):
+class ThinkingPart(LazyModel):
     type: Literal["thinking"] = "thinking"
     text: str
     signature: str | None = None
 
 
-class ToolCallPart(BaseModel):
+class ToolCallPart(LazyModel):
     type: Literal["tool_call"] = "tool_call"
     id: str
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
-class ToolResultPart(BaseModel):
+class ToolResultPart(LazyModel):
     type: Literal["tool_result"] = "tool_result"
     id: str
     content: str
@@ -78,7 +86,7 @@ class ToolResultPart(BaseModel):
     name: str | None = None  # Gemini answers a function by name, not id
 
 
-class ImagePart(BaseModel):
+class ImagePart(LazyModel):
     type: Literal["image"] = "image"
     media_type: str = "image/png"
     data: str | None = None  # base64
@@ -91,7 +99,7 @@ Part = Annotated[
 ]
 
 
-class Message(BaseModel):
+class Message(LazyModel):
     role: Role
     parts: list[Part] = Field(default_factory=list)
 
@@ -128,7 +136,7 @@ class Message(BaseModel):
 # --------------------------------------------------------------------------- tools
 
 
-class ToolSpec(BaseModel):
+class ToolSpec(LazyModel):
     """A tool as the model sees it: a name, what it does, and a JSON Schema of its arguments."""
 
     name: str
@@ -146,7 +154,7 @@ class ToolSpec(BaseModel):
         return cls(name=name, description=description, parameters=schema)
 
 
-class ToolCall(BaseModel):
+class ToolCall(LazyModel):
     id: str
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
@@ -155,7 +163,7 @@ class ToolCall(BaseModel):
 # --------------------------------------------------------------------------- request
 
 
-class Request(BaseModel):
+class Request(LazyModel):
     """One canonical model call. `model` is the provider's own id (no `provider:` prefix)."""
 
     model: str
@@ -175,7 +183,7 @@ FinishReason = Literal[
 ]
 
 
-class Usage(BaseModel):
+class Usage(LazyModel):
     """One meaning for every provider (DESIGN.md): input includes cache reads and writes;
     output includes reasoning."""
 
@@ -195,7 +203,7 @@ class Usage(BaseModel):
         )
 
 
-class Price(BaseModel):
+class Price(LazyModel):
     """USD per million tokens. A missing cache price falls back to the input price."""
 
     input: float
@@ -272,7 +280,7 @@ class LLMError(Exception):
         return f"{where}{self.message}"
 
 
-class ErrorInfo(BaseModel):
+class ErrorInfo(LazyModel):
     kind: ErrorKind
     message: str
     retryable: bool
@@ -381,7 +389,7 @@ StreamEvent = (
 # --------------------------------------------------------------------------- response
 
 
-class Response(BaseModel):
+class Response(LazyModel):
     """A whole call, aggregated from its stream. `cost_usd` is None when the price is unknown."""
 
     provider: str

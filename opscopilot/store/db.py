@@ -12,12 +12,16 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 if TYPE_CHECKING:
     import sqlite_utils
 
-Migration = Callable[["sqlite_utils.Database"], None]
+# What a migration step is given: the sqlite-utils Database (the store) or the plain sqlite3
+# connection (the ledger, which keeps sqlite-utils off `prompt`'s start-up path). Steps are
+# raw SQL through `.execute`, which both have.
+Database: TypeAlias = "sqlite_utils.Database | sqlite3.Connection"
+Migration = Callable[[Database], None]
 
 StoreErrorKind = Literal["conflict", "not_found", "disk_full", "locked", "corrupt", "io", "version"]
 
@@ -55,8 +59,9 @@ def _import_sqlite_utils():
     return sqlite_utils
 
 
-def connect(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating if needed) the database at `path` with WAL and a busy timeout."""
+def open_connection(path: Path | str) -> sqlite3.Connection:
+    """Open (creating if needed) the database at `path` as a plain sqlite3 connection: WAL,
+    a busy timeout, autocommit (transactions are explicit), the versions table."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,20 +75,25 @@ def connect(path: Path | str) -> sqlite_utils.Database:
     except (sqlite3.Error, OSError) as exc:
         kind: StoreErrorKind = "corrupt" if "not a database" in str(exc) else "io"
         raise StoreError(kind, f"cannot open database {path}: {exc}") from None
-    db = _import_sqlite_utils().Database(conn)
-    db.execute(
+    conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_versions (track TEXT PRIMARY KEY, version INTEGER NOT NULL)"
     )
-    return db
+    return conn
 
 
-def migrate(db: sqlite_utils.Database, track: str, steps: Sequence[Migration]) -> int:
+def connect(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at `path` with WAL and a busy timeout."""
+    return _import_sqlite_utils().Database(open_connection(path))
+
+
+def migrate(db: Database, track: str, steps: Sequence[Migration]) -> int:
     """Bring `track` up to len(steps); returns the version now in force.
 
-    A database written by a newer opscopilot (version above what we know) is refused
-    rather than guessed at.
+    `db` is what `connect` or `open_connection` returned; each step is given it as is. A
+    database written by a newer opscopilot (version above what we know) is refused rather
+    than guessed at.
     """
-    conn = db.conn
+    conn = db if isinstance(db, sqlite3.Connection) else db.conn
     while True:
         row = conn.execute("SELECT version FROM schema_versions WHERE track = ?", [track]).fetchone()
         current = row[0] if row else 0
