@@ -6,7 +6,8 @@ from models.dev) < `[models."provider:model"]` tables in config.toml. A model mi
 from all three still works everywhere else; its cost is unknown (None), never 0.
 
 `lookup` sits on `prompt`'s start-up path, so the JSON is parsed once per process with
-plain `json` and a `ModelInfo` is built only for the model asked about.
+plain `json`, a `ModelInfo` is built only for the model asked about, and the models build
+their validators on first use (`defer_build`), not at import.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class CatalogError(Exception):
 class PriceEntry(BaseModel):
     """A price as stored: USD per million tokens, never negative; null = no such price."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     input: float = Field(ge=0)
     output: float = Field(ge=0)
@@ -60,7 +61,7 @@ class PriceEntry(BaseModel):
 
 
 class Capabilities(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     tools: bool = False
     reasoning: bool = False
@@ -68,7 +69,7 @@ class Capabilities(BaseModel):
 
 
 class Provenance(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     source: str = Field(min_length=1)
     as_of: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
@@ -78,7 +79,7 @@ class Provenance(BaseModel):
 class CatalogEntry(BaseModel):
     """One model's record as stored in catalog.json and models.json (after layering)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     context_window: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
@@ -94,7 +95,7 @@ class CatalogEntry(BaseModel):
 class ConfigOverride(BaseModel):
     """A `[models."provider:model"]` table: any field, flat provenance for easy TOML."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     context_window: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
@@ -115,7 +116,7 @@ class ConfigOverride(BaseModel):
 class ModelInfo(BaseModel):
     """Everything the app knows about one model, after the three layers were applied."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     provider: str
