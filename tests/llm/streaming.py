@@ -1,4 +1,4 @@
-"""Helpers for the OpenAI/Anthropic adapter and client tests: run streams over real HTTP."""
+"""Helpers for the adapter and client tests: run a provider's stream to the end over real HTTP."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from opscopilot.llm.types import (
     ToolSpec,
     UsageUpdate,
 )
-from tests.llm.provider_helpers import aggregate, collect
+from tests.llm.streaming import aggregate, collect
 from tests.support.wire_server import Reply, json_reply, sse
 
 KEY = "AIzaSyTESTKEY-0123456789abcdefghij"

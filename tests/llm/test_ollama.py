@@ -13,7 +13,7 @@ import pytest
 
 from opscopilot.llm.providers import open_provider
 from opscopilot.llm.types import Message, Request, ToolCallPart, ToolSpec
-from tests.llm.provider_helpers import aggregate, collect
+from tests.llm.streaming import aggregate, collect
 from tests.support.wire_server import Reply, json_reply, ndjson
 
 PATH = "/api/chat"
