@@ -171,6 +171,7 @@ def _decide(
     reason: str,
     edited: dict[str, Any] | None,
     as_json: bool,
+    always: bool = False,
 ) -> None:
     from opscopilot.store import StoreError
     from opscopilot.store.approvals import when
@@ -194,12 +195,22 @@ def _decide(
             arguments=edited,
             decided_at=now,
         )
+        rule_id = None
+        if always and decided.status == "approved":
+            arguments = decided.edited_arguments or decided.arguments
+            command = arguments.get("command") if decided.tool == "run_command" else None
+            rule_id = store.add_allow_rule(
+                decided.session_id, tool=decided.tool, command=command, created_at=now
+            )
     except StoreError as exc:
         fail(str(exc))
     finally:
         store.close()
     if as_json:
-        print_json(_document(decided))
+        document = _document(decided)
+        if always:
+            document["allow_rule_id"] = rule_id
+        print_json(document)
     if decided.status == "expired":
         deadline = when(decided.expires_at) if decided.expires_at else "its deadline"
         fail(f"approval {approval_id} expired at {deadline}; recorded as expired, not {decision}")
@@ -210,6 +221,10 @@ def _decide(
         f"{decided.status} {approval_id}: {decided.tool}{edited_note} "
         f"(by {decided.operator}@{decided.host})"
     )
+    if rule_id is not None:
+        what = f"`{command}`" if command else f"every {decided.tool} call"
+        click.echo(f"always allowed in session {decided.session_id}: {what} "
+                   f"(rule {rule_id}; revoke with: opscopilot approvals revoke {rule_id})")
     click.echo(f"continue the turn with: opscopilot resume {decided.turn_id}")
 
 
@@ -224,9 +239,19 @@ def _decide(
 )
 @click.option("--operator", default=None, help="Who decides (default: $USER).")
 @click.option("--reason", default="", help="Why, for the audit trail.")
+@click.option(
+    "--always",
+    is_flag=True,
+    help="Also allow this exact command (run_command) or this tool for the rest of the session.",
+)
 @click.option("--json", "as_json", is_flag=True, help="The decided approval as one JSON object.")
 def approve(
-    approval_id: str, edited_json: str | None, operator: str | None, reason: str, as_json: bool
+    approval_id: str,
+    edited_json: str | None,
+    operator: str | None,
+    reason: str,
+    always: bool,
+    as_json: bool,
 ) -> None:
     """Let a paused tool call run (optionally with edited arguments)."""
     edited = None if edited_json is None else _parse_edited_arguments(edited_json)
@@ -237,7 +262,48 @@ def approve(
         reason=reason,
         edited=edited,
         as_json=as_json,
+        always=always,
     )
+
+
+@approvals.command("rules")
+@click.argument("session_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON list on stdout.")
+def rules(session_id: str, as_json: bool) -> None:
+    """The always-allow rules in force for a session."""
+    from opscopilot.store import StoreError
+
+    store = open_store()
+    try:
+        found = store.list_allow_rules(session_id)
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    if as_json:
+        print_json([rule.model_dump(mode="json") for rule in found])
+        return
+    if not found:
+        click.echo(f"no always-allow rules in session {session_id}")
+    for rule in found:
+        what = f"`{rule.command}`" if rule.command else f"every {rule.tool} call"
+        click.echo(f"rule {rule.id}: {what} (since {local_time(rule.created_at)})")
+
+
+@approvals.command("revoke")
+@click.argument("rule_id", type=int)
+def revoke(rule_id: int) -> None:
+    """Stop always allowing what a rule allowed (later calls ask again)."""
+    from opscopilot.store import StoreError
+
+    store = open_store()
+    try:
+        store.revoke_allow_rule(rule_id)
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    click.echo(f"revoked rule {rule_id}")
 
 
 @approvals.command("deny")

@@ -168,3 +168,17 @@ def test_a_broken_database_is_one_line(isolated_home: Path) -> None:
     result = opscopilot(isolated_home, "approvals", "list")
     assert result.returncode == 1
     assert result.stderr.startswith("error: cannot open database") and result.stderr.count("\n") == 1
+
+
+def test_always_allow_from_the_cli_is_listed_and_revocable(home: Path) -> None:
+    approved = opscopilot(home, "approvals", "approve", "a1", "--always", "--json")
+    assert approved.returncode == 0, approved.stderr
+    rule_id = json.loads(approved.stdout)["allow_rule_id"]
+    listed = json.loads(opscopilot(home, "approvals", "rules", "s1", "--json").stdout)
+    assert [(r["id"], r["tool"], r["command"]) for r in listed] == [
+        (rule_id, "run_command", "systemctl restart nginx")
+    ]
+    assert "revoked" in opscopilot(home, "approvals", "revoke", str(rule_id)).stdout
+    assert json.loads(opscopilot(home, "approvals", "rules", "s1", "--json").stdout) == []
+    again = opscopilot(home, "approvals", "revoke", str(rule_id))
+    assert again.returncode == 1 and "no allow rule" in again.stderr
