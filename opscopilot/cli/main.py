@@ -86,3 +86,16 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:
+        # The net under every command: a bad config.toml or an unusable database is one line.
+        from opscopilot.config import ConfigError
+        from opscopilot.redact import redact
+        from opscopilot.store.db import StoreError
+
+        if isinstance(exc, ConfigError):
+            click.echo(f"error: {redact(str(exc))}", err=True)
+            sys.exit(2)
+        if isinstance(exc, StoreError):
+            click.echo(f"error: store: {redact(str(exc))}", err=True)
+            sys.exit(1)
+        raise
