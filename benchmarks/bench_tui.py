@@ -16,7 +16,8 @@ terminal, and stamps each write. "On screen" means a frame carrying that text wa
 3. First frame: `opscopilot tui` spawned under a pseudo-terminal, time until its output holds
    the first drawn frame; the peer is a minimal Textual hello-world app, measured the same way.
 
-Usage: python benchmarks/bench_tui.py [--tokens 50000] [--naive-tokens 2000] [--repeats 3]
+Usage: python benchmarks/bench_tui.py [--tokens 5000] [--short-tokens 300] [--huge-tokens 50000]
+       [--presses 12] [--key-stream-rate 50] [--fast-key-stream-rate 2000] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -35,8 +36,7 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ KEY_TARGET_MS = 50.0
 FIRST_FRAME_TARGET_MS = 1_000.0
 SIZE = (120, 40)
 END_MARKER = "ENDOFSTREAM7Q"
+BUS_BATCH = 200  # events published per turn of the loop (the bus keeps 10,000 per subscriber)
 HELP_MARKER = "opscopilot keys"  # the help screen's table title
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
 
@@ -152,56 +153,6 @@ def model_events(session_id: str, tokens: list[str]) -> tuple[list[Any], list[An
     return before, texts, after
 
 
-@contextmanager
-def proposed_fixes() -> Iterator[None]:
-    """What-if: the two fixes proposed in benchmarks/README.md, patched in for one run.
-
-    (a) `panes` looks only at the #panes container's children instead of querying the whole
-    screen (which holds every Markdown block of every answer); (b) `ingest` does not refresh
-    the key bindings for streaming deltas (each refresh recomposes the Footer).
-    """
-    from textual.css.query import NoMatches
-
-    from opscopilot import events as ev
-    from opscopilot.tui.app import OpsCopilotApp
-    from opscopilot.tui.widgets.conversation import ConversationPane
-
-    deltas = (ev.ModelText, ev.ModelThinking, ev.ToolOutput)
-    saved = {name: OpsCopilotApp.__dict__.get(name) for name in ("panes", "ingest",
-                                                                 "refresh_bindings")}
-    original_ingest, original_refresh = OpsCopilotApp.ingest, OpsCopilotApp.refresh_bindings
-
-    def panes(self: Any) -> list[Any]:
-        try:
-            container = self.main_screen.get_child_by_id("panes")
-        except NoMatches:
-            return []
-        return list(container.query_children(ConversationPane))
-
-    async def ingest(self: Any, event: Any) -> None:
-        self._bench_delta = isinstance(event, deltas)
-        try:
-            await original_ingest(self, event)
-        finally:
-            self._bench_delta = False
-
-    def refresh_bindings(self: Any) -> None:
-        if not getattr(self, "_bench_delta", False):
-            original_refresh(self)
-
-    OpsCopilotApp.panes = property(panes)  # type: ignore[assignment]
-    OpsCopilotApp.ingest = ingest  # type: ignore[method-assign]
-    OpsCopilotApp.refresh_bindings = refresh_bindings  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                delattr(OpsCopilotApp, name)
-            else:
-                setattr(OpsCopilotApp, name, value)
-
-
 def ours_app(home: Path) -> Any:
     from opscopilot.tui.app import create_app
     from opscopilot.tui.runtime_engine import RuntimeEngine
@@ -212,10 +163,14 @@ def ours_app(home: Path) -> Any:
     return app
 
 
-async def stream_ours(home: Path, tokens: list[str]) -> dict[str, float]:
-    """Tokens as ModelText events through the real app's ingest; until the last is drawn."""
-    from textual.widgets import Markdown
+async def stream_ours(home: Path, tokens: list[str], via: str = "ingest") -> dict[str, float]:
+    """Tokens as ModelText events into the real app, until a frame shows the last one.
 
+    via="ingest": awaited `OpsCopilotApp.ingest` calls, back to back. via="bus": published on
+    the real runtime's EventBus in batches, as fast as the app takes them; they reach the app
+    the way a live turn's do (the engine's subscription, the pump worker, EngineEvent
+    messages), so drawing and the app's other messages interleave with them.
+    """
     app = ours_app(home)
     async with app.run_test(headless=False, size=SIZE) as pilot:
         await pilot.pause()
@@ -226,18 +181,29 @@ async def stream_ours(home: Path, tokens: list[str]) -> dict[str, float]:
         await pilot.pause()
         gc.collect()
         started = time.perf_counter()
-        for event in texts:
-            await app.ingest(event)
-        for event in after:
-            await app.ingest(event)
+        if via == "ingest":
+            for event in [*texts, *after]:
+                await app.ingest(event)
+        else:
+            bus = app.engine.runtime.bus
+            subscription = next(iter(bus._subscribers))
+            events = [*texts, *after]
+            for i in range(0, len(events), BUS_BATCH):
+                for event in events[i:i + BUS_BATCH]:
+                    bus.publish(event)
+                await asyncio.sleep(0)  # the app's turn: the pump and its messages run
         fed = time.perf_counter()
         drawn, _ = await until_frame(app, END_MARKER)
-        source = app.active_pane.query_one(".answer-text", Markdown).source
+        pane = app.active_pane
+        source = pane.answers["c-bench"].markdown_source if "c-bench" in pane.answers else ""
+        blocks = len(pane.query(".answer-text"))
+        if via == "bus" and subscription.dropped:
+            raise RuntimeError(f"ours via the bus: {subscription.dropped} events dropped")
     app.engine.close()
     if source != "".join(tokens):
-        raise RuntimeError("ours: the pane's Markdown does not hold the whole answer")
+        raise RuntimeError(f"ours ({via}): the pane's Markdown does not hold the whole answer")
     return {"tokens_per_s": len(tokens) / (drawn - started), "fed_s": fed - started,
-            "drawn_s": drawn - started}
+            "drawn_s": drawn - started, "markdown_blocks": blocks}
 
 
 def bare_app() -> Any:
@@ -421,48 +387,63 @@ def p90(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description="TUI streaming, key latency and first frame")
     parser.add_argument("--tokens", type=int, default=5_000,
-                        help="the long stream (MarkdownStream peer and ours with the fixes)")
+                        help="the long stream (ours and the MarkdownStream peer)")
     parser.add_argument("--short-tokens", type=int, default=300,
-                        help="the short stream every contender gets (the naive peer and ours "
-                             "as committed are O(n²) in the tokens)")
+                        help="the short stream every contender gets (the naive peer is O(n²))")
+    parser.add_argument("--huge-tokens", type=int, default=None,
+                        help="ours only: does the rate hold as one answer grows? "
+                             "(default 10 × --tokens; 0: skip)")
     parser.add_argument("--presses", type=int, default=12)
     parser.add_argument("--key-stream-rate", type=float, default=50.0,
                         help="tokens/s on the bus while keys are pressed (a model's pace)")
+    parser.add_argument("--fast-key-stream-rate", type=float, default=2_000.0,
+                        help="a second key-latency run under a fast stream (0: skip)")
     parser.add_argument("--start-repeats", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
     long, short = answer_tokens(args.tokens), answer_tokens(args.short_tokens)
-    key_tokens = answer_tokens(int(args.key_stream_rate * (args.presses * 0.5 + 5)))
     runs: dict[str, list[dict[str, float]]] = {}
-    contenders: list[tuple[str, str, int, Callable[[Path], Awaitable[Any]], bool]] = [
-        # (key, label, tokens, run, with the proposed fixes patched in)
+    # (key, label, tokens, run, the row its rate is compared with)
+    contenders: list[tuple[str, str, int, Callable[[Path], Awaitable[Any]], str]] = [
         ("ours_short", "ours: OpsCopilotApp.ingest(ModelText) → pane", len(short),
-         lambda home: stream_ours(home, short), False),
-        ("fixed_short", "what-if: ours with the two proposed fixes", len(short),
-         lambda home: stream_ours(home, short), True),
+         lambda home: stream_ours(home, short), ""),
+        ("bus_short", "ours: EventBus → engine → EngineEvent → pane", len(short),
+         lambda home: stream_ours(home, short, via="bus"), "ours_short"),
         ("stream_short", "peer: bare Markdown + MarkdownStream.write", len(short),
-         lambda home: stream_bare(short, "stream"), False),
+         lambda home: stream_bare(short, "stream"), "ours_short"),
         ("naive_short", "peer: bare Markdown.update(full_text) per token", len(short),
-         lambda home: stream_bare(short, "update"), False),
-        ("fixed_long", "what-if: ours with the two proposed fixes", len(long),
-         lambda home: stream_ours(home, long), True),
+         lambda home: stream_bare(short, "update"), "ours_short"),
+        ("ours_long", "ours: OpsCopilotApp.ingest(ModelText) → pane", len(long),
+         lambda home: stream_ours(home, long), ""),
+        ("bus_long", "ours: EventBus → engine → EngineEvent → pane", len(long),
+         lambda home: stream_ours(home, long, via="bus"), "ours_long"),
         ("stream_long", "peer: bare Markdown + MarkdownStream.write", len(long),
-         lambda home: stream_bare(long, "stream"), False),
+         lambda home: stream_bare(long, "stream"), "ours_long"),
     ]
+    huge_tokens = 10 * args.tokens if args.huge_tokens is None else args.huge_tokens
+    if huge_tokens:
+        huge = answer_tokens(huge_tokens)
+        contenders += [
+            ("ours_huge", "ours: OpsCopilotApp.ingest(ModelText) → pane", len(huge),
+             lambda home: stream_ours(home, huge), "ours_long"),
+            ("bus_huge", "ours: EventBus → engine → EngineEvent → pane", len(huge),
+             lambda home: stream_ours(home, huge, via="bus"), "bus_long"),
+        ]
+    key_runs = [("streaming", args.key_stream_rate), ("idle", 0.0)]
+    if args.fast_key_stream_rate:
+        key_runs.append(("fast_streaming", args.fast_key_stream_rate))
     keys: dict[str, list[float]] = {}
     with isolated_home() as home:
         asyncio.run(stream_bare(short, "stream"))  # warm-up: imports, first CSS parse
         for repeat in range(args.repeats):
-            for key, _, _, contender, fixed in contenders:
-                with proposed_fixes() if fixed else nullcontext():
-                    runs.setdefault(key, []).append(asyncio.run(contender(home)))
+            for key, _, _, contender, _ in contenders:
+                runs.setdefault(key, []).append(asyncio.run(contender(home)))
             print(f"stream repeat {repeat + 1}/{args.repeats} done", file=sys.stderr, flush=True)
-        for key, streaming, fixed in [("streaming", True, False), ("idle", False, False),
-                                      ("fixed_streaming", True, True)]:
-            with proposed_fixes() if fixed else nullcontext():
-                keys[key] = asyncio.run(key_latency(home, key_tokens, args.presses,
-                                                    args.key_stream_rate, streaming))
+        for key, pace in key_runs:
+            key_tokens = answer_tokens(int(max(pace, 1) * (args.presses * 0.5 + 5)))
+            keys[key] = asyncio.run(key_latency(home, key_tokens, args.presses,
+                                                max(pace, 1), streaming=pace > 0))
         print("key latency done", file=sys.stderr, flush=True)
         starts = first_frames(home, args.start_repeats)
         print("first frame done", file=sys.stderr, flush=True)
@@ -471,24 +452,30 @@ def main() -> None:
         return median([r["tokens_per_s"] for r in runs[key]])
 
     stream_rows = []
-    for key, label, count, _, _ in contenders:
+    for key, label, count, _, base in contenders:
         values = [r["tokens_per_s"] for r in runs[key]]
-        base = rate("ours_short") if key.endswith("short") else rate("fixed_long")
+        blocks = [r["markdown_blocks"] for r in runs[key] if "markdown_blocks" in r]
         stream_rows.append([
             label, f"{count:,}", f"{median(values):,.0f}", spread(values),
             f"{median([r['fed_s'] for r in runs[key]]):.2f} / "
             f"{median([r['drawn_s'] for r in runs[key]]):.2f}",
-            "—" if key in ("ours_short", "fixed_long") else f"{median(values) / base:.2f}×",
+            f"{blocks[0]:,}" if blocks else "1",
+            "—" if not base else f"{median(values) / rate(base):.2f}×",
         ])
     stream_table = markdown_table(
         ["contender", "tokens", "tokens/s, first fed → last drawn (median)", "min–max",
-         "s fed / s drawn", "rate vs ours (same length)"], stream_rows)
+         "s fed / s drawn", "Markdown blocks", "rate vs the row it follows"], stream_rows)
 
-    rate_label = f"{args.key_stream_rate:,.0f} tokens/s"
     latency_rows = [
-        [f"ours: F1 → help screen drawn, while {rate_label} stream in", keys["streaming"]],
+        [f"ours: F1 → help screen drawn, while {args.key_stream_rate:,.0f} tokens/s stream in",
+         keys["streaming"]],
         ["ours: F1 → help screen drawn, idle", keys["idle"]],
-        [f"what-if: with the fixes, while {rate_label} stream in", keys["fixed_streaming"]],
+    ]
+    if "fast_streaming" in keys:
+        latency_rows.append([f"ours: F1 → help screen drawn, while "
+                             f"{args.fast_key_stream_rate:,.0f} tokens/s stream in",
+                             keys["fast_streaming"]])
+    latency_rows += [
         ["ours: `opscopilot tui` spawn → first frame (pty)", starts["ours"]],
         ["peer: Textual hello-world app spawn → first frame (pty)", starts["hello"]],
     ]
@@ -496,13 +483,13 @@ def main() -> None:
         ["measure", "samples", "ms (median)", "min–max", "p90"],
         [[label, len(v), f"{median(v):.1f}", spread(v), f"{p90(v):.1f}"]
          for label, v in latency_rows])
-    best = max(rate("fixed_long"), rate("ours_short"))
+    live = min(rate("bus_long"), rate("ours_long"))
     key_ms, start_ms = median(keys["streaming"]), median(starts["ours"])
     verdicts = [
-        f"- streaming: ours {rate('ours_short'):,.0f} tokens/s over {len(short):,} tokens "
-        f"(with the fixes: {rate('fixed_long'):,.0f} over {len(long):,}), target ≥ "
+        f"- streaming: ours {rate('ours_long'):,.0f} tokens/s through ingest and "
+        f"{rate('bus_long'):,.0f} through the bus over {len(long):,} tokens, target ≥ "
         f"{STREAM_TARGET_TOKENS_PER_S:,.0f}: "
-        f"{'met' if best >= STREAM_TARGET_TOKENS_PER_S else 'MISSED'} "
+        f"{'met' if live >= STREAM_TARGET_TOKENS_PER_S else 'MISSED'} "
         f"(Textual's own MarkdownStream: {rate('stream_long'):,.0f})",
         f"- key → screen while streaming: {key_ms:.1f} ms, target < {KEY_TARGET_MS:g} ms: "
         f"{'met' if key_ms < KEY_TARGET_MS else 'MISSED'}",
@@ -510,9 +497,13 @@ def main() -> None:
         f"{FIRST_FRAME_TARGET_MS:,.0f} ms: {'met' if start_ms < FIRST_FRAME_TARGET_MS else 'MISSED'}"
         f" ({start_ms / median(starts['hello']):.1f}× a hello-world app)",
     ]
+    if "ours_huge" in runs:
+        verdicts.insert(1, f"- one {len(huge):,}-token answer: {rate('ours_huge'):,.0f} tokens/s "
+                           f"through ingest, {rate('bus_huge'):,.0f} through the bus")
     path = write_results("tui", {
         "repeats": args.repeats, "tokens": len(long), "short_tokens": len(short),
         "size": SIZE, "streams": runs, "key_ms": keys, "key_stream_rate": args.key_stream_rate,
+        "fast_key_stream_rate": args.fast_key_stream_rate,
         "first_frame_ms": starts,
         "targets": {"tokens_per_s": STREAM_TARGET_TOKENS_PER_S, "key_ms": KEY_TARGET_MS,
                     "first_frame_ms": FIRST_FRAME_TARGET_MS},

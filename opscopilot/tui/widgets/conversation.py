@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets import Collapsible, Static
 
 from opscopilot import events as ev
 from opscopilot.redact import redact
@@ -42,10 +42,7 @@ class AnswerBlock(Vertical):
         self.call_id = call_id
         self.model = model
         self._meta = Static(model, classes="answer-meta", markup=False)
-        self._answer = MarkdownFeed(
-            self, Markdown(classes="answer-text"),
-            new_segment=lambda: Markdown(classes="answer-text -continued"),
-        )
+        self._answer = MarkdownFeed(self, classes="answer-text")
         self._thinking: MarkdownFeed | None = None
 
     def compose(self) -> ComposeResult:
@@ -70,11 +67,9 @@ class AnswerBlock(Vertical):
 
     async def write_thinking(self, text: str) -> None:
         if self._thinking is None:
-            body = Markdown(classes="thinking-text")
-            await self.mount(Collapsible(body, title="thinking", collapsed=True), before=1)
-            self._thinking = MarkdownFeed(
-                self, body, new_segment=lambda: Markdown(classes="thinking-text")
-            )
+            self._thinking = MarkdownFeed(self, classes="thinking-text")
+            thinking = Collapsible(self._thinking.segments[0], title="thinking", collapsed=True)
+            await self.mount(thinking, before=1)
         self._thinking.write(text)
 
     async def finish(self, note: str = "") -> None:

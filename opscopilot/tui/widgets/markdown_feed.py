@@ -4,22 +4,25 @@ A model sends thousands of small deltas a second. Handing each to `MarkdownStrea
 costs a task switch and an append (which re-splits the whole document) per token, so the
 feed buffers deltas and writes them once per frame. A long answer continues in a fresh
 `Markdown` widget at a paragraph break outside code fences, so each append re-parses only
-a bounded tail and the answer does not slow down as it grows.
+a bounded tail. Segments further back than `LIVE_SEGMENTS` are frozen into one `Static`
+each (Rich's Markdown rendering): Textual lays out every widget on every frame, and a
+Markdown widget is dozens of them, so without this a long answer slows down as it grows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 
+from rich.markdown import Markdown as RichMarkdown
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Markdown
+from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 FRAME_S = 1 / 30  # deltas reach the screen at most this often: per-token cost stays flat
 SEGMENT_CHARS = 6_000  # past this, the next paragraph break starts a new Markdown block
+LIVE_SEGMENTS = 2  # Markdown widgets kept per document; older segments are frozen
 _FENCE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})", re.MULTILINE)
 _PARAGRAPH_BREAK = re.compile(r"\n\n(?=\S)")
 
@@ -29,26 +32,48 @@ def inside_code_fence(markdown: str) -> bool:
     return len(_FENCE.findall(markdown)) % 2 == 1
 
 
+class FrozenMarkdown(Static):
+    """A finished segment of a long document: one widget instead of a Markdown's dozens."""
+
+    DEFAULT_CSS = """
+    FrozenMarkdown { height: auto; padding: 0 2 0 2; }
+    """
+
+    def __init__(self, source: str, *, classes: str = "") -> None:
+        super().__init__(classes=classes)
+        self.source = source
+
+    def render(self) -> RichMarkdown:
+        theme = self.app.current_theme
+        code_theme = "monokai" if theme is None or theme.dark else "default"
+        return RichMarkdown(self.source, code_theme=code_theme, hyperlinks=False)
+
+
+Segment = Markdown | FrozenMarkdown
+
+
 class MarkdownFeed:
-    """One growing Markdown document shown through `Markdown` segments under `host`.
+    """One growing Markdown document shown through segments under `host`.
 
     `write` is synchronous and cheap; the buffered text reaches the current segment's
     `MarkdownStream` on a per-frame timer owned by `host`. `text` is everything written.
+    Segments carry `classes`, later ones also `-continued`; `segments[0]` is for compose.
     """
 
     def __init__(
         self,
         host: Widget,
-        first: Markdown,
         *,
-        new_segment: Callable[[], Markdown],
+        classes: str,
         segment_chars: int = SEGMENT_CHARS,
+        live_segments: int = LIVE_SEGMENTS,
         frame_s: float = FRAME_S,
     ) -> None:
         self.host = host
-        self.segments: list[Markdown] = [first]
-        self.new_segment = new_segment
+        self.classes = classes
+        self.segments: list[Segment] = [Markdown(classes=classes)]
         self.segment_chars = segment_chars
+        self.live_segments = live_segments
         self.frame_s = frame_s
         self._parts: list[str] = []
         self._pending: list[str] = []
@@ -90,45 +115,83 @@ class MarkdownFeed:
             self._pending.clear()
             if not self.segments[-1].is_mounted:
                 return  # pruned or closing: `text` keeps the words, there is nothing to draw
-            while self._segment_chars + len(text) > self.segment_chars:
-                rest = await self._continue_in_new_segment(text)
-                if rest is None:
-                    break  # no paragraph break outside code yet: this segment grows on
-                text = rest
-            if text:
-                await self._write_to_segment(text)
+            head, complete, tail = self._split(text)
+            if not complete and head is None:
+                await self._write_to_segment(tail)
+                return
+            if head:
+                await self._write_to_segment(head)
+            await self._stop_stream()
+            # A burst may complete several segments at once: those that would be frozen at
+            # once are mounted frozen, never built as Markdown widgets first.
+            keep_live = max(self.live_segments - 1, 0)
+            for index, piece in enumerate(complete):
+                frozen = index < len(complete) - keep_live
+                await self._start_segment(piece, frozen=frozen)
+            await self._start_segment("", frozen=False)
+            await self._freeze_old_segments()
+            if tail:
+                await self._write_to_segment(tail)
+
+    def _split(self, text: str) -> tuple[str | None, list[str], str]:
+        """(the end of the current segment or None, complete segments after it, the rest):
+        segments end at paragraph breaks outside code fences once past `segment_chars`."""
+        written = "".join(self._segment_parts)
+        size = self._segment_chars
+        head: str | None = None
+        complete: list[str] = []
+        while size + len(text) > self.segment_chars:
+            cut = self._next_break(written, size, text)
+            if cut is None:
+                break
+            if head is None:
+                head = text[:cut]
+            else:
+                complete.append(text[:cut])
+            written, size, text = "", 0, text[cut:]
+        return head, complete, text
+
+    def _next_break(self, written: str, size: int, text: str) -> int | None:
+        """Where in `text` this segment may end: a paragraph break, not inside code, that
+        leaves the segment at least half full."""
+        carried = written[-2:]  # a break may straddle two flushes ("\n\n" then "## ...")
+        for found in _PARAGRAPH_BREAK.finditer(carried + text):
+            cut = found.end() - len(carried)
+            if cut < 0 or size + cut < self.segment_chars // 2:
+                continue  # keep segments from being tiny
+            if not inside_code_fence(written + text[:cut]):
+                return cut
+        return None
 
     async def _write_to_segment(self, text: str) -> None:
+        if not text:
+            return
         if self._stream is None:
-            self._stream = Markdown.get_stream(self.segments[-1])
+            self._stream = Markdown.get_stream(self.segments[-1])  # type: ignore[arg-type]
         await self._stream.write(text)
         self._segment_parts.append(text)
         self._segment_chars += len(text)
 
-    async def _continue_in_new_segment(self, text: str) -> str | None:
-        """Write `text` up to a paragraph break outside code into this segment, start the
-        next one and return the rest; None when `text` has no such break."""
-        written = "".join(self._segment_parts)
-        carried = written[-2:]  # a break may straddle two flushes ("\n\n" then "## ...")
-        for found in _PARAGRAPH_BREAK.finditer(carried + text):
-            cut = found.end() - len(carried)
-            if cut < 0:
-                continue
-            if self._segment_chars + cut < self.segment_chars // 2:
-                continue  # keep segments from being tiny
-            if inside_code_fence(written + text[:cut]):
-                continue
-            if cut:
-                await self._write_to_segment(text[:cut])
-            await self._stop_stream()
-            current = self.segments[-1]
-            segment = self.new_segment()
-            await current.parent.mount(segment, after=current)  # type: ignore[union-attr]
-            self.segments.append(segment)
-            self._segment_parts = []
-            self._segment_chars = 0
-            return text[cut:]
-        return None
+    async def _start_segment(self, source: str, *, frozen: bool) -> None:
+        """Mount the next segment after the last: frozen and complete, or live and empty."""
+        classes = f"{self.classes} -continued"
+        segment = FrozenMarkdown(source, classes=classes) if frozen else Markdown(classes=classes)
+        current = self.segments[-1]
+        await current.parent.mount(segment, after=current)  # type: ignore[union-attr]
+        self.segments.append(segment)
+        if not frozen and source:
+            await segment.append(source)  # type: ignore[union-attr]
+        self._segment_parts, self._segment_chars = [], 0
+
+    async def _freeze_old_segments(self) -> None:
+        live = [i for i, segment in enumerate(self.segments) if isinstance(segment, Markdown)]
+        for index in live[: max(len(live) - self.live_segments, 0)]:
+            old = self.segments[index]
+            frozen = FrozenMarkdown(old.source, classes=" ".join(old.classes))
+            with self.host.app.batch_update():
+                await old.parent.mount(frozen, before=old)  # type: ignore[union-attr]
+                await old.remove()
+            self.segments[index] = frozen
 
     async def _stop_stream(self) -> None:
         stream, self._stream = self._stream, None
@@ -151,11 +214,17 @@ class MarkdownFeed:
             self._parts.clear()
             self._segment_parts = []
             self._segment_chars = 0
-            first, extra = self.segments[0], self.segments[1:]
-            for segment in extra:
-                await segment.remove()
+            first = self.segments[0]
+            if isinstance(first, Markdown):
+                await first.update("")
+            else:
+                fresh = Markdown(classes=self.classes)
+                await first.parent.mount(fresh, before=first)  # type: ignore[union-attr]
+                first = fresh
+            for segment in self.segments:
+                if segment is not first:
+                    await segment.remove()
             self.segments = [first]
-            await first.update("")
 
     def _cancel_timer(self) -> None:
         timer, self._timer = self._timer, None
