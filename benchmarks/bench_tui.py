@@ -441,7 +441,7 @@ def main() -> None:
                 runs.setdefault(key, []).append(asyncio.run(contender(home)))
             print(f"stream repeat {repeat + 1}/{args.repeats} done", file=sys.stderr, flush=True)
         for key, pace in key_runs:
-            key_tokens = answer_tokens(int(max(pace, 1) * (args.presses * 0.5 + 5)))
+            key_tokens = answer_tokens(int(max(pace, 1) * (args.presses * 1.5 + 10)))
             keys[key] = asyncio.run(key_latency(home, key_tokens, args.presses,
                                                 max(pace, 1), streaming=pace > 0))
         print("key latency done", file=sys.stderr, flush=True)

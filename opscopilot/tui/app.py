@@ -39,7 +39,7 @@ from opscopilot.tui.widgets.event_log import EventLog
 from opscopilot.tui.widgets.meters import CostMeter, QueueMeter
 from opscopilot.tui.widgets.reviews import ReviewList, ReviewsPanel
 
-__all__ = ["MAX_PANES", "EngineEvent", "OpsCopilotApp", "create_app"]
+__all__ = ["MAX_PANES", "EngineEvent", "EventsArrived", "OpsCopilotApp", "create_app"]
 
 APP_TITLE = "opscopilot"
 NOTICE_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
@@ -49,9 +49,13 @@ STREAMING_DELTAS = (ev.ModelText, ev.ModelThinking, ev.ToolOutput)
 
 @dataclass
 class EngineEvent(Message):
-    """An event the engine published (posted by the subscription worker)."""
+    """One event to render (history loaded from the store)."""
 
     event: ev.Event
+
+
+class EventsArrived(Message):
+    """The engine published events since the app last looked: they wait in its inbox."""
 
 
 class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
@@ -105,6 +109,7 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         self.opscopilot_theme_names: list[str] = []
         self.keymap: dict[str, str] = {}
         self.alerts = 0
+        self._inbox: list[ev.Event] = []  # live events not yet rendered (see pump_events)
         # Held directly so the per-event path never queries the screen's DOM (which holds
         # every Markdown block of every answer).
         self.pane_row = Horizontal(id="panes")
@@ -208,8 +213,17 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
 
     @work(group="events", exclusive=True, exit_on_error=False)
     async def pump_events(self) -> None:
+        """Live events go to an inbox, one message per batch: a fast stream costs one
+        message per turn of the loop, not per token, and a key press waits for one batch."""
         async for event in self.engine.subscribe():
-            self.post_message(EngineEvent(event))
+            self._inbox.append(event)
+            if len(self._inbox) == 1:
+                self.post_message(EventsArrived())
+
+    async def on_events_arrived(self, message: EventsArrived) -> None:
+        batch, self._inbox = self._inbox, []
+        for event in batch:
+            await self.ingest(event)
 
     @work(group="metrics", exclusive=True, exit_on_error=False)
     async def pump_metrics(self) -> None:

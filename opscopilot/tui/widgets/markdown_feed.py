@@ -65,16 +65,16 @@ class MarkdownFeed:
         host: Widget,
         *,
         classes: str,
-        segment_chars: int = SEGMENT_CHARS,
-        live_segments: int = LIVE_SEGMENTS,
-        frame_s: float = FRAME_S,
+        segment_chars: int | None = None,
+        live_segments: int | None = None,
+        frame_s: float | None = None,
     ) -> None:
         self.host = host
         self.classes = classes
         self.segments: list[Segment] = [Markdown(classes=classes)]
-        self.segment_chars = segment_chars
-        self.live_segments = live_segments
-        self.frame_s = frame_s
+        self.segment_chars = segment_chars or SEGMENT_CHARS
+        self.live_segments = LIVE_SEGMENTS if live_segments is None else live_segments
+        self.frame_s = frame_s or FRAME_S
         self._parts: list[str] = []
         self._pending: list[str] = []
         self._segment_parts: list[str] = []

@@ -1,0 +1,167 @@
+"""Streaming stays cheap per token: deltas are buffered per frame, skip key-binding refreshes,
+long answers continue in bounded blocks, and nothing is drawn while the app shuts down."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from textual.widgets import Log, Markdown
+
+from opscopilot import events as ev
+from opscopilot.tui.app import EngineEvent
+from opscopilot.tui.widgets import markdown_feed
+from opscopilot.tui.widgets.markdown_feed import FrozenMarkdown, inside_code_fence
+from opscopilot.tui.widgets.tool_card import ToolCard
+from tests.tui.conftest import FIXED_NOW, make_app, wait_for
+
+pytestmark = pytest.mark.anyio
+
+SECTION = """## Step {k}
+
+Check the gateway **{k}** times; the upstream closed connections after 30 s.
+
+```sh
+journalctl -u nginx -n 50
+
+grep -c 'upstream prematurely' /var/log/nginx/error.log
+```
+
+- p99 latency: 812 ms
+- workers: 4
+
+"""
+
+
+def tokens_of(text: str) -> list[str]:
+    return re.findall(r"\s*\S+|\s+", text)
+
+
+def ids(pane, turn_id: str = "t-1") -> dict:
+    return {"ts": FIXED_NOW, "session_id": pane.session_id, "turn_id": turn_id}
+
+
+async def start_call(app, pane, call_id: str = "c-1") -> None:
+    await app.ingest(ev.TurnStarted(**ids(pane), prompt="why 5xx?", model="openai:gpt-4o-mini"))
+    await app.ingest(ev.ModelCallStarted(**ids(pane), call_id=call_id, provider="openai",
+                                         model="gpt-4o-mini"))
+
+
+async def test_deltas_reach_the_markdown_once_per_frame_without_refreshing_key_bindings(
+    engine, monkeypatch
+):
+    appends: list[str] = []
+    original_append = Markdown.append
+
+    def counting_append(self, markdown: str):
+        appends.append(markdown)
+        return original_append(self, markdown)
+
+    monkeypatch.setattr(Markdown, "append", counting_append)
+    app = make_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.active_pane
+        await start_call(app, pane)
+        await pilot.pause()
+        refreshes: list[int] = []
+        app.refresh_bindings = lambda: refreshes.append(1)  # type: ignore[method-assign]
+        text = SECTION.format(k=1) * 3
+        for token in tokens_of(text):
+            await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text=token))
+        assert refreshes == []  # a token changes no key (the old code rebuilt the Footer)
+        await wait_for(pilot, lambda: pane.answers["c-1"].markdown_source == text)
+        assert len(tokens_of(text)) > 100
+        assert len(appends) <= 2  # all the tokens fed back to back arrive in one frame
+        assert pane.last_answer_text == text
+
+
+async def test_a_long_answer_continues_in_bounded_blocks_split_outside_code_and_freezes_old_ones(
+    engine, monkeypatch
+):
+    monkeypatch.setattr(markdown_feed, "SEGMENT_CHARS", 1_500)  # the same splits, sooner
+    app = make_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.active_pane
+        await start_call(app, pane)
+        text = "".join(SECTION.format(k=k) for k in range(1, 26))  # ~5,000 characters
+        tokens = tokens_of(text)
+        for start in range(0, len(tokens), 100):  # a fast model: many frames, many tokens each
+            for token in tokens[start:start + 100]:
+                await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text=token))
+            await pilot.pause(0.04)
+        await app.ingest(ev.ModelFinished(**ids(pane), call_id="c-1", provider="openai",
+                                          model="gpt-4o-mini", finish_reason="stop"))
+        await pilot.pause()
+
+        block = pane.answers["c-1"]
+        segments = block._answer.segments
+        assert block.markdown_source == text == pane.last_answer_text
+        assert len(segments) >= 3
+        assert all(not inside_code_fence(s.source) for s in segments)  # never split inside code
+        assert all(isinstance(s, FrozenMarkdown) for s in segments[:-2])
+        assert all(type(s) is Markdown for s in segments[-2:])  # the live tail stays Markdown
+        assert all(len(s.source) < 3_000 for s in segments)
+        await pilot.press("ctrl+y")
+        assert app.clipboard == text  # copying takes the whole answer, not the last block
+
+
+async def test_a_retry_that_voids_the_output_clears_every_block_and_keeps_the_thinking(
+    engine, monkeypatch
+):
+    monkeypatch.setattr(markdown_feed, "SEGMENT_CHARS", 1_500)
+    app = make_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.active_pane
+        await start_call(app, pane)
+        await app.ingest(ev.ModelThinking(**ids(pane), call_id="c-1", text="Check nginx first."))
+        for token in tokens_of("".join(SECTION.format(k=k) for k in range(1, 30))):
+            await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text=token))
+        block = pane.answers["c-1"]
+        await wait_for(pilot, lambda: len(block._answer.segments) > 2)
+        await app.ingest(ev.ModelRetry(**ids(pane), call_id="c-1", attempt=2, delay_s=0.5,
+                                       reason="502 from upstream", discarded_output=True))
+        await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text="Second try: all good."))
+        await wait_for(pilot, lambda: block.markdown_source == "Second try: all good.")
+        assert len(block._answer.segments) == 1 and type(block._answer.segments[0]) is Markdown
+        assert pane.last_answer_text == "Second try: all good."
+        assert block.thinking == "Check nginx first."
+        assert "retrying: 502 from upstream" in str(block._meta.render())
+
+
+async def test_tool_output_lines_reach_the_log_batched_per_frame(engine, monkeypatch):
+    writes: list[str] = []
+    original_write = Log.write
+
+    def counting_write(self, data: str, scroll_end: bool | None = None):
+        writes.append(data)
+        return original_write(self, data, scroll_end)
+
+    monkeypatch.setattr(Log, "write", counting_write)
+    app = make_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.active_pane
+        await app.ingest(ev.ToolStarted(**ids(pane), tool_call_id="tc-1", name="run_command",
+                                        arguments={"command": "journalctl -n 500"}))
+        for n in range(500):
+            await app.ingest(ev.ToolOutput(**ids(pane), tool_call_id="tc-1", text=f"line {n}"))
+        card = pane.query_one(ToolCard)
+        log = card.query_one(Log)
+        await wait_for(pilot, lambda: log.line_count >= 500)
+        assert len(writes) <= 2
+        assert log.lines[0] == "line 0" and log.lines[499] == "line 499"
+        assert pane.last_tool_output == "".join(f"line {n}\n" for n in range(500))
+
+
+async def test_events_arriving_while_the_app_shuts_down_are_dropped_quietly(engine):
+    app = make_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.active_pane
+        await start_call(app, pane)
+        await pilot.pause()
+        for n in range(300):  # still queued when the app starts closing
+            app.post_message(EngineEvent(ev.ModelText(**ids(pane), call_id="c-1", text=f"w{n} ")))
+        app.post_message(EngineEvent(ev.TurnFinished(**ids(pane), status="completed")))
+        app.exit()
+    # run_test re-raises what a handler raised (it used to be IndexError in main_screen)
+    assert app.return_code in (0, None)
+    await app.ingest(ev.Notice(ts=FIXED_NOW, level="warning", message="after the end"))
