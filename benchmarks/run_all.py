@@ -29,6 +29,7 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     # engineer K's: the queue and the TUI
     ("scheduler", "bench_scheduler.py", [],
      ["--calls", "40", "--concurrency", "8", "--rounds", "2000", "--repeats", "1"]),
+    ("replay", "bench_replay.py", [], ["--events", "2000", "--repeats", "1"]),
     ("tui", "bench_tui.py", [],
      ["--tokens", "1000", "--short-tokens", "100", "--presses", "3", "--start-repeats", "1",
       "--repeats", "1"]),

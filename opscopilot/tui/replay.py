@@ -89,15 +89,6 @@ class ReplayEngine:
 
 
 @dataclass
-class ReplayEvent(Message):
-    """One recorded event handed out by the player; `done` is set once it is on screen."""
-
-    event: ev.Event
-    generation: int
-    done: anyio.Event
-
-
-@dataclass
 class ReplayFinished(Message):
     """The player handed out the last event."""
 
@@ -133,6 +124,7 @@ class ReplayApp(OpsCopilotApp):
         self.generation = 0
         self.rendered = 0  # events of the current generation on screen, in order
         self.finished = False
+        self._pending: list[tuple[int, ev.Event]] = []  # handed out, not yet drawn
 
     @property
     def total(self) -> int:
@@ -146,6 +138,7 @@ class ReplayApp(OpsCopilotApp):
         """No prompt in a replay: focus the pane and start playing."""
         if pane := self.active_pane:
             pane.focus()
+        self.set_interval(1 / 30, self._draw_pending)
         self.run_player(0, 0)
 
     # --- the player ------------------------------------------------------------------
@@ -155,28 +148,31 @@ class ReplayApp(OpsCopilotApp):
         """Draw events [redraw_from, target) at once, then play on from `target` in time."""
         generation = self.generation
 
-        async def emit(event: ev.Event) -> None:
-            done = anyio.Event()
-            self.post_message(ReplayEvent(event, generation, done))
-            await done.wait()  # one event on screen before the next: order and back-pressure
+        def emit(event: ev.Event) -> None:
+            # Queued, not drawn: the screen takes them once per frame (_draw_pending), so
+            # max speed is bounded by rendering whole frames, not by one round trip per event.
+            self._pending.append((generation, event))
 
         for timed in self.recording.events[redraw_from:target]:
-            await emit(timed.event)
+            emit(timed.event)
         self.player.position = target
         await self.player.play(emit)
         self.post_message(ReplayFinished(generation))
 
-    async def on_replay_event(self, message: ReplayEvent) -> None:
-        try:
-            if message.generation == self.generation:
-                await self.ingest(message.event)
+    async def _draw_pending(self) -> None:
+        """Put every event handed out since the last frame on screen, in order."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        for generation, event in batch:
+            if generation == self.generation:
+                await self.ingest(event)
                 self.rendered += 1
-                self._refresh_bar()
-        finally:
-            message.done.set()
+        self._refresh_bar()
 
-    def on_replay_finished(self, message: ReplayFinished) -> None:
+    async def on_replay_finished(self, message: ReplayFinished) -> None:
         if message.generation == self.generation:
+            await self._draw_pending()
             self.finished = True
             self._refresh_bar()
 
