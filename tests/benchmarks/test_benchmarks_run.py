@@ -53,3 +53,9 @@ def test_cold_start_benchmark_sees_the_prompt_request_arrive(tmp_path: Path):
     assert len(by_name["ours_prompt"]["to_request_ms"]) == 1
     assert by_name["python_pass"]["to_request_ms"] == []  # it sends nothing
     assert result["importtime"]["top_level_cumulative_ms"]
+
+
+def test_replay_benchmark_draws_every_event_headless_and_in_the_tui(tmp_path: Path):
+    result = run_benchmark("bench_replay.py", "--events", "300", "--repeats", "1", results=tmp_path)
+    assert result["events"] == 300
+    assert len(result["headless_s"]) == len(result["tui_s"]) == len(result["floor_s"]) == 1
