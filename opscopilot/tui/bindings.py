@@ -36,6 +36,7 @@ APP_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("pane.close", "f8", "close_pane", "Close pane"),
     KeyAction("pane.new", "ctrl+n", "new_pane", "Split"),
     KeyAction("turn.cancel", "f9", "cancel_turn", "Cancel turn"),
+    KeyAction("app.rules", "f10", "allow_rules", "Allow rules", show=False),
     KeyAction("prompt.broadcast", "ctrl+b", "toggle_broadcast", "All panes"),
     KeyAction("copy.answer", "ctrl+y", "copy_answer", "Copy answer", show=False),
     KeyAction("copy.code", "ctrl+g", "copy_code", "Copy code block", show=False),

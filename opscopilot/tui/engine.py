@@ -25,6 +25,20 @@ class EngineError(Exception):
 
 
 @dataclass(frozen=True)
+class AllowRuleView:
+    """An always-allow rule as the rules screen lists it."""
+
+    id: int
+    tool: str
+    command: str | None
+    created_at: float
+
+    @property
+    def what(self) -> str:
+        return f"`{self.command}`" if self.command else f"every {self.tool} call"
+
+
+@dataclass(frozen=True)
 class ApprovalView:
     """A pending approval as the reviews panel shows it."""
 
@@ -124,6 +138,14 @@ class Engine(Protocol):
 
     async def allow_always(self, session_id: str, tool: str, command: str | None) -> None:
         """Stop asking about this tool (and exact command) in this session."""
+        ...
+
+    def allow_rules(self, session_id: str) -> list[AllowRuleView]:
+        """Blocking: the session's always-allow rules in force."""
+        ...
+
+    def revoke_rule(self, rule_id: int) -> None:
+        """Blocking: end one always-allow rule (EngineError "not_found" if already gone)."""
         ...
 
     def validate_arguments(self, tool: str, arguments: dict[str, Any]) -> str | None:

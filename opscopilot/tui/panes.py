@@ -115,6 +115,26 @@ class PaneActions:
         sessions = self.engine.sessions()
         self.call_from_thread(self._show_sessions, sessions)
 
+    @work(thread=True, group="rules", exit_on_error=False)
+    def action_allow_rules(self: OpsCopilotApp) -> None:  # type: ignore[misc]
+        pane = self.active_pane
+        if pane is None:
+            return
+        rules = self.engine.allow_rules(pane.session_id)
+        self.call_from_thread(self._show_rules, pane.session_id, rules)
+
+    def _show_rules(self: OpsCopilotApp, session_id: str, rules: list) -> None:  # type: ignore[misc]
+        from opscopilot.tui.screens.pickers import AllowRulesScreen
+
+        self.push_screen(AllowRulesScreen(session_id, rules), self._revoke_rule)
+
+    @work(thread=True, group="rules", exit_on_error=False)
+    def _revoke_rule(self: OpsCopilotApp, rule_id: int | None) -> None:  # type: ignore[misc]
+        if rule_id is None:
+            return
+        self.engine.revoke_rule(rule_id)
+        self.call_from_thread(self.notify, f"revoked rule {rule_id}: later calls ask again")
+
     def _show_sessions(self: OpsCopilotApp, sessions: list) -> None:  # type: ignore[misc]
         from opscopilot.tui.screens.pickers import SessionPicker
 

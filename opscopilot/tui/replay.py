@@ -25,7 +25,7 @@ from opscopilot.replay.player import Player
 from opscopilot.replay.recording import Recording
 from opscopilot.tui.app import OpsCopilotApp
 from opscopilot.tui.bindings import APP_ACTIONS, REPLAY_ACTIONS, KeyAction, app_bindings
-from opscopilot.tui.engine import ApprovalView, EngineError, SessionView
+from opscopilot.tui.engine import AllowRuleView, ApprovalView, EngineError, SessionView
 from opscopilot.tui.spend import QueueTracker, SpendTracker
 from opscopilot.tui.widgets.event_log import EventLog
 
@@ -74,6 +74,12 @@ class ReplayEngine:
 
     def sessions(self) -> list[SessionView]:
         return []
+
+    def allow_rules(self, session_id: str) -> list[AllowRuleView]:
+        return []
+
+    def revoke_rule(self, rule_id: int) -> None:
+        raise EngineError("replay", "this is a replay: nothing to revoke")
 
     def session_events(self, session_id: str) -> list[ev.Event]:
         return []

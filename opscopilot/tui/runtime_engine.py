@@ -20,7 +20,13 @@ import anyio
 
 from opscopilot.events import Event, Notice
 from opscopilot.redact import redact
-from opscopilot.tui.engine import ApprovalView, Decision, EngineError, SessionView
+from opscopilot.tui.engine import (
+    AllowRuleView,
+    ApprovalView,
+    Decision,
+    EngineError,
+    SessionView,
+)
 
 if TYPE_CHECKING:
     from opscopilot.replay.live import RecordingSettings, SessionRecorder
@@ -250,6 +256,18 @@ class RuntimeEngine:
 
     def sessions(self) -> list[SessionView]:
         return [SessionView.from_record(r) for r in self.store.list_sessions(limit=100)]
+
+    def allow_rules(self, session_id: str) -> list[AllowRuleView]:
+        return [AllowRuleView(r.id, r.tool, r.command, r.created_at)
+                for r in self.store.list_allow_rules(session_id)]
+
+    def revoke_rule(self, rule_id: int) -> None:
+        from opscopilot.store import StoreError
+
+        try:
+            self.store.revoke_allow_rule(rule_id)
+        except StoreError as exc:
+            raise EngineError(exc.kind, redact(str(exc))) from None
 
     def session_events(self, session_id: str) -> list[Event]:
         return [event for _, event in self.store.events(session_id=session_id)]

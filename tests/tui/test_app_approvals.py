@@ -182,3 +182,23 @@ async def test_a_decision_made_elsewhere_first_is_one_error_line(approvals_engin
         await pilot.press("f5", "a")
         await wait_for(pilot, lambda: any("already denied" in n.message for n in app._notifications))
         assert approvals_engine.resumed == []
+
+
+async def test_allow_rules_of_the_focused_session_are_listed_and_revoked_from_the_keyboard(
+    approvals_engine,
+):
+    from opscopilot.tui.screens.pickers import AllowRulesScreen
+
+    app = make_app(approvals_engine)
+    async with app.run_test(size=(140, 40)) as pilot:
+        session_id = app.active_pane.session_id
+        approvals_engine.store.create_session(session_id, "builtin:ops", "t", FIXED_NOW)
+        rule_id = approvals_engine.store.add_allow_rule(
+            session_id, tool="run_command", command="systemctl restart nginx", created_at=FIXED_NOW)
+        await pilot.press("f10")
+        await wait_for(pilot, lambda: isinstance(app.screen, AllowRulesScreen))
+        assert "`systemctl restart nginx`" in app.screen.query_one("#rule-list").get_option_at_index(
+            0).prompt
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: approvals_engine.store.list_allow_rules(session_id) == [])
+        assert rule_id > 0

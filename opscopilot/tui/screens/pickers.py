@@ -1,4 +1,4 @@
-"""Pickers: a stored session to resume, a model for the focused pane."""
+"""Pickers: a stored session to resume, a model for the focused pane, allow rules to revoke."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from opscopilot.tui.engine import SessionView
+from opscopilot.tui.engine import AllowRuleView, SessionView
 from opscopilot.tui.screens.dialogs import DIALOG_CSS
 
 
@@ -93,3 +93,36 @@ class ModelPicker(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class AllowRulesScreen(ModalScreen[int | None]):
+    """The focused session's always-allow rules; Enter revokes the highlighted one."""
+
+    DEFAULT_CSS = DIALOG_CSS + "AllowRulesScreen OptionList { height: auto; max-height: 16; }"
+    BINDINGS = [Binding("escape", "cancel", "Back", id="dialog.cancel")]
+
+    def __init__(self, session_id: str, rules: list[AllowRuleView]) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.rules = rules
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"Always allowed in {self.session_id}", classes="dialog-title")
+            if not self.rules:
+                yield Static("nothing: every call asks as the policy says", classes="dialog-help")
+            yield OptionList(*[Option(_rule_line(r), id=str(r.id)) for r in self.rules],
+                             id="rule-list")
+            yield Static("enter: revoke (later calls ask again) · esc: back",
+                         classes="dialog-help")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(int(event.option.id or 0))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _rule_line(rule: AllowRuleView) -> str:
+    since = time.strftime("%Y-%m-%d %H:%M", time.localtime(rule.created_at))
+    return f"rule {rule.id}  {rule.what}  (since {since})"
