@@ -108,6 +108,7 @@ class ConversationPane(Vertical, can_focus=True):
     }
     ConversationPane .turn-status { color: $text-muted; margin: 0 0 1 0; }
     ConversationPane .notice { color: $warning; }
+    ConversationPane .empty-hint { color: $text-muted; margin: 1 0; }
     """
 
     @dataclass
@@ -132,10 +133,13 @@ class ConversationPane(Vertical, can_focus=True):
         self._last_answer: AnswerBlock | None = None
         self._last_tool: ToolCard | None = None
         self._last_tool_content = ""
+        self._hint: Static | None = Static(_empty_hint(model), classes="empty-hint", markup=False)
 
     def compose(self) -> ComposeResult:
         yield self._header_line
-        yield self._transcript
+        with self._transcript:
+            if self._hint is not None:
+                yield self._hint
 
     def on_mount(self) -> None:
         self._transcript.anchor()
@@ -149,6 +153,8 @@ class ConversationPane(Vertical, can_focus=True):
     def set_model(self, model: str) -> None:
         self.model = model
         self.border_title = model
+        if self._hint is not None:
+            self._hint.update(_empty_hint(model))
 
     def _set_state(self, state: str) -> None:
         self.state = state
@@ -192,6 +198,9 @@ class ConversationPane(Vertical, can_focus=True):
 
     async def handle(self, event: ev.Event) -> None:
         """Render one event of this pane's session."""
+        if self._hint is not None:  # the first event replaces the "what to ask" hint
+            hint, self._hint = self._hint, None
+            await hint.remove()
         if isinstance(event, ev.ModelText):  # the hot path: buffered, drawn once per frame
             if block := await self._answer(event.call_id):
                 block.write(event.text)
@@ -296,3 +305,18 @@ def _finish_note(event: ev.ModelFinished) -> str:
     if event.error is not None:
         parts.append(f"{event.error.kind}: {redact(event.error.message)}")
     return "  ·  ".join(parts)
+
+
+def _empty_hint(model: str) -> str:
+    """What an empty pane says, so a first look shows what to try."""
+    if model.startswith("builtin:"):
+        return (
+            "Ask about this machine, e.g. \"how full are the disks?\" or \"why is the load "
+            "high?\" — builtin:ops runs read-only checks and summarises them. A change such as "
+            "\"restart nginx\" waits for your approval (F5). F1 lists every key."
+        )
+    return (
+        f"Ask {model} about a live system. Read-only tool calls run; anything that changes "
+        "something waits for your approval (F5). F1 lists every key."
+    )
+
