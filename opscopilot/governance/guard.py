@@ -36,15 +36,21 @@ Publish = Callable[[Any], None]
 @dataclass
 class CallMeter:
     """The running usage and cost of one call: estimated from characters until the
-    provider reports, then the provider's figure plus whatever streamed after it."""
+    provider reports, then the provider's figure plus whatever streamed after it.
+
+    Kept as plain counts, priced with `Price.cost_of`: `update` runs for every streamed
+    event, and a `Usage` is built only when someone reads `usage`.
+    """
 
     provider: str
     prompt_tokens: int
     price: Price | None
     provider_usage: Usage | None = None
     chars_since_usage: int = 0
-    usage: Usage = field(default_factory=Usage)
+    input_tokens: int = 0
+    output_tokens: int = 0
     cost: float = 0.0
+    _usage: Usage | None = field(default=None, repr=False)
 
     def add_chars(self, count: int) -> None:
         self.chars_since_usage += count
@@ -52,24 +58,38 @@ class CallMeter:
     def add_usage(self, usage: Usage) -> None:
         self.provider_usage = usage
         self.chars_since_usage = 0
+        self._usage = None
 
     @property
     def estimated(self) -> bool:
         return self.provider_usage is None or self.chars_since_usage > 0
 
+    @property
+    def usage(self) -> Usage:
+        if self._usage is None:
+            reported = self.provider_usage or Usage()
+            self._usage = reported.model_copy(
+                update={"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+            )
+        return self._usage
+
     def update(self) -> tuple[float, float]:
         """Recompute usage and cost; returns (output tokens added, USD added) since last time."""
-        reported = self.provider_usage or Usage()
+        reported = self.provider_usage
         extra = math.ceil(estimate_text_tokens(self.chars_since_usage, self.provider))
-        usage = reported.model_copy(
-            update={
-                "input_tokens": reported.input_tokens or self.prompt_tokens,
-                "output_tokens": reported.output_tokens + extra,
-            }
-        )
-        cost = self.price.cost(usage) if self.price is not None else 0.0
-        added = (usage.output_tokens - self.usage.output_tokens, cost - self.cost)
-        self.usage, self.cost = usage, cost
+        output = (reported.output_tokens if reported else 0) + extra
+        input_tokens = (reported.input_tokens if reported else 0) or self.prompt_tokens
+        if self.price is None:
+            cost = 0.0
+        elif reported is None:
+            cost = self.price.cost_of(input_tokens, output)
+        else:
+            cost = self.price.cost_of(input_tokens, output, reported.cache_read_tokens,
+                                      reported.cache_write_tokens)
+        added = (output - self.output_tokens, cost - self.cost)
+        if output != self.output_tokens or input_tokens != self.input_tokens:
+            self._usage = None
+        self.input_tokens, self.output_tokens, self.cost = input_tokens, output, cost
         return added
 
 
@@ -101,6 +121,7 @@ async def guard_stream(
     or another process) have spent since, so concurrent calls share one cap.
     """
     running = CallMeter(provider, prompt_tokens, price)
+    limits = _limits(caps, spent_before) if price is not None else []
     warned: set[Scope] = set()
     finished = False
     received_any = False
@@ -142,26 +163,23 @@ async def guard_stream(
             tokens_added, cost_added = running.update()
             if meter is not None and (tokens_added or cost_added):
                 meter.add(tokens_added, cost_added)
-            if price is not None and caps.any:
-                for scope, total, cap in _over(caps, spent_before, running.cost, caps.warn_fraction):
-                    if scope not in warned:
-                        warned.add(scope)
-                        emit(_event("BudgetWarning", scope, total, cap, call_id, session_id,
-                                    turn_id))
+            crossed = None
+            for scope, before, cap in limits:
+                total = before + running.cost
+                if total >= cap * caps.warn_fraction and scope not in warned:
+                    warned.add(scope)
+                    emit(_event("BudgetWarning", scope, total, cap, call_id, session_id,
+                                turn_id))
+                if crossed is None and not finished and total > cap:
+                    crossed = (scope, total, cap)
             yield event
             if kind == "error":
                 break
-            crossed = None if finished or price is None else _crossed(caps, spent_before,
-                                                                          running.cost)
             cancelled = ticket is not None and ticket.cancelled and not finished
             if crossed is not None or cancelled:
                 await _close(stream)
                 recorded_final = True
-                try:
-                    record(final=True)
-                except GovernanceError as exc:
-                    emit(_notice(f"could not record usage in the ledger: {exc}", session_id,
-                                 turn_id))
+                await _record_final(record, emit, session_id, turn_id)
                 yield UsageUpdate(running.usage)
                 if cancelled:
                     yield StreamError(LLMError("cancelled", "the call was cancelled",
@@ -179,40 +197,23 @@ async def guard_stream(
                     await _record_in_thread(record)
                     if refresh_spent is not None:
                         spent_before = await _refresh_in_thread(refresh_spent, spent_before)
+                        limits = _limits(caps, spent_before) if price is not None else []
                     if publish is not None:
                         emit(_usage_event(running, call_id, session_id, turn_id, price))
     finally:
         await _close(stream)
         if not recorded_final and (received_any or finished):
-            try:
-                record(final=True)
-            except GovernanceError as exc:
-                emit(_notice(f"could not record usage in the ledger: {exc}", session_id,
-                             turn_id))
+            await _record_final(record, emit, session_id, turn_id)
 
 
-def _over(
-    caps: Caps, spent: Spent, cost: float, fraction: float
-) -> list[tuple[Scope, float, float]]:
-    """The scopes whose spend (before + this call) has reached `fraction` of their cap."""
-    hits = []
+def _limits(caps: Caps, spent: Spent) -> list[tuple[Scope, float, float]]:
+    """(scope, spent before this call, cap) for every scope with a cap, in SCOPES order."""
+    limits = []
     for scope in SCOPES:
         cap = caps.cap(scope)
-        if cap is None:
-            continue
-        total = spent_in(scope, spent) + cost
-        if total >= cap * fraction:
-            hits.append((scope, total, cap))
-    return hits
-
-
-def _crossed(caps: Caps, spent: Spent, cost: float) -> tuple[Scope, float, float] | None:
-    """The first cap the running total has gone past, if any."""
-    for scope in SCOPES:
-        cap = caps.cap(scope)
-        if cap is not None and spent_in(scope, spent) + cost > cap:
-            return scope, spent_in(scope, spent) + cost, cap
-    return None
+        if cap is not None:
+            limits.append((scope, spent_in(scope, spent), cap))
+    return limits
 
 
 async def _close(stream: AsyncIterator[StreamEvent]) -> None:
@@ -222,6 +223,19 @@ async def _close(stream: AsyncIterator[StreamEvent]) -> None:
         return
     with anyio.CancelScope(shield=True):
         await aclose()
+
+
+async def _record_final(
+    record: Callable[[bool], None], emit: Callable[[Any], None], session_id: str | None,
+    turn_id: str | None,
+) -> None:
+    """The call's final figure, written off the event loop (a commit costs ~0.3 ms) and
+    shielded, so a cancelled or closed stream still leaves its spend in the ledger."""
+    with anyio.CancelScope(shield=True):
+        try:
+            await anyio.to_thread.run_sync(record, True)
+        except GovernanceError as exc:
+            emit(_notice(f"could not record usage in the ledger: {exc}", session_id, turn_id))
 
 
 async def _record_in_thread(record: Callable[[bool], None]) -> None:

@@ -212,14 +212,24 @@ class Price(LazyModel):
     cache_write: float | None = None
 
     def cost(self, usage: Usage) -> float:
+        return self.cost_of(
+            usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+            usage.cache_write_tokens,
+        )
+
+    def cost_of(
+        self, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> float:
+        """The formula of DESIGN.md on plain counts (the stream guard prices every token)."""
         cache_read_price = self.input if self.cache_read is None else self.cache_read
         cache_write_price = self.input if self.cache_write is None else self.cache_write
-        fresh_input = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
+        fresh_input = input_tokens - cache_read_tokens - cache_write_tokens
         return (
             max(fresh_input, 0) * self.input
-            + usage.cache_read_tokens * cache_read_price
-            + usage.cache_write_tokens * cache_write_price
-            + usage.output_tokens * self.output
+            + cache_read_tokens * cache_read_price
+            + cache_write_tokens * cache_write_price
+            + output_tokens * self.output
         ) / 1e6
 
 
