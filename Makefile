@@ -3,7 +3,7 @@
 check: lint test
 lint:
 	ruff check .
-	ruff format --check opscopilot
+	ruff format --check opscopilot tests benchmarks
 test:
 	pytest
 bench:

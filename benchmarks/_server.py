@@ -20,21 +20,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.wire_server import Reply, WireServer
 
-HEAD = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1763680000,
-        "model": "bench"}
+HEAD = {
+    "id": "chatcmpl-bench",
+    "object": "chat.completion.chunk",
+    "created": 1763680000,
+    "model": "bench",
+}
 
 
 def openai_events(n: int) -> list[str]:
     """The n content chunks, then the finish chunk, the usage chunk and [DONE]."""
     parts = []
     for i in range(n):
-        chunk = {**HEAD, "choices": [{"index": 0, "delta": {"content": f"tok{i % 97} "},
-                                      "finish_reason": None}]}
+        chunk = {
+            **HEAD,
+            "choices": [{"index": 0, "delta": {"content": f"tok{i % 97} "}, "finish_reason": None}],
+        }
         parts.append(f"data: {json.dumps(chunk)}\n\n")
     final = {**HEAD, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-    usage = {**HEAD, "choices": [],
-             "usage": {"prompt_tokens": 12, "completion_tokens": n, "total_tokens": n + 12}}
-    parts += [f"data: {json.dumps(final)}\n\n", f"data: {json.dumps(usage)}\n\n", "data: [DONE]\n\n"]
+    usage = {
+        **HEAD,
+        "choices": [],
+        "usage": {"prompt_tokens": 12, "completion_tokens": n, "total_tokens": n + 12},
+    }
+    parts += [
+        f"data: {json.dumps(final)}\n\n",
+        f"data: {json.dumps(usage)}\n\n",
+        "data: [DONE]\n\n",
+    ]
     return parts
 
 
@@ -43,18 +56,48 @@ def anthropic_events(n: int) -> list[str]:
         return f"event: {obj['type']}\ndata: {json.dumps(obj)}\n\n"
 
     parts = [
-        ev({"type": "message_start", "message": {"id": "msg_bench", "type": "message",
-            "role": "assistant", "model": "bench", "content": [], "stop_reason": None,
-            "stop_sequence": None, "usage": {"input_tokens": 12, "output_tokens": 1}}}),
-        ev({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ev(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_bench",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "bench",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 12, "output_tokens": 1},
+                },
+            }
+        ),
+        ev(
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            }
+        ),
     ]
     for i in range(n):
-        parts.append(ev({"type": "content_block_delta", "index": 0,
-                         "delta": {"type": "text_delta", "text": f"tok{i % 97} "}}))
+        parts.append(
+            ev(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": f"tok{i % 97} "},
+                }
+            )
+        )
     parts += [
         ev({"type": "content_block_stop", "index": 0}),
-        ev({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-            "usage": {"output_tokens": n}}),
+        ev(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": n},
+            }
+        ),
         ev({"type": "message_stop"}),
     ]
     return parts
@@ -76,8 +119,10 @@ def serve_size(server: WireServer, prefix: str, n: int, delay_s: float) -> None:
     openai_blocks, anthropic_blocks = openai_stream(n), anthropic_stream(n)
     for path in (f"{prefix}/v1/chat/completions", f"{prefix}/chat/completions"):
         server.handle(path, lambda r: Reply(body=openai_blocks, pieces=None, delay_s=delay_s))
-    server.handle(f"{prefix}/v1/messages",
-                  lambda r: Reply(body=anthropic_blocks, pieces=None, delay_s=delay_s))
+    server.handle(
+        f"{prefix}/v1/messages",
+        lambda r: Reply(body=anthropic_blocks, pieces=None, delay_s=delay_s),
+    )
 
 
 def quiet_resets(server: WireServer) -> None:
@@ -107,8 +152,9 @@ def main() -> None:
         count, _, delay_ms = args.paced.partition(":")
         paced = [part.encode() for part in openai_events(int(count))]
         delay = float(delay_ms or 1) / 1000
-        server.handle("/paced/v1/chat/completions",
-                      lambda r: Reply(body=paced, pieces=None, delay_s=delay))
+        server.handle(
+            "/paced/v1/chat/completions", lambda r: Reply(body=paced, pieces=None, delay_s=delay)
+        )
     server.start()
     print(server.url, flush=True)
     try:

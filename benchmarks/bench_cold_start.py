@@ -142,25 +142,48 @@ print(connection.getresponse().read()[:0].decode())
 
 def openai_reply() -> bytes:
     head = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "bench"}
-    chunks = [{**head, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
-              for word in ("Hello", " from", " loopback.")]
+    chunks = [
+        {**head, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+        for word in ("Hello", " from", " loopback.")
+    ]
     chunks.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    chunks.append({**head, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 3,
-                                                    "total_tokens": 6}})
+    chunks.append(
+        {
+            **head,
+            "choices": [],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6},
+        }
+    )
     return sse(*chunks, "[DONE]")
 
 
 def anthropic_reply() -> bytes:
     return sse(
-        {"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant",
-         "model": "bench", "content": [], "stop_reason": None, "stop_sequence": None,
-         "usage": {"input_tokens": 3, "output_tokens": 1}}},
+        {
+            "type": "message_start",
+            "message": {
+                "id": "m",
+                "type": "message",
+                "role": "assistant",
+                "model": "bench",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 3, "output_tokens": 1},
+            },
+        },
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        {"type": "content_block_delta", "index": 0,
-         "delta": {"type": "text_delta", "text": "Hello from loopback."}},
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": "Hello from loopback."},
+        },
         {"type": "content_block_stop", "index": 0},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-         "usage": {"output_tokens": 3}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 3},
+        },
         {"type": "message_stop"},
         event_names=True,
     )
@@ -200,21 +223,40 @@ def contenders(litellm_repeats: int, peer_repeats: int = 0) -> list[Contender]:
     python, ours = sys.executable, console_script()
     return [
         Contender("python_pass", "floor: python -c pass", [python, "-c", "pass"], False, expect=""),
-        Contender("http_client", "floor: python + http.client request", [python, "-c", HTTP_CLIENT],
-                  expect=""),
-        Contender("library_floor", "floor: click + pydantic + anyio + httpx request",
-                  [python, "-c", LIBRARY_FLOOR]),
-        Contender("ours_prompt", "ours: opscopilot prompt", [ours, "prompt", "hi", "--model",
-                                                             "openai:bench"]),
-        Contender("ours_prompt_priced", "ours: opscopilot prompt, a catalogued model",
-                  [ours, "prompt", "hi", "--model", "openai:gpt-4o-mini"]),
+        Contender(
+            "http_client",
+            "floor: python + http.client request",
+            [python, "-c", HTTP_CLIENT],
+            expect="",
+        ),
+        Contender(
+            "library_floor",
+            "floor: click + pydantic + anyio + httpx request",
+            [python, "-c", LIBRARY_FLOOR],
+        ),
+        Contender(
+            "ours_prompt",
+            "ours: opscopilot prompt",
+            [ours, "prompt", "hi", "--model", "openai:bench"],
+        ),
+        Contender(
+            "ours_prompt_priced",
+            "ours: opscopilot prompt, a catalogued model",
+            [ours, "prompt", "hi", "--model", "openai:gpt-4o-mini"],
+        ),
         Contender("ours_help", "ours: opscopilot --help", [ours, "--help"], False, expect="Usage"),
-        Contender("ours_version", "ours: opscopilot --version", [ours, "--version"], False,
-                  expect=""),
-        Contender("openai_sdk", "openai SDK script", [python, "-c", OPENAI_SDK],
-                  repeats=peer_repeats),
-        Contender("anthropic_sdk", "anthropic SDK script", [python, "-c", ANTHROPIC_SDK],
-                  repeats=peer_repeats),
+        Contender(
+            "ours_version", "ours: opscopilot --version", [ours, "--version"], False, expect=""
+        ),
+        Contender(
+            "openai_sdk", "openai SDK script", [python, "-c", OPENAI_SDK], repeats=peer_repeats
+        ),
+        Contender(
+            "anthropic_sdk",
+            "anthropic SDK script",
+            [python, "-c", ANTHROPIC_SDK],
+            repeats=peer_repeats,
+        ),
         Contender("litellm", "LiteLLM script", [python, "-c", LITELLM], repeats=litellm_repeats),
     ]
 
@@ -239,14 +281,19 @@ def spawn_once(contender: Contender, clock: ArrivalClock, env: dict[str, str]) -
     ended = time.perf_counter()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
-        raise RuntimeError(f"{contender.name} exited {done.returncode}: "
-                           f"{done.stderr.decode(errors='replace')[-400:]}")
+        raise RuntimeError(
+            f"{contender.name} exited {done.returncode}: "
+            f"{done.stderr.decode(errors='replace')[-400:]}"
+        )
     if contender.expect not in done.stdout.decode(errors="replace"):
-        raise RuntimeError(f"{contender.name} did not print {contender.expect!r}: "
-                           f"{done.stdout.decode(errors='replace')[-200:]!r}")
+        raise RuntimeError(
+            f"{contender.name} did not print {contender.expect!r}: "
+            f"{done.stdout.decode(errors='replace')[-200:]!r}"
+        )
     contender.to_exit_ms.append((ended - started) * 1e3)
-    contender.cpu_ms.append((after.ru_utime - before.ru_utime
-                             + after.ru_stime - before.ru_stime) * 1e3)
+    contender.cpu_ms.append(
+        (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1e3
+    )
     if contender.sends_request:
         if not clock.arrivals:
             raise RuntimeError(f"{contender.name} never reached the server")
@@ -281,27 +328,43 @@ def import_offenders(env: dict[str, str], top: int = 15) -> dict[str, list]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="process start to the request leaving")
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--peer-repeats", type=int, default=7,
-                        help="the SDK scripts take seconds each; ours and the floors get --repeats")
-    parser.add_argument("--litellm-repeats", type=int, default=3,
-                        help="LiteLLM takes seconds to import; fewer repeats keep the run short")
+    parser.add_argument(
+        "--peer-repeats",
+        type=int,
+        default=7,
+        help="the SDK scripts take seconds each; ours and the floors get --repeats",
+    )
+    parser.add_argument(
+        "--litellm-repeats",
+        type=int,
+        default=3,
+        help="LiteLLM takes seconds to import; fewer repeats keep the run short",
+    )
     parser.add_argument("--only", default="", help="comma-separated contender names")
     args = parser.parse_args()
 
     clock = ArrivalClock()
     openai_body, anthropic_body = openai_reply(), anthropic_reply()
-    chosen = [c for c in contenders(args.litellm_repeats, args.peer_repeats)
-              if not args.only or c.name in args.only.split(",")]
+    chosen = [
+        c
+        for c in contenders(args.litellm_repeats, args.peer_repeats)
+        if not args.only or c.name in args.only.split(",")
+    ]
     with isolated_home() as home, WireServer() as server:
         for path in ("/v1/chat/completions", "/chat/completions"):
             server.handle(path, lambda r: clock.stamp(openai_body))
         server.handle("/v1/messages", lambda r: clock.stamp(anthropic_body))
         quiet_resets(server)
         env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
-        env.update(OPSCOPILOT_HOME=str(home), OPENAI_BASE_URL=f"{server.url}/v1",
-                   OPENAI_API_KEY=BENCH_KEY, ANTHROPIC_BASE_URL=server.url,
-                   ANTHROPIC_API_KEY=BENCH_KEY, LITELLM_LOCAL_MODEL_COST_MAP="True",
-                   LITELLM_TELEMETRY="False")
+        env.update(
+            OPSCOPILOT_HOME=str(home),
+            OPENAI_BASE_URL=f"{server.url}/v1",
+            OPENAI_API_KEY=BENCH_KEY,
+            ANTHROPIC_BASE_URL=server.url,
+            ANTHROPIC_API_KEY=BENCH_KEY,
+            LITELLM_LOCAL_MODEL_COST_MAP="True",
+            LITELLM_TELEMETRY="False",
+        )
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # cached bytecode is the normal case
         for contender in chosen:  # warm the page cache and .pyc files once, untimed
             spawn_once(contender, clock, env)
@@ -320,33 +383,73 @@ def main() -> None:
     rows, results = [], []
     for c in chosen:
         to_request = median(c.to_request_ms) if c.to_request_ms else None
-        ratio = (f"{to_request / ours_ms:.1f}×" if to_request and ours_ms and c is not ours
-                 and c.name in ("openai_sdk", "anthropic_sdk", "litellm") else "—")
-        rows.append([
-            c.label, len(c.to_exit_ms),
-            f"{to_request:.0f}" if to_request else "—",
-            spread(c.to_request_ms) if c.to_request_ms else "—",
-            f"{median(c.to_exit_ms):.0f}", f"{median(c.cpu_ms):.0f}", ratio,
-        ])
-        results.append({"name": c.name, "label": c.label, "argv": [*c.argv[:1], "…"],
-                        "to_request_ms": c.to_request_ms, "to_exit_ms": c.to_exit_ms,
-                        "cpu_ms": c.cpu_ms, "median_cpu_ms": median(c.cpu_ms),
-                        "median_to_request_ms": to_request,
-                        "median_to_exit_ms": median(c.to_exit_ms)})
-    table = markdown_table(["contender", "runs", "spawn → request (ms, median)", "min–max",
-                            "spawn → exit (ms)", "child CPU (ms)", "peer / ours"], rows)
-    path = write_results("cold_start", {"repeats": args.repeats, "target_ms": TARGET_MS,
-                                        "contenders": results, "importtime": offenders,
-                                        "table": table})
+        ratio = (
+            f"{to_request / ours_ms:.1f}×"
+            if to_request
+            and ours_ms
+            and c is not ours
+            and c.name in ("openai_sdk", "anthropic_sdk", "litellm")
+            else "—"
+        )
+        rows.append(
+            [
+                c.label,
+                len(c.to_exit_ms),
+                f"{to_request:.0f}" if to_request else "—",
+                spread(c.to_request_ms) if c.to_request_ms else "—",
+                f"{median(c.to_exit_ms):.0f}",
+                f"{median(c.cpu_ms):.0f}",
+                ratio,
+            ]
+        )
+        results.append(
+            {
+                "name": c.name,
+                "label": c.label,
+                "argv": [*c.argv[:1], "…"],
+                "to_request_ms": c.to_request_ms,
+                "to_exit_ms": c.to_exit_ms,
+                "cpu_ms": c.cpu_ms,
+                "median_cpu_ms": median(c.cpu_ms),
+                "median_to_request_ms": to_request,
+                "median_to_exit_ms": median(c.to_exit_ms),
+            }
+        )
+    table = markdown_table(
+        [
+            "contender",
+            "runs",
+            "spawn → request (ms, median)",
+            "min–max",
+            "spawn → exit (ms)",
+            "child CPU (ms)",
+            "peer / ours",
+        ],
+        rows,
+    )
+    path = write_results(
+        "cold_start",
+        {
+            "repeats": args.repeats,
+            "target_ms": TARGET_MS,
+            "contenders": results,
+            "importtime": offenders,
+            "table": table,
+        },
+    )
     print(f"\n### Cold start (medians)\n\n{table}\n")
     if ours_ms is not None:
         verdict = "met" if ours_ms < TARGET_MS else "MISSED"
-        print(f"- opscopilot prompt: request left after {ours_ms:.0f} ms, target < "
-              f"{TARGET_MS:g} ms: {verdict}")
-    print(f"- `python -X importtime` of opscopilot prompt: {offenders['total_ms']} ms of imports "
-          "before the request;"
-          " slowest top-level: " + ", ".join(f"{n} {ms} ms" for n, ms in
-                                             offenders["top_level_cumulative_ms"][:6]))
+        print(
+            f"- opscopilot prompt: request left after {ours_ms:.0f} ms, target < "
+            f"{TARGET_MS:g} ms: {verdict}"
+        )
+    print(
+        f"- `python -X importtime` of opscopilot prompt: {offenders['total_ms']} ms of imports "
+        "before the request;"
+        " slowest top-level: "
+        + ", ".join(f"{n} {ms} ms" for n, ms in offenders["top_level_cumulative_ms"][:6])
+    )
     print(f"\nresults: {path}")
 
 

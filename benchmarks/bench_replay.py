@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import (  # noqa: E402
+from benchmarks._common import (
     console_script,
     isolated_home,
     markdown_table,
@@ -35,13 +35,24 @@ def make_recording(path: Path, events: int) -> None:
     from opscopilot.replay.recording import RecordingHeader, write_recording
 
     base = 1_800_000_000.0
-    stream: list[ev.Event] = [ev.TurnStarted(ts=base, session_id="s", turn_id="t",
-                                             prompt="why is the gateway slow?", model="bench")]
+    stream: list[ev.Event] = [
+        ev.TurnStarted(
+            ts=base, session_id="s", turn_id="t", prompt="why is the gateway slow?", model="bench"
+        )
+    ]
     for i in range(events - 2):
-        stream.append(ev.ModelText(ts=base + 0.001 * (i + 1), session_id="s", turn_id="t",
-                                   call_id="c", text=f"token{i} " + ("\n\n" if i % 200 == 199 else "")))
-    stream.append(ev.TurnFinished(ts=base + 0.001 * events, session_id="s", turn_id="t",
-                                  status="completed"))
+        stream.append(
+            ev.ModelText(
+                ts=base + 0.001 * (i + 1),
+                session_id="s",
+                turn_id="t",
+                call_id="c",
+                text=f"token{i} " + ("\n\n" if i % 200 == 199 else ""),
+            )
+        )
+    stream.append(
+        ev.TurnFinished(ts=base + 0.001 * events, session_id="s", turn_id="t", status="completed")
+    )
     write_recording(path, RecordingHeader(models=["bench"]), stream)
 
 
@@ -72,8 +83,11 @@ def main() -> None:
         path = Path(folder) / "recording.jsonl"
         make_recording(path, args.events)
         script = console_script()
-        floor = [sys.executable, "-c",
-                 f"import json\nfor line in open({str(path)!r}): json.loads(line)"]
+        floor = [
+            sys.executable,
+            "-c",
+            f"import json\nfor line in open({str(path)!r}): json.loads(line)",
+        ]
         headless = [script, "replay", str(path), "--headless", "--speed", "max"]
         floor_s, headless_s, tui_s = [], [], []
         for _ in range(args.repeats):  # interleaved, so drift hits every contender alike
@@ -85,16 +99,25 @@ def main() -> None:
             tui_s.append(seconds)
     rows = [
         ["floor: python reads + parses the JSONL", f"{median(floor_s):.2f} s", spread(floor_s), ""],
-        ["opscopilot replay --headless --speed max", f"{median(headless_s):.2f} s",
-         spread(headless_s), f"target < {TARGET_S:g} s: "
-         f"{'met' if median(headless_s) < TARGET_S else 'MISSED'}"],
-        ["TUI replay at max speed, all events on screen", f"{median(tui_s):.2f} s", spread(tui_s),
-         f"target < {TARGET_S:g} s: {'met' if median(tui_s) < TARGET_S else 'MISSED'}"],
+        [
+            "opscopilot replay --headless --speed max",
+            f"{median(headless_s):.2f} s",
+            spread(headless_s),
+            f"target < {TARGET_S:g} s: {'met' if median(headless_s) < TARGET_S else 'MISSED'}",
+        ],
+        [
+            "TUI replay at max speed, all events on screen",
+            f"{median(tui_s):.2f} s",
+            spread(tui_s),
+            f"target < {TARGET_S:g} s: {'met' if median(tui_s) < TARGET_S else 'MISSED'}",
+        ],
     ]
     print(f"\n### Replay of a {args.events:,}-event recording ({args.repeats} repeats, medians)\n")
     print(markdown_table(["contender", "median", "spread", "verdict"], rows))
-    write_results("replay", {"events": args.events, "floor_s": floor_s, "headless_s": headless_s,
-                             "tui_s": tui_s})
+    write_results(
+        "replay",
+        {"events": args.events, "floor_s": floor_s, "headless_s": headless_s, "tui_s": tui_s},
+    )
 
 
 if __name__ == "__main__":

@@ -93,7 +93,9 @@ def latency_server(latency_ms: float, tokens: int) -> Iterator[str]:
     """This script in --serve mode, in its own process, so its threads never share our GIL."""
     process = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(latency_ms), "--tokens", str(tokens)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None
@@ -151,8 +153,13 @@ async def uncontended(make: Callable[[int], Callable[[], Any]], rounds: int) -> 
     return (time.perf_counter() - started) / rounds * 1e6
 
 
-async def contended(make: Callable[[int], Callable[[], Any]], rounds: int, tasks: int,
-                    limit: int, checkpoint_us: float) -> float:
+async def contended(
+    make: Callable[[int], Callable[[], Any]],
+    rounds: int,
+    tasks: int,
+    limit: int,
+    checkpoint_us: float,
+) -> float:
     """µs per acquire + release when `tasks` tasks share `limit` slots; each holder yields once
     inside its slot (so the others really queue), and that one checkpoint's cost is taken off."""
     slot = make(limit)
@@ -190,8 +197,9 @@ async def checkpoint_cost(rounds: int, tasks: int) -> float:
 def _request() -> Any:
     from opscopilot.llm.types import Message, Request
 
-    return Request(model=MODEL, messages=[Message.user("why is the gateway returning 5xx?")],
-                   max_tokens=256)
+    return Request(
+        model=MODEL, messages=[Message.user("why is the gateway returning 5xx?")], max_tokens=256
+    )
 
 
 async def run_ours(calls: int, concurrency: int, home: Path, tag: str) -> dict[str, Any]:
@@ -206,8 +214,9 @@ async def run_ours(calls: int, concurrency: int, home: Path, tag: str) -> dict[s
     governor = Governor(ledger, Caps(per_day=1_000.0), scheduler)
     request = _request()
     async with new_async_client() as http:
-        client = governed_client(governor, http=http, priority="batch",
-                                 session_id=f"s-{tag}", turn_id=f"t-{tag}")
+        client = governed_client(
+            governor, http=http, priority="batch", session_id=f"s-{tag}", turn_id=f"t-{tag}"
+        )
 
         async def one() -> str:
             response = await client.complete(f"openai:{MODEL}", request)
@@ -254,16 +263,24 @@ async def run_peer(calls: int, concurrency: int, base: str) -> dict[str, Any]:
     """What a user writes instead: asyncio.Semaphore + httpx streaming POST + json per line."""
     import httpx
 
-    payload = {"model": MODEL, "stream": True, "max_tokens": 256,
-               "messages": [{"role": "user", "content": "why is the gateway returning 5xx?"}]}
+    payload = {
+        "model": MODEL,
+        "stream": True,
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": "why is the gateway returning 5xx?"}],
+    }
     headers = {"authorization": f"Bearer {BENCH_KEY}"}
     gate = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(timeout=30) as http:
 
         async def one() -> str:
             text = []
-            async with gate, http.stream("POST", f"{base}/v1/chat/completions", json=payload,
-                                         headers=headers) as response:
+            async with (
+                gate,
+                http.stream(
+                    "POST", f"{base}/v1/chat/completions", json=payload, headers=headers
+                ) as response,
+            ):
                 response.raise_for_status()
                 async for line in response.aiter_lines():
                     if not line.startswith("data: ") or line == "data: [DONE]":
@@ -291,8 +308,9 @@ def expected_text(tokens: int) -> str:
     return "".join(f"tok{i % 97} " for i in range(tokens))
 
 
-def measure_throughput(name: str, calls: int, concurrency: int, base: str, home: Path,
-                       tag: str) -> float:
+def measure_throughput(
+    name: str, calls: int, concurrency: int, base: str, home: Path, tag: str
+) -> float:
     """Calls per second for one contender; every call must have streamed the whole answer."""
     if name == "ours":
         result = asyncio.run(run_ours(calls, concurrency, home, tag))
@@ -312,14 +330,19 @@ def measure_throughput(name: str, calls: int, concurrency: int, base: str, home:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="scheduler overhead and batch throughput")
-    parser.add_argument("--serve", type=float, default=None, metavar="LATENCY_MS",
-                        help=argparse.SUPPRESS)  # internal: run the fixed-latency server
+    parser.add_argument(
+        "--serve", type=float, default=None, metavar="LATENCY_MS", help=argparse.SUPPRESS
+    )  # internal: run the fixed-latency server
     parser.add_argument("--tokens", type=int, default=TOKENS, help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=20_000, help="acquires per overhead run")
     parser.add_argument("--tasks", type=int, default=32, help="tasks in the contended run")
     parser.add_argument("--slots", type=int, default=4, help="slots in the contended run")
-    parser.add_argument("--calls", type=int, default=240,
-                        help="N calls per run at the smallest C (scaled up with C)")
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=240,
+        help="N calls per run at the smallest C (scaled up with C)",
+    )
     # C=8 is the default [scheduler] max_concurrency. At C=32 the loopback server and client
     # share 2 cores and even the peer reaches only ~50 % of C/L: that measures the machine.
     parser.add_argument("--concurrency", default="8,16", help="C values, comma-separated")
@@ -332,15 +355,17 @@ def main() -> None:
 
     os.environ["OPENAI_API_KEY"] = BENCH_KEY
     overhead: dict[str, dict[str, list[float]]] = {
-        key: {"uncontended": [], "contended": []} for key in SLOTS}
+        key: {"uncontended": [], "contended": []} for key in SLOTS
+    }
     checkpoints: list[float] = []
     for repeat in range(args.repeats):
         checkpoint = asyncio.run(checkpoint_cost(args.rounds, args.tasks))
         checkpoints.append(checkpoint)
         for key, (_, make) in SLOTS.items():
             overhead[key]["uncontended"].append(asyncio.run(uncontended(make, args.rounds)))
-            overhead[key]["contended"].append(asyncio.run(
-                contended(make, args.rounds, args.tasks, args.slots, checkpoint)))
+            overhead[key]["contended"].append(
+                asyncio.run(contended(make, args.rounds, args.tasks, args.slots, checkpoint))
+            )
         print(f"overhead repeat {repeat + 1}/{args.repeats} done", file=sys.stderr, flush=True)
 
     levels = [int(c) for c in args.concurrency.split(",") if c]
@@ -353,25 +378,39 @@ def main() -> None:
             for c in levels:
                 calls = max(args.calls, 4 * c) * (c // min(levels))
                 for name in THROUGHPUT:  # interleaved, so they meet the same noise
-                    rates[c][name].append(measure_throughput(
-                        name, calls, c, url, home, f"{c}-{repeat}-{name}"))
-            print(f"throughput repeat {repeat + 1}/{args.repeats} done", file=sys.stderr,
-                  flush=True)
+                    rates[c][name].append(
+                        measure_throughput(name, calls, c, url, home, f"{c}-{repeat}-{name}")
+                    )
+            print(
+                f"throughput repeat {repeat + 1}/{args.repeats} done", file=sys.stderr, flush=True
+            )
 
     floor_us = median(overhead["limiter"]["uncontended"])
     floor_contended = median(overhead["limiter"]["contended"])
     overhead_rows = []
     for key, (label, _) in SLOTS.items():
         un, co = overhead[key]["uncontended"], overhead[key]["contended"]
-        overhead_rows.append([
-            label, f"{median(un):.2f}", spread(un), f"{median(co):.2f}", spread(co),
-            "—" if key == "limiter" else
-            f"{median(un) / floor_us:.1f}× / {median(co) / floor_contended:.1f}×",
-        ])
+        overhead_rows.append(
+            [
+                label,
+                f"{median(un):.2f}",
+                spread(un),
+                f"{median(co):.2f}",
+                spread(co),
+                "—"
+                if key == "limiter"
+                else f"{median(un) / floor_us:.1f}× / {median(co) / floor_contended:.1f}×",
+            ]
+        )
     overhead_table = markdown_table(
-        ["contender", "uncontended µs", "min–max",
-         f"contended µs ({args.tasks} tasks, {args.slots} slots)", "min–max",
-         "vs CapacityLimiter (un / contended)"],
+        [
+            "contender",
+            "uncontended µs",
+            "min–max",
+            f"contended µs ({args.tasks} tasks, {args.slots} slots)",
+            "min–max",
+            "vs CapacityLimiter (un / contended)",
+        ],
         overhead_rows,
     )
 
@@ -384,32 +423,53 @@ def main() -> None:
         for name, label in THROUGHPUT.items():
             values = rates[c][name]
             rate = median(values)
-            throughput_rows.append([
-                label, c, calls, f"{rate:,.1f}", spread(values), f"{rate / ideal:.1%}",
-                "—" if name == "peer" else f"{rate / peer:.2f}×",
-            ])
+            throughput_rows.append(
+                [
+                    label,
+                    c,
+                    calls,
+                    f"{rate:,.1f}",
+                    spread(values),
+                    f"{rate / ideal:.1%}",
+                    "—" if name == "peer" else f"{rate / peer:.2f}×",
+                ]
+            )
         ours = median(rates[c]["ours"])
         verdicts.append(
             f"- C={c}: governed path {ours:,.1f} calls/s = {ours / ideal:.1%} of the ideal "
             f"{ideal:,.0f}/s, target ≥ {THROUGHPUT_TARGET:.0%}: "
             f"{'met' if ours / ideal >= THROUGHPUT_TARGET else 'MISSED'} "
-            f"(peer reaches {peer / ideal:.1%})")
+            f"(peer reaches {peer / ideal:.1%})"
+        )
     throughput_table = markdown_table(
-        ["contender", "C", "calls", "calls/s (median)", "min–max", "of ideal C/L",
-         "vs peer"], throughput_rows)
+        ["contender", "C", "calls", "calls/s (median)", "min–max", "of ideal C/L", "vs peer"],
+        throughput_rows,
+    )
 
-    path = write_results("scheduler", {
-        "repeats": args.repeats, "rounds": args.rounds, "tasks": args.tasks,
-        "slots": args.slots, "latency_ms": args.latency_ms, "tokens_per_response": TOKENS,
-        "throughput_target": THROUGHPUT_TARGET, "checkpoint_us": checkpoints,
-        "overhead_us": overhead,
-        "throughput_calls_per_s": {str(c): rates[c] for c in levels},
-        "table": overhead_table + "\n\n" + throughput_table,
-    })
-    print(f"\n### Scheduler overhead ({args.repeats} repeats, medians of {args.rounds:,} "
-          f"acquires)\n\n{overhead_table}\n")
-    print(f"### Batch throughput, L = {args.latency_ms:g} ms per response "
-          f"({args.repeats} repeats, medians)\n\n{throughput_table}\n")
+    path = write_results(
+        "scheduler",
+        {
+            "repeats": args.repeats,
+            "rounds": args.rounds,
+            "tasks": args.tasks,
+            "slots": args.slots,
+            "latency_ms": args.latency_ms,
+            "tokens_per_response": TOKENS,
+            "throughput_target": THROUGHPUT_TARGET,
+            "checkpoint_us": checkpoints,
+            "overhead_us": overhead,
+            "throughput_calls_per_s": {str(c): rates[c] for c in levels},
+            "table": overhead_table + "\n\n" + throughput_table,
+        },
+    )
+    print(
+        f"\n### Scheduler overhead ({args.repeats} repeats, medians of {args.rounds:,} "
+        f"acquires)\n\n{overhead_table}\n"
+    )
+    print(
+        f"### Batch throughput, L = {args.latency_ms:g} ms per response "
+        f"({args.repeats} repeats, medians)\n\n{throughput_table}\n"
+    )
     print("\n".join(verdicts) + "\n")
     print(f"results: {path}")
 

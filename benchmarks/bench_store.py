@@ -45,8 +45,12 @@ def model_texts(n: int, session_id: str = "s-bench", turn_id: str = "t-bench") -
     from opscopilot.events import ModelText
 
     now = time.time()
-    return [ModelText(ts=now, session_id=session_id, turn_id=turn_id, call_id="c-bench",
-                      text=f"tok{i % 97} ") for i in range(n)]
+    return [
+        ModelText(
+            ts=now, session_id=session_id, turn_id=turn_id, call_id="c-bench", text=f"tok{i % 97} "
+        )
+        for i in range(n)
+    ]
 
 
 def open_store(home: Path, name: str) -> Any:
@@ -85,15 +89,18 @@ def naive_appends(home: Path, n: int, tag: str) -> dict[str, float]:
     events = model_texts(n)
     database = db.connect(home / f"naive-{tag}.db")
     conn = database.conn
-    conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, ts REAL, session_id TEXT, "
-                 "turn_id TEXT, type TEXT, data TEXT)")
+    conn.execute(
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY, ts REAL, session_id TEXT, "
+        "turn_id TEXT, type TEXT, data TEXT)"
+    )
     conn.commit()
     gc.collect()
     started = time.perf_counter()
     for event in events:
-        conn.execute("INSERT INTO events (ts, session_id, turn_id, type, data) VALUES (?,?,?,?,?)",
-                     (event.ts, event.session_id, event.turn_id, event.type,
-                      event.model_dump_json()))
+        conn.execute(
+            "INSERT INTO events (ts, session_id, turn_id, type, data) VALUES (?,?,?,?,?)",
+            (event.ts, event.session_id, event.turn_id, event.type, event.model_dump_json()),
+        )
         conn.commit()
     elapsed = time.perf_counter() - started
     conn.close()
@@ -124,9 +131,15 @@ async def stream_into(base: str, store: Any | None) -> tuple[int, float, float]:
             if event.type == "text":
                 count += 1
                 if store is not None:
-                    store.append_event(ModelText(ts=time.time(), session_id="s-bench",
-                                                 turn_id="t-bench", call_id="c-bench",
-                                                 text=event.text))
+                    store.append_event(
+                        ModelText(
+                            ts=time.time(),
+                            session_id="s-bench",
+                            turn_id="t-bench",
+                            call_id="c-bench",
+                            text=event.text,
+                        )
+                    )
     if store is not None:
         store.flush()
     return count, time.process_time() - cpu, time.perf_counter() - wall
@@ -182,8 +195,9 @@ async def runtime_turn(home: Path, base: str, tag: str) -> dict[str, Any]:
 
     async def drive() -> None:
         nonlocal outcome
-        outcome = await runtime.start_turn(None, "hi", model="openai:bench",
-                                           approve_mode="read-only")
+        outcome = await runtime.start_turn(
+            None, "hi", model="openai:bench", approve_mode="read-only"
+        )
 
     try:
         gc.collect()
@@ -266,8 +280,15 @@ async def adapter_bus_floor(base: str) -> list[float]:
             provider = StampingProvider(open_provider("openai", http), yielded)
             async for event in provider.stream(_request()):
                 if event.type == "text":
-                    bus.publish(ModelText(ts=time.time(), session_id="s-bench", turn_id="t-bench",
-                                          call_id="c-bench", text=event.text))
+                    bus.publish(
+                        ModelText(
+                            ts=time.time(),
+                            session_id="s-bench",
+                            turn_id="t-bench",
+                            call_id="c-bench",
+                            text=event.text,
+                        )
+                    )
         from opscopilot.events import TurnFinished
 
         bus.publish(TurnFinished(ts=time.time(), status="completed"))
@@ -306,8 +327,11 @@ def main() -> None:
     parser.add_argument("--paced", type=int, default=2_000, help="tokens in the paced stream")
     parser.add_argument("--paced-delay-ms", type=float, default=0.5)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--profile", action="store_true",
-                        help="print a cProfile of one runtime turn (block stream) and stop")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print a cProfile of one runtime turn (block stream) and stop",
+    )
     args = parser.parse_args()
     if args.profile:
         profile_runtime(args.runtime_events)
@@ -325,8 +349,7 @@ def main() -> None:
     adapter_latencies: list[float] = []
     runtime_cpu: list[float] = []
     adapter_cpu: list[float] = []
-    extra = ["--sizes", str(args.runtime_events), "--paced",
-             f"{args.paced}:{args.paced_delay_ms}"]
+    extra = ["--sizes", str(args.runtime_events), "--paced", f"{args.paced}:{args.paced_delay_ms}"]
     with isolated_home() as home, server_process(n, *extra) as url:
         small = f"{url}/n/{args.runtime_events}"
         asyncio.run(stream_into(small, None))  # warm-up: imports, first connection
@@ -346,8 +369,10 @@ def main() -> None:
             stored_cpu.append(cpu / count * 1e6)
             stored_rate.append(count / wall)
             paced = asyncio.run(runtime_turn(home, f"{url}/paced", f"paced-{repeat}"))
-            latencies += [(got - sent) * 1e6 for sent, got in
-                          zip(paced["yielded"], paced["received"], strict=True)]
+            latencies += [
+                (got - sent) * 1e6
+                for sent, got in zip(paced["yielded"], paced["received"], strict=True)
+            ]
             floor_latencies += asyncio.run(bus_floor(args.paced))
             adapter_latencies += asyncio.run(adapter_bus_floor(f"{url}/paced"))
             count, cpu, _ = asyncio.run(stream_into(small, None))
@@ -361,55 +386,95 @@ def main() -> None:
     latency_median = statistics.median(latencies)
     added_median = latency_median - statistics.median(adapter_latencies)
     rows = [
-        ["Store.append_event + flush (batched writer thread)", f"{n:,}",
-         f"{median(rates):,.0f} events/s", spread(rates),
-         f"{median([a['append_us'] for a in appends]):.1f} µs per append (caller)"],
-        ["naive: INSERT + COMMIT per event (same connect())", f"{args.naive_events:,}",
-         f"{median(naive_rates):,.0f} events/s", spread(naive_rates),
-         f"ours is {median(rates) / median(naive_rates):.0f}× faster"],
-        ["OpenAIProvider stream → append_event → flush", f"{n:,}",
-         f"{median(stored_rate):,.0f} events/s", spread(stored_rate),
-         f"+{median(stored_cpu) - median(bare_cpu):.1f} CPU µs/event over the bare stream "
-         f"({median(bare_cpu):.1f} → {median(stored_cpu):.1f})"],
-        ["Runtime turn: adapter yield → bus subscriber (paced)", f"{len(latencies):,}",
-         f"median {latency_median:.0f} µs", f"p90 {percentile(latencies, 0.9):.0f} µs, "
-         f"p99 {percentile(latencies, 0.99):.0f} µs",
-         f"added by the runtime (over the no-runtime floor below): {added_median:.0f} µs — "
-         f"target < {LATENCY_TARGET_US:g} µs added: "
-         f"{'met' if added_median < LATENCY_TARGET_US else 'MISSED'}"],
-        ["floor: adapter → EventBus directly, no runtime (paced)", f"{len(adapter_latencies):,}",
-         f"median {statistics.median(adapter_latencies):.0f} µs",
-         f"p90 {percentile(adapter_latencies, 0.9):.0f} µs, "
-         f"p99 {percentile(adapter_latencies, 0.99):.0f} µs",
-         "the producer's next network read comes first"],
-        ["floor: EventBus.publish → subscriber, one loop pass", f"{len(floor_latencies):,}",
-         f"median {statistics.median(floor_latencies):.0f} µs",
-         f"p90 {percentile(floor_latencies, 0.9):.0f} µs, "
-         f"p99 {percentile(floor_latencies, 0.99):.0f} µs",
-         "what any in-process subscriber pays"],
-        ["Runtime turn, CPU per token (block stream)", f"{args.runtime_events:,}",
-         f"{median(runtime_cpu):.1f} µs/token", spread(runtime_cpu),
-         f"+{median(runtime_cpu) - median(adapter_cpu):.1f} µs over the adapter alone "
-         f"({median(adapter_cpu):.1f})"],
+        [
+            "Store.append_event + flush (batched writer thread)",
+            f"{n:,}",
+            f"{median(rates):,.0f} events/s",
+            spread(rates),
+            f"{median([a['append_us'] for a in appends]):.1f} µs per append (caller)",
+        ],
+        [
+            "naive: INSERT + COMMIT per event (same connect())",
+            f"{args.naive_events:,}",
+            f"{median(naive_rates):,.0f} events/s",
+            spread(naive_rates),
+            f"ours is {median(rates) / median(naive_rates):.0f}× faster",
+        ],
+        [
+            "OpenAIProvider stream → append_event → flush",
+            f"{n:,}",
+            f"{median(stored_rate):,.0f} events/s",
+            spread(stored_rate),
+            f"+{median(stored_cpu) - median(bare_cpu):.1f} CPU µs/event over the bare stream "
+            f"({median(bare_cpu):.1f} → {median(stored_cpu):.1f})",
+        ],
+        [
+            "Runtime turn: adapter yield → bus subscriber (paced)",
+            f"{len(latencies):,}",
+            f"median {latency_median:.0f} µs",
+            f"p90 {percentile(latencies, 0.9):.0f} µs, p99 {percentile(latencies, 0.99):.0f} µs",
+            f"added by the runtime (over the no-runtime floor below): {added_median:.0f} µs — "
+            f"target < {LATENCY_TARGET_US:g} µs added: "
+            f"{'met' if added_median < LATENCY_TARGET_US else 'MISSED'}",
+        ],
+        [
+            "floor: adapter → EventBus directly, no runtime (paced)",
+            f"{len(adapter_latencies):,}",
+            f"median {statistics.median(adapter_latencies):.0f} µs",
+            f"p90 {percentile(adapter_latencies, 0.9):.0f} µs, "
+            f"p99 {percentile(adapter_latencies, 0.99):.0f} µs",
+            "the producer's next network read comes first",
+        ],
+        [
+            "floor: EventBus.publish → subscriber, one loop pass",
+            f"{len(floor_latencies):,}",
+            f"median {statistics.median(floor_latencies):.0f} µs",
+            f"p90 {percentile(floor_latencies, 0.9):.0f} µs, "
+            f"p99 {percentile(floor_latencies, 0.99):.0f} µs",
+            "what any in-process subscriber pays",
+        ],
+        [
+            "Runtime turn, CPU per token (block stream)",
+            f"{args.runtime_events:,}",
+            f"{median(runtime_cpu):.1f} µs/token",
+            spread(runtime_cpu),
+            f"+{median(runtime_cpu) - median(adapter_cpu):.1f} µs over the adapter alone "
+            f"({median(adapter_cpu):.1f})",
+        ],
     ]
     table = markdown_table(["measure", "events", "median", "spread", "note"], rows)
-    path = write_results("store", {
-        "repeats": args.repeats, "latency_target_us": LATENCY_TARGET_US,
-        "store_appends": appends, "naive_appends": naive,
-        "bare_stream_cpu_us": bare_cpu, "stream_with_store_cpu_us": stored_cpu,
-        "stream_with_store_events_per_s": stored_rate,
-        "runtime_latency_us": {"median": latency_median, "p90": percentile(latencies, 0.9),
-                               "p99": percentile(latencies, 0.99), "samples": len(latencies)},
-        "runtime_added_latency_us": added_median,
-        "adapter_bus_latency_us": {"median": statistics.median(adapter_latencies),
-                                   "p90": percentile(adapter_latencies, 0.9),
-                                   "p99": percentile(adapter_latencies, 0.99)},
-        "bus_floor_latency_us": {"median": statistics.median(floor_latencies),
-                                 "p90": percentile(floor_latencies, 0.9),
-                                 "p99": percentile(floor_latencies, 0.99)},
-        "runtime_cpu_us_per_token": runtime_cpu, "adapter_cpu_us_per_token": adapter_cpu,
-        "table": table,
-    })
+    path = write_results(
+        "store",
+        {
+            "repeats": args.repeats,
+            "latency_target_us": LATENCY_TARGET_US,
+            "store_appends": appends,
+            "naive_appends": naive,
+            "bare_stream_cpu_us": bare_cpu,
+            "stream_with_store_cpu_us": stored_cpu,
+            "stream_with_store_events_per_s": stored_rate,
+            "runtime_latency_us": {
+                "median": latency_median,
+                "p90": percentile(latencies, 0.9),
+                "p99": percentile(latencies, 0.99),
+                "samples": len(latencies),
+            },
+            "runtime_added_latency_us": added_median,
+            "adapter_bus_latency_us": {
+                "median": statistics.median(adapter_latencies),
+                "p90": percentile(adapter_latencies, 0.9),
+                "p99": percentile(adapter_latencies, 0.99),
+            },
+            "bus_floor_latency_us": {
+                "median": statistics.median(floor_latencies),
+                "p90": percentile(floor_latencies, 0.9),
+                "p99": percentile(floor_latencies, 0.99),
+            },
+            "runtime_cpu_us_per_token": runtime_cpu,
+            "adapter_cpu_us_per_token": adapter_cpu,
+            "table": table,
+        },
+    )
     print(f"\n### Store and runtime ({args.repeats} repeats, medians)\n\n{table}\n")
     print(f"results: {path}")
 

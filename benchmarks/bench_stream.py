@@ -121,7 +121,9 @@ async def openai_sdk(base: str) -> int:
     count = 0
     async with AsyncOpenAI(base_url=f"{base}/v1", api_key=BENCH_KEY, max_retries=0) as client:
         stream = await client.chat.completions.create(
-            model="bench", messages=MESSAGES, stream=True  # type: ignore[arg-type]
+            model="bench",
+            messages=MESSAGES,
+            stream=True,  # type: ignore[arg-type]
         )
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
@@ -135,7 +137,10 @@ async def anthropic_sdk(base: str) -> int:
     count = 0
     async with AsyncAnthropic(base_url=base, api_key=BENCH_KEY, max_retries=0) as client:
         stream = await client.messages.create(
-            model="bench", max_tokens=200_000, messages=MESSAGES, stream=True  # type: ignore[arg-type]
+            model="bench",
+            max_tokens=200_000,
+            messages=MESSAGES,
+            stream=True,  # type: ignore[arg-type]
         )
         async for event in stream:
             if event.type == "content_block_delta" and event.delta.type == "text_delta":
@@ -148,8 +153,12 @@ async def litellm_acompletion(base: str) -> int:
 
     count = 0
     response = await litellm.acompletion(
-        model="openai/bench", api_base=f"{base}/v1", api_key=BENCH_KEY,
-        messages=MESSAGES, stream=True, max_retries=0,
+        model="openai/bench",
+        api_base=f"{base}/v1",
+        api_key=BENCH_KEY,
+        messages=MESSAGES,
+        stream=True,
+        max_retries=0,
     )
     async for chunk in response:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -175,8 +184,9 @@ CONTENDERS = [
     Contender("ours_anthropic", "ours: AnthropicProvider", ours_anthropic),
     Contender("ours_client", "ours: LLMClient → OpenAIProvider", ours_client),
     Contender("openai_sdk", "openai SDK (AsyncOpenAI)", openai_sdk, True, "ours_openai"),
-    Contender("anthropic_sdk", "anthropic SDK (AsyncAnthropic)", anthropic_sdk, True,
-              "ours_anthropic"),
+    Contender(
+        "anthropic_sdk", "anthropic SDK (AsyncAnthropic)", anthropic_sdk, True, "ours_anthropic"
+    ),
     Contender("litellm", "LiteLLM acompletion", litellm_acompletion, True, "ours_openai"),
 ]
 
@@ -220,10 +230,15 @@ def quiet_peers() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="CPU µs per streamed event, ours vs peers")
     parser.add_argument("--events", type=int, default=100_000, help="stream size for ours")
-    parser.add_argument("--peer-events", type=int, default=20_000,
-                        help="stream size for the openai/anthropic SDKs")
-    parser.add_argument("--litellm-events", type=int, default=5_000,
-                        help="stream size for LiteLLM (hundreds of µs per event)")
+    parser.add_argument(
+        "--peer-events", type=int, default=20_000, help="stream size for the openai/anthropic SDKs"
+    )
+    parser.add_argument(
+        "--litellm-events",
+        type=int,
+        default=5_000,
+        help="stream size for LiteLLM (hundreds of µs per event)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", default="", help="comma-separated contender names")
     parser.add_argument("--profile", default="", help="print a cProfile of this contender")
@@ -238,8 +253,10 @@ def main() -> None:
         elif c.name == "litellm":
             sizes[c.name] = args.litellm_events
     extra_sizes = sorted({s for s in sizes.values() if s != args.events} | {200})
-    with isolated_home(), server_process(args.events, "--sizes",
-                                         ",".join(map(str, extra_sizes))) as url:
+    with (
+        isolated_home(),
+        server_process(args.events, "--sizes", ",".join(map(str, extra_sizes))) as url,
+    ):
 
         def base_for(size: int) -> str:
             return url if size == args.events else f"{url}/n/{size}"
@@ -266,24 +283,52 @@ def main() -> None:
         ours = by_name.get(c.baseline)
         ratio = cpu / median(ours.cpu_us) if ours is not None else None
         versus = f"{ratio:.1f}× {ours.label.removeprefix('ours: ')}" if ours and ratio else "—"
-        rows.append([c.label, f"{c.events:,}", f"{cpu:.2f}", spread(c.cpu_us),
-                     f"{median(c.wall_us):.2f}", versus])
-        results.append({"name": c.name, "label": c.label, "events": c.events,
-                        "cpu_us_per_event": c.cpu_us, "wall_us_per_event": c.wall_us,
-                        "median_cpu_us": cpu, "ratio_peer_over_ours": ratio})
+        rows.append(
+            [
+                c.label,
+                f"{c.events:,}",
+                f"{cpu:.2f}",
+                spread(c.cpu_us),
+                f"{median(c.wall_us):.2f}",
+                versus,
+            ]
+        )
+        results.append(
+            {
+                "name": c.name,
+                "label": c.label,
+                "events": c.events,
+                "cpu_us_per_event": c.cpu_us,
+                "wall_us_per_event": c.wall_us,
+                "median_cpu_us": cpu,
+                "ratio_peer_over_ours": ratio,
+            }
+        )
     floor = by_name.get("floor")
     table = markdown_table(
-        ["contender", "events", "CPU µs/event (median)", "min–max", "wall µs/event",
-         "peer / ours (CPU)"], rows)
+        [
+            "contender",
+            "events",
+            "CPU µs/event (median)",
+            "min–max",
+            "wall µs/event",
+            "peer / ours (CPU)",
+        ],
+        rows,
+    )
     verdicts = []
     for name in ("ours_openai", "ours_anthropic", "ours_client"):
         if name in by_name:
             value = median(by_name[name].cpu_us)
             note = f" ({value / median(floor.cpu_us):.1f}× the floor)" if floor else ""
-            verdicts.append(f"- {by_name[name].label}: {value:.2f} µs/event, target ≤ "
-                            f"{TARGET_US:g}: {'met' if value <= TARGET_US else 'MISSED'}{note}")
-    path = write_results("stream", {"repeats": args.repeats, "target_us": TARGET_US,
-                                    "contenders": results, "table": table})
+            verdicts.append(
+                f"- {by_name[name].label}: {value:.2f} µs/event, target ≤ "
+                f"{TARGET_US:g}: {'met' if value <= TARGET_US else 'MISSED'}{note}"
+            )
+    path = write_results(
+        "stream",
+        {"repeats": args.repeats, "target_us": TARGET_US, "contenders": results, "table": table},
+    )
     print(f"\n### Stream throughput ({args.repeats} repeats, medians)\n\n{table}\n")
     print("\n".join(verdicts))
     print(f"\nresults: {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")

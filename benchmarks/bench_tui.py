@@ -58,7 +58,9 @@ SIZE = (120, 40)
 END_MARKER = "ENDOFSTREAM7Q"
 BUS_BATCH = 200  # events published per turn of the loop (the bus keeps 10,000 per subscriber)
 HELP_MARKER = "opscopilot keys"  # the help screen's table title
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78]"
+)
 
 SECTION = """## {k}. Gateway 5xx: upstream `api-{k}`
 
@@ -117,8 +119,9 @@ def frames_of(app: Any) -> list[tuple[float, str]]:
     return getattr(app._driver, "frames", [])
 
 
-async def until_frame(app: Any, text: str, *, after: int = 0, timeout_s: float = 60.0,
-                      absent: bool = False) -> tuple[float, int]:
+async def until_frame(
+    app: Any, text: str, *, after: int = 0, timeout_s: float = 60.0, absent: bool = False
+) -> tuple[float, int]:
     """(stamp, index) of the first frame from index `after` on that shows `text`."""
     deadline = time.perf_counter() + timeout_s
     checked = after
@@ -142,14 +145,23 @@ def model_events(session_id: str, tokens: list[str]) -> tuple[list[Any], list[An
     from opscopilot import events as ev
 
     ids = {"ts": time.time(), "session_id": session_id, "turn_id": "t-bench"}
-    before = [ev.TurnStarted(**ids, prompt="why is the gateway returning 5xx?",
-                             model="openai:gpt-4o-mini"),
-              ev.ModelCallStarted(**ids, call_id="c-bench", provider="openai",
-                                  model="gpt-4o-mini")]
+    before = [
+        ev.TurnStarted(
+            **ids, prompt="why is the gateway returning 5xx?", model="openai:gpt-4o-mini"
+        ),
+        ev.ModelCallStarted(**ids, call_id="c-bench", provider="openai", model="gpt-4o-mini"),
+    ]
     texts = [ev.ModelText(**ids, call_id="c-bench", text=t) for t in tokens]
-    after = [ev.ModelFinished(**ids, call_id="c-bench", provider="openai", model="gpt-4o-mini",
-                              finish_reason="stop", usage={"input_tokens": 12,
-                                                           "output_tokens": len(tokens)})]
+    after = [
+        ev.ModelFinished(
+            **ids,
+            call_id="c-bench",
+            provider="openai",
+            model="gpt-4o-mini",
+            finish_reason="stop",
+            usage={"input_tokens": 12, "output_tokens": len(tokens)},
+        )
+    ]
     return before, texts, after
 
 
@@ -189,7 +201,7 @@ async def stream_ours(home: Path, tokens: list[str], via: str = "ingest") -> dic
             subscription = next(iter(bus._subscribers))
             events = [*texts, *after]
             for i in range(0, len(events), BUS_BATCH):
-                for event in events[i:i + BUS_BATCH]:
+                for event in events[i : i + BUS_BATCH]:
                     bus.publish(event)
                 await asyncio.sleep(0)  # the app's turn: the pump and its messages run
         fed = time.perf_counter()
@@ -202,8 +214,12 @@ async def stream_ours(home: Path, tokens: list[str], via: str = "ingest") -> dic
     app.engine.close()
     if source != "".join(tokens):
         raise RuntimeError(f"ours ({via}): the pane's Markdown does not hold the whole answer")
-    return {"tokens_per_s": len(tokens) / (drawn - started), "fed_s": fed - started,
-            "drawn_s": drawn - started, "markdown_blocks": blocks}
+    return {
+        "tokens_per_s": len(tokens) / (drawn - started),
+        "fed_s": fed - started,
+        "drawn_s": drawn - started,
+        "markdown_blocks": blocks,
+    }
 
 
 def bare_app() -> Any:
@@ -250,15 +266,19 @@ async def stream_bare(tokens: list[str], feed: str) -> dict[str, float]:
         source = markdown.source
     if source != "".join(tokens):
         raise RuntimeError(f"{feed}: the Markdown does not hold the whole answer")
-    return {"tokens_per_s": len(tokens) / (drawn - started), "fed_s": fed - started,
-            "drawn_s": drawn - started}
+    return {
+        "tokens_per_s": len(tokens) / (drawn - started),
+        "fed_s": fed - started,
+        "drawn_s": drawn - started,
+    }
 
 
 # --------------------------------------------------------------------------- 2. key latency
 
 
-async def key_latency(home: Path, tokens: list[str], presses: int, tokens_per_s: float,
-                      streaming: bool) -> list[float]:
+async def key_latency(
+    home: Path, tokens: list[str], presses: int, tokens_per_s: float, streaming: bool
+) -> list[float]:
     """ms from an F1 key event to the first frame showing the help screen, `presses` times,
     while the runtime's EventBus streams `tokens` to the app at `tokens_per_s` (or idle)."""
     from textual import events
@@ -276,7 +296,7 @@ async def key_latency(home: Path, tokens: list[str], presses: int, tokens_per_s:
             for event in before:
                 bus.publish(event)
             for i in range(0, len(texts), per_tick):
-                for event in texts[i:i + per_tick]:
+                for event in texts[i : i + per_tick]:
                     bus.publish(event)
                 next_at += tick
                 await asyncio.sleep(max(next_at - time.perf_counter(), 0))
@@ -324,14 +344,22 @@ Hello().run()
 """
 
 
-def first_frame_ms(argv: list[str], marker: str, env: dict[str, str],
-                   timeout_s: float = 30.0) -> float:
+def first_frame_ms(
+    argv: list[str], marker: str, env: dict[str, str], timeout_s: float = 30.0
+) -> float:
     """ms from spawning `argv` on a 120×40 pseudo-terminal until its output shows `marker`."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
     started = time.perf_counter()
-    process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                               start_new_session=True, close_fds=True)
+    process = subprocess.Popen(
+        argv,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+    )
     os.close(slave)
     seen = b""
     try:
@@ -360,8 +388,13 @@ def first_frame_ms(argv: list[str], marker: str, env: dict[str, str],
 
 
 def first_frames(home: Path, repeats: int) -> dict[str, list[float]]:
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(SIZE[0]),
-           "LINES": str(SIZE[1]), "OPSCOPILOT_HOME": str(home)}
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "COLUMNS": str(SIZE[0]),
+        "LINES": str(SIZE[1]),
+        "OPSCOPILOT_HOME": str(home),
+    }
     for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         env.pop(name, None)  # no key: the TUI opens on builtin:ops, as on a fresh machine
     contenders = {
@@ -386,18 +419,37 @@ def p90(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="TUI streaming, key latency and first frame")
-    parser.add_argument("--tokens", type=int, default=5_000,
-                        help="the long stream (ours and the MarkdownStream peer)")
-    parser.add_argument("--short-tokens", type=int, default=300,
-                        help="the short stream every contender gets (the naive peer is O(n²))")
-    parser.add_argument("--huge-tokens", type=int, default=None,
-                        help="ours only: does the rate hold as one answer grows? "
-                             "(default 10 × --tokens; 0: skip)")
+    parser.add_argument(
+        "--tokens",
+        type=int,
+        default=5_000,
+        help="the long stream (ours and the MarkdownStream peer)",
+    )
+    parser.add_argument(
+        "--short-tokens",
+        type=int,
+        default=300,
+        help="the short stream every contender gets (the naive peer is O(n²))",
+    )
+    parser.add_argument(
+        "--huge-tokens",
+        type=int,
+        default=None,
+        help="ours only: does the rate hold as one answer grows? (default 10 × --tokens; 0: skip)",
+    )
     parser.add_argument("--presses", type=int, default=12)
-    parser.add_argument("--key-stream-rate", type=float, default=50.0,
-                        help="tokens/s on the bus while keys are pressed (a model's pace)")
-    parser.add_argument("--fast-key-stream-rate", type=float, default=2_000.0,
-                        help="a second key-latency run under a fast stream (0: skip)")
+    parser.add_argument(
+        "--key-stream-rate",
+        type=float,
+        default=50.0,
+        help="tokens/s on the bus while keys are pressed (a model's pace)",
+    )
+    parser.add_argument(
+        "--fast-key-stream-rate",
+        type=float,
+        default=2_000.0,
+        help="a second key-latency run under a fast stream (0: skip)",
+    )
     parser.add_argument("--start-repeats", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
@@ -406,29 +458,74 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {}
     # (key, label, tokens, run, the row its rate is compared with)
     contenders: list[tuple[str, str, int, Callable[[Path], Awaitable[Any]], str]] = [
-        ("ours_short", "ours: OpsCopilotApp.ingest(ModelText) → pane", len(short),
-         lambda home: stream_ours(home, short), ""),
-        ("bus_short", "ours: EventBus → engine → EngineEvent → pane", len(short),
-         lambda home: stream_ours(home, short, via="bus"), "ours_short"),
-        ("stream_short", "peer: bare Markdown + MarkdownStream.write", len(short),
-         lambda home: stream_bare(short, "stream"), "ours_short"),
-        ("naive_short", "peer: bare Markdown.update(full_text) per token", len(short),
-         lambda home: stream_bare(short, "update"), "ours_short"),
-        ("ours_long", "ours: OpsCopilotApp.ingest(ModelText) → pane", len(long),
-         lambda home: stream_ours(home, long), ""),
-        ("bus_long", "ours: EventBus → engine → EngineEvent → pane", len(long),
-         lambda home: stream_ours(home, long, via="bus"), "ours_long"),
-        ("stream_long", "peer: bare Markdown + MarkdownStream.write", len(long),
-         lambda home: stream_bare(long, "stream"), "ours_long"),
+        (
+            "ours_short",
+            "ours: OpsCopilotApp.ingest(ModelText) → pane",
+            len(short),
+            lambda home: stream_ours(home, short),
+            "",
+        ),
+        (
+            "bus_short",
+            "ours: EventBus → engine → EngineEvent → pane",
+            len(short),
+            lambda home: stream_ours(home, short, via="bus"),
+            "ours_short",
+        ),
+        (
+            "stream_short",
+            "peer: bare Markdown + MarkdownStream.write",
+            len(short),
+            lambda home: stream_bare(short, "stream"),
+            "ours_short",
+        ),
+        (
+            "naive_short",
+            "peer: bare Markdown.update(full_text) per token",
+            len(short),
+            lambda home: stream_bare(short, "update"),
+            "ours_short",
+        ),
+        (
+            "ours_long",
+            "ours: OpsCopilotApp.ingest(ModelText) → pane",
+            len(long),
+            lambda home: stream_ours(home, long),
+            "",
+        ),
+        (
+            "bus_long",
+            "ours: EventBus → engine → EngineEvent → pane",
+            len(long),
+            lambda home: stream_ours(home, long, via="bus"),
+            "ours_long",
+        ),
+        (
+            "stream_long",
+            "peer: bare Markdown + MarkdownStream.write",
+            len(long),
+            lambda home: stream_bare(long, "stream"),
+            "ours_long",
+        ),
     ]
     huge_tokens = 10 * args.tokens if args.huge_tokens is None else args.huge_tokens
     if huge_tokens:
         huge = answer_tokens(huge_tokens)
         contenders += [
-            ("ours_huge", "ours: OpsCopilotApp.ingest(ModelText) → pane", len(huge),
-             lambda home: stream_ours(home, huge), "ours_long"),
-            ("bus_huge", "ours: EventBus → engine → EngineEvent → pane", len(huge),
-             lambda home: stream_ours(home, huge, via="bus"), "bus_long"),
+            (
+                "ours_huge",
+                "ours: OpsCopilotApp.ingest(ModelText) → pane",
+                len(huge),
+                lambda home: stream_ours(home, huge),
+                "ours_long",
+            ),
+            (
+                "bus_huge",
+                "ours: EventBus → engine → EngineEvent → pane",
+                len(huge),
+                lambda home: stream_ours(home, huge, via="bus"),
+                "bus_long",
+            ),
         ]
     key_runs = [("streaming", args.key_stream_rate), ("idle", 0.0)]
     if args.fast_key_stream_rate:
@@ -442,8 +539,9 @@ def main() -> None:
             print(f"stream repeat {repeat + 1}/{args.repeats} done", file=sys.stderr, flush=True)
         for key, pace in key_runs:
             key_tokens = answer_tokens(int(max(pace, 1) * (args.presses * 1.5 + 10)))
-            keys[key] = asyncio.run(key_latency(home, key_tokens, args.presses,
-                                                max(pace, 1), streaming=pace > 0))
+            keys[key] = asyncio.run(
+                key_latency(home, key_tokens, args.presses, max(pace, 1), streaming=pace > 0)
+            )
         print("key latency done", file=sys.stderr, flush=True)
         starts = first_frames(home, args.start_repeats)
         print("first frame done", file=sys.stderr, flush=True)
@@ -455,34 +553,57 @@ def main() -> None:
     for key, label, count, _, base in contenders:
         values = [r["tokens_per_s"] for r in runs[key]]
         blocks = [r["markdown_blocks"] for r in runs[key] if "markdown_blocks" in r]
-        stream_rows.append([
-            label, f"{count:,}", f"{median(values):,.0f}", spread(values),
-            f"{median([r['fed_s'] for r in runs[key]]):.2f} / "
-            f"{median([r['drawn_s'] for r in runs[key]]):.2f}",
-            f"{blocks[0]:,}" if blocks else "1",
-            "—" if not base else f"{median(values) / rate(base):.2f}×",
-        ])
+        stream_rows.append(
+            [
+                label,
+                f"{count:,}",
+                f"{median(values):,.0f}",
+                spread(values),
+                f"{median([r['fed_s'] for r in runs[key]]):.2f} / "
+                f"{median([r['drawn_s'] for r in runs[key]]):.2f}",
+                f"{blocks[0]:,}" if blocks else "1",
+                "—" if not base else f"{median(values) / rate(base):.2f}×",
+            ]
+        )
     stream_table = markdown_table(
-        ["contender", "tokens", "tokens/s, first fed → last drawn (median)", "min–max",
-         "s fed / s drawn", "Markdown blocks", "rate vs the row it follows"], stream_rows)
+        [
+            "contender",
+            "tokens",
+            "tokens/s, first fed → last drawn (median)",
+            "min–max",
+            "s fed / s drawn",
+            "Markdown blocks",
+            "rate vs the row it follows",
+        ],
+        stream_rows,
+    )
 
     latency_rows = [
-        [f"ours: F1 → help screen drawn, while {args.key_stream_rate:,.0f} tokens/s stream in",
-         keys["streaming"]],
+        [
+            f"ours: F1 → help screen drawn, while {args.key_stream_rate:,.0f} tokens/s stream in",
+            keys["streaming"],
+        ],
         ["ours: F1 → help screen drawn, idle", keys["idle"]],
     ]
     if "fast_streaming" in keys:
-        latency_rows.append([f"ours: F1 → help screen drawn, while "
-                             f"{args.fast_key_stream_rate:,.0f} tokens/s stream in",
-                             keys["fast_streaming"]])
+        latency_rows.append(
+            [
+                f"ours: F1 → help screen drawn, while "
+                f"{args.fast_key_stream_rate:,.0f} tokens/s stream in",
+                keys["fast_streaming"],
+            ]
+        )
     latency_rows += [
         ["ours: `opscopilot tui` spawn → first frame (pty)", starts["ours"]],
         ["peer: Textual hello-world app spawn → first frame (pty)", starts["hello"]],
     ]
     latency_table = markdown_table(
         ["measure", "samples", "ms (median)", "min–max", "p90"],
-        [[label, len(v), f"{median(v):.1f}", spread(v), f"{p90(v):.1f}"]
-         for label, v in latency_rows])
+        [
+            [label, len(v), f"{median(v):.1f}", spread(v), f"{p90(v):.1f}"]
+            for label, v in latency_rows
+        ],
+    )
     live = min(rate("bus_long"), rate("ours_long"))
     key_ms, start_ms = median(keys["streaming"]), median(starts["ours"])
     verdicts = [
@@ -498,19 +619,35 @@ def main() -> None:
         f" ({start_ms / median(starts['hello']):.1f}× a hello-world app)",
     ]
     if "ours_huge" in runs:
-        verdicts.insert(1, f"- one {len(huge):,}-token answer: {rate('ours_huge'):,.0f} tokens/s "
-                           f"through ingest, {rate('bus_huge'):,.0f} through the bus")
-    path = write_results("tui", {
-        "repeats": args.repeats, "tokens": len(long), "short_tokens": len(short),
-        "size": SIZE, "streams": runs, "key_ms": keys, "key_stream_rate": args.key_stream_rate,
-        "fast_key_stream_rate": args.fast_key_stream_rate,
-        "first_frame_ms": starts,
-        "targets": {"tokens_per_s": STREAM_TARGET_TOKENS_PER_S, "key_ms": KEY_TARGET_MS,
-                    "first_frame_ms": FIRST_FRAME_TARGET_MS},
-        "table": stream_table + "\n\n" + latency_table,
-    })
-    print(f"\n### TUI streaming, {SIZE[0]}×{SIZE[1]} frames rendered to ANSI "
-          f"({args.repeats} repeats, medians)\n\n{stream_table}\n")
+        verdicts.insert(
+            1,
+            f"- one {len(huge):,}-token answer: {rate('ours_huge'):,.0f} tokens/s "
+            f"through ingest, {rate('bus_huge'):,.0f} through the bus",
+        )
+    path = write_results(
+        "tui",
+        {
+            "repeats": args.repeats,
+            "tokens": len(long),
+            "short_tokens": len(short),
+            "size": SIZE,
+            "streams": runs,
+            "key_ms": keys,
+            "key_stream_rate": args.key_stream_rate,
+            "fast_key_stream_rate": args.fast_key_stream_rate,
+            "first_frame_ms": starts,
+            "targets": {
+                "tokens_per_s": STREAM_TARGET_TOKENS_PER_S,
+                "key_ms": KEY_TARGET_MS,
+                "first_frame_ms": FIRST_FRAME_TARGET_MS,
+            },
+            "table": stream_table + "\n\n" + latency_table,
+        },
+    )
+    print(
+        f"\n### TUI streaming, {SIZE[0]}×{SIZE[1]} frames rendered to ANSI "
+        f"({args.repeats} repeats, medians)\n\n{stream_table}\n"
+    )
     print(f"### TUI latency (medians)\n\n{latency_table}\n")
     print("\n".join(verdicts) + "\n")
     print(f"results: {path}")

@@ -21,18 +21,49 @@ from benchmarks._common import BENCH_DIR, RESULTS_DIR, machine
 
 BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     # (results name, script, full-run arguments, --quick arguments)
-    ("stream", "bench_stream.py", [],
-     ["--events", "20000", "--peer-events", "2000", "--litellm-events", "500", "--repeats", "1"]),
-    ("cold_start", "bench_cold_start.py", [], ["--repeats", "2", "--peer-repeats", "1", "--litellm-repeats", "1"]),
-    ("store", "bench_store.py", [],
-     ["--events", "10000", "--runtime-events", "2000", "--paced", "300", "--repeats", "1"]),
+    (
+        "stream",
+        "bench_stream.py",
+        [],
+        ["--events", "20000", "--peer-events", "2000", "--litellm-events", "500", "--repeats", "1"],
+    ),
+    (
+        "cold_start",
+        "bench_cold_start.py",
+        [],
+        ["--repeats", "2", "--peer-repeats", "1", "--litellm-repeats", "1"],
+    ),
+    (
+        "store",
+        "bench_store.py",
+        [],
+        ["--events", "10000", "--runtime-events", "2000", "--paced", "300", "--repeats", "1"],
+    ),
     # engineer K's: the queue and the TUI
-    ("scheduler", "bench_scheduler.py", [],
-     ["--calls", "40", "--concurrency", "8", "--rounds", "2000", "--repeats", "1"]),
+    (
+        "scheduler",
+        "bench_scheduler.py",
+        [],
+        ["--calls", "40", "--concurrency", "8", "--rounds", "2000", "--repeats", "1"],
+    ),
     ("replay", "bench_replay.py", [], ["--events", "2000", "--repeats", "1"]),
-    ("tui", "bench_tui.py", [],
-     ["--tokens", "1000", "--short-tokens", "100", "--presses", "3", "--start-repeats", "1",
-      "--repeats", "1"]),
+    (
+        "tui",
+        "bench_tui.py",
+        [],
+        [
+            "--tokens",
+            "1000",
+            "--short-tokens",
+            "100",
+            "--presses",
+            "3",
+            "--start-repeats",
+            "1",
+            "--repeats",
+            "1",
+        ],
+    ),
 ]
 
 
@@ -48,8 +79,11 @@ def main() -> None:
             print(f"skipping {script}: not in this checkout", file=sys.stderr)
             continue
         command = [sys.executable, str(BENCH_DIR / script), *(quick if args.quick else full)]
-        print(f"$ {' '.join(Path(c).name if c.endswith('.py') else c for c in command[1:])}",
-              file=sys.stderr, flush=True)
+        print(
+            f"$ {' '.join(Path(c).name if c.endswith('.py') else c for c in command[1:])}",
+            file=sys.stderr,
+            flush=True,
+        )
         began = time.perf_counter()
         done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
         seconds = time.perf_counter() - began
@@ -57,17 +91,20 @@ def main() -> None:
             failures.append(f"{script} exited {done.returncode}")
             print(done.stdout, file=sys.stderr)
             continue
-        summary = "\n".join(line for line in done.stdout.strip().splitlines()
-                            if not line.startswith("results:")).strip()
+        summary = "\n".join(
+            line for line in done.stdout.strip().splitlines() if not line.startswith("results:")
+        ).strip()
         latest = json.loads((RESULTS_DIR / f"{name}-latest.json").read_text())
         sections.append(f"{summary}\n\n_{script}: {seconds:.0f} s_")
         print(f"  done in {seconds:.0f} s ({latest['benchmark']})", file=sys.stderr, flush=True)
 
     host = machine()
-    header = (f"Measured {host['date']} on {host['cpus']} cores ({host['processor']}, "
-              f"{host['platform']}), Python {host['python']}; command: "
-              f"`python benchmarks/run_all.py{' --quick' if args.quick else ''}` "
-              f"({time.perf_counter() - started:.0f} s in all).")
+    header = (
+        f"Measured {host['date']} on {host['cpus']} cores ({host['processor']}, "
+        f"{host['platform']}), Python {host['python']}; command: "
+        f"`python benchmarks/run_all.py{' --quick' if args.quick else ''}` "
+        f"({time.perf_counter() - started:.0f} s in all)."
+    )
     report = "\n\n".join([header, *sections])
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"all-{time.strftime('%Y%m%d-%H%M%S')}.md"

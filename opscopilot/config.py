@@ -107,8 +107,4 @@ def section(name: str) -> dict[str, Any]:
 
 def default_model() -> str:
     """Flag > OPSCOPILOT_MODEL > config.toml [defaults] model > builtin:ops."""
-    return (
-        os.environ.get("OPSCOPILOT_MODEL")
-        or section("defaults").get("model")
-        or DEFAULT_MODEL
-    )
+    return os.environ.get("OPSCOPILOT_MODEL") or section("defaults").get("model") or DEFAULT_MODEL

@@ -197,7 +197,9 @@ class SchedulerMetrics(_Event):
     tokens_per_s: float = 0.0
     usd_per_min: float = 0.0
     cooldowns: dict[str, float] = Field(default_factory=dict)  # provider -> seconds left
-    spend: dict[str, tuple[float, float | None]] = Field(default_factory=dict)  # scope -> (spent, cap)
+    spend: dict[str, tuple[float, float | None]] = Field(
+        default_factory=dict
+    )  # scope -> (spent, cap)
 
 
 class Notice(_Event):

@@ -24,7 +24,9 @@ _PATTERNS: list[re.Pattern[str]] = [
     re.compile(r"gh[pousr]_[A-Za-z0-9]{20,}"),
     re.compile(r"AKIA[0-9A-Z]{16}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}"),
-    re.compile(r"(?i)((?:api[_-]?key|access[_-]?token|token|secret|password)[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;]{4,}"),
+    re.compile(
+        r"(?i)((?:api[_-]?key|access[_-]?token|token|secret|password)[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;]{4,}"
+    ),
     re.compile(r"(?i)([?&](?:key|api_key|token)=)[^&\s\"']+"),
 ]
 

@@ -33,7 +33,9 @@ def test_nothing_outside_the_tui_imports_textual():
         "leaked = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
         "print(','.join(leaked))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "", f"Textual imported by the core: {result.stdout}"
 
 
@@ -42,7 +44,9 @@ def test_the_cli_entry_point_defers_heavy_imports():
         "import sys, opscopilot.cli.main\n"
         f"print(','.join(m for m in {HEAVY_FOR_STARTUP!r} if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""
 
 
@@ -55,7 +59,9 @@ def test_help_and_version_answer_without_loading_providers_or_textual():
         "finally:\n"
         f"    print('LOADED:' + ','.join(m for m in {HEAVY_FOR_STARTUP!r} if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert "Usage: opscopilot" in result.stdout
     assert result.stdout.strip().endswith("LOADED:")
 
@@ -108,17 +114,24 @@ def test_prompt_sends_its_request_before_loading_what_it_does_not_need(wire_serv
     from tests.support.wire_server import Reply
 
     wire_server.expect("/v1/chat/completions", Reply(body=text_stream("Hello")))
-    env = {**os.environ, "OPENAI_BASE_URL": f"{wire_server.url}/v1",
-           "OPENAI_API_KEY": "sk-test-architecture-0000"}
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": f"{wire_server.url}/v1",
+        "OPENAI_API_KEY": "sk-test-architecture-0000",
+    }
     code = _AT_FIRST_CONNECT.replace("MODEL", repr(model))
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert "Hello" in result.stdout
     line = next(x for x in result.stderr.splitlines() if x.startswith("LOADED "))
     loaded = set(json.loads(line.removeprefix("LOADED ")))
     # The hook fired at the request's connect: what sends it is loaded, the rest is not.
     assert {"opscopilot.llm.providers.openai", "httpx", "httpcore"} <= loaded
-    early = [banned for banned in NOT_BEFORE_THE_REQUEST
-             if any(name == banned or name.startswith(banned + ".") for name in loaded)]
+    early = [
+        banned
+        for banned in NOT_BEFORE_THE_REQUEST
+        if any(name == banned or name.startswith(banned + ".") for name in loaded)
+    ]
     assert early == [], f"loaded before prompt's request left: {early}"

@@ -12,9 +12,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_a_built_wheel_carries_themes_and_recordings_and_finds_them(tmp_path: Path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--quiet", "-w", str(tmp_path / "dist"), str(ROOT)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
     )
     (wheel,) = (tmp_path / "dist").glob("opscopilot-*.whl")
     with zipfile.ZipFile(wheel) as archive:
@@ -31,8 +42,15 @@ def test_a_built_wheel_carries_themes_and_recordings_and_finds_them(tmp_path: Pa
         "print(bundled_dir('themes')); print(bundled_dir('recordings'))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path / 'site')!r})\n" + code],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(tmp_path / 'site')!r})\n" + code,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     themes, recordings = result.stdout.split()
     assert themes.startswith(str(tmp_path / "site"))

@@ -140,9 +140,7 @@ def _call_model(step: _Step, *, counted: bool = True) -> None:
         )
         return
     call_id = step.next_id("m")
-    step.update(
-        model_calls=state.model_calls + (1 if counted else 0), pending_model_call=call_id
-    )
+    step.update(model_calls=state.model_calls + (1 if counted else 0), pending_model_call=call_id)
     step.move("calling_model")
     step.directives.append(
         CallModel(call_id=call_id, messages=tuple(step.state.messages), attempt=1)
@@ -221,8 +219,10 @@ def _budget_hit(step: _Step, action: BudgetHit) -> None:
     _add_spend(step, action.usage, action.cost_usd)
     _keep_partial(step, action.partial_text)
     _finish(
-        step, "cut_off", action.reason, error=ErrorInfo(kind="budget", message=action.reason,
-                                                        retryable=False)
+        step,
+        "cut_off",
+        action.reason,
+        error=ErrorInfo(kind="budget", message=action.reason, retryable=False),
     )
 
 
@@ -266,13 +266,25 @@ def _tools_classified(step: _Step, action: ToolsClassified) -> None:
             decision, reason = "deny", f"read-only mode denies {risk} calls ({reason})"
         elif mode == "none" and decision == "run":
             decision = "ask"
-        step.emit(ev.ToolProposed, tool_call_id=call.id, name=call.name,
-                  arguments=call.arguments, risk=risk, reason=reason)
-        call = call.model_copy(update={
-            "risk": risk, "decision": decision, "reason": reason, "call_hash": call_hash,
-            "run_arguments": call.arguments, "run_hash": call_hash,
-            "shell_by_rule": shell_by_rule and decision == "run",
-        })
+        step.emit(
+            ev.ToolProposed,
+            tool_call_id=call.id,
+            name=call.name,
+            arguments=call.arguments,
+            risk=risk,
+            reason=reason,
+        )
+        call = call.model_copy(
+            update={
+                "risk": risk,
+                "decision": decision,
+                "reason": reason,
+                "call_hash": call_hash,
+                "run_arguments": call.arguments,
+                "run_hash": call_hash,
+                "shell_by_rule": shell_by_rule and decision == "run",
+            }
+        )
         if decision == "run":
             call = call.model_copy(update={"status": "approved"})
         elif decision == "ask":
@@ -285,10 +297,14 @@ def _tools_classified(step: _Step, action: ToolsClassified) -> None:
 
 def _ask(step: _Step, call: ToolCallState, reason: str) -> ToolCallState:
     approval_id = step.next_id("a")
-    call = call.model_copy(update={
-        "status": "awaiting_approval", "approval_id": approval_id, "approved_by_operator": False,
-        "run_id": None,
-    })
+    call = call.model_copy(
+        update={
+            "status": "awaiting_approval",
+            "approval_id": approval_id,
+            "approved_by_operator": False,
+            "run_id": None,
+        }
+    )
     step.directives.append(_approval_request(call, reason))
     return call
 
@@ -296,18 +312,27 @@ def _ask(step: _Step, call: ToolCallState, reason: str) -> ToolCallState:
 def _approval_request(call: ToolCallState, reason: str) -> RequestApproval:
     assert call.approval_id is not None and call.risk is not None
     return RequestApproval(
-        approval_id=call.approval_id, tool_call_id=call.id, name=call.name,
+        approval_id=call.approval_id,
+        tool_call_id=call.id,
+        name=call.name,
         arguments=dict(call.run_arguments if call.run_arguments is not None else call.arguments),
-        risk=call.risk, reason=reason, call_hash=call.run_hash,
+        risk=call.risk,
+        reason=reason,
+        call_hash=call.run_hash,
     )
 
 
 def _deny(step: _Step, call: ToolCallState, content: str) -> ToolCallState:
-    step.emit(ev.ToolFinished, tool_call_id=call.id, name=call.name, status="denied",
-              content=content)
-    return call.model_copy(update={
-        "status": "denied", "result_status": "denied", "content": content,
-    })
+    step.emit(
+        ev.ToolFinished, tool_call_id=call.id, name=call.name, status="denied", content=content
+    )
+    return call.model_copy(
+        update={
+            "status": "denied",
+            "result_status": "denied",
+            "content": content,
+        }
+    )
 
 
 def _advance(step: _Step) -> None:
@@ -334,9 +359,12 @@ def _advance(step: _Step) -> None:
 def _run_directive(call: ToolCallState) -> RunTool:
     assert call.run_id is not None and call.risk is not None
     return RunTool(
-        run_id=call.run_id, tool_call_id=call.id, name=call.name,
+        run_id=call.run_id,
+        tool_call_id=call.id,
+        name=call.name,
         arguments=dict(call.run_arguments if call.run_arguments is not None else call.arguments),
-        call_hash=call.run_hash, risk=call.risk,
+        call_hash=call.run_hash,
+        risk=call.risk,
         approved_shell=call.approved_by_operator or call.shell_by_rule,
     )
 
@@ -349,18 +377,24 @@ def _batch_settled(step: _Step) -> None:
             # The model must know it is reading the result of the operator's edit, not its ask.
             edited = json.dumps(call.run_arguments, ensure_ascii=False, sort_keys=True)
             content = f"The operator edited the arguments before approving; it ran with {edited}.\n{content}"
-        step.record(Message.tool_result(
-            call.id, content, is_error=call.result_status != "ok", name=call.name
-        ))
+        step.record(
+            Message.tool_result(
+                call.id, content, is_error=call.result_status != "ok", name=call.name
+            )
+        )
     all_denied = all(c.status == "denied" for c in calls)
     denied_batches = step.state.denied_batches + 1 if all_denied else 0
     step.update(
-        finished_calls=[*step.state.finished_calls, *calls], calls=[],
+        finished_calls=[*step.state.finished_calls, *calls],
+        calls=[],
         denied_batches=denied_batches,
     )
     if denied_batches >= DENIED_BATCHES_LIMIT:
-        _finish(step, "denied", "every tool call the model asked for was denied, "
-                f"{denied_batches} times in a row")
+        _finish(
+            step,
+            "denied",
+            f"every tool call the model asked for was denied, {denied_batches} times in a row",
+        )
         return
     _call_model(step)
 
@@ -375,8 +409,14 @@ def _approval_decided(step: _Step, action: ApprovalDecided) -> None:
         step.notice(f"ignored approval {action.approval_id}: it is bound to another call")
         return
     # The decision comes first in the event stream, then what it causes.
-    step.emit(ev.ApprovalDecided, approval_id=action.approval_id, decision=action.decision,
-              operator=action.operator, reason=action.reason, arguments=edited)
+    step.emit(
+        ev.ApprovalDecided,
+        approval_id=action.approval_id,
+        decision=action.decision,
+        operator=action.operator,
+        reason=action.reason,
+        arguments=edited,
+    )
     if action.decision == "approved":
         update: dict[str, Any] = {"status": "approved", "approved_by_operator": True}
         if edited is not None:
@@ -394,16 +434,13 @@ def _approval_expired(step: _Step, action: ApprovalExpired) -> None:
     if call is None or call.status != "awaiting_approval":
         return
     reason = f"the approval expired after {action.after_s:g} s without a decision"
-    step.emit(ev.ApprovalDecided, approval_id=action.approval_id, decision="expired",
-              reason=reason)
+    step.emit(ev.ApprovalDecided, approval_id=action.approval_id, decision="expired", reason=reason)
     step.replace_call(_deny(step, call, f"Not run: {reason}."))
     _advance(step)
 
 
 def _running_call(step: _Step, run_id: str) -> ToolCallState | None:
-    return next(
-        (c for c in step.state.calls if c.run_id == run_id and c.status == "running"), None
-    )
+    return next((c for c in step.state.calls if c.run_id == run_id and c.status == "running"), None)
 
 
 def _tool_finished(step: _Step, action: ToolFinished) -> None:
@@ -411,11 +448,23 @@ def _tool_finished(step: _Step, action: ToolFinished) -> None:
     if call is None:
         step.notice(f"ignored a result for tool run {action.run_id}: it is not running")
         return
-    step.emit(ev.ToolFinished, tool_call_id=call.id, name=call.name, status=action.status,
-              content=action.content, duration_s=action.duration_s)
-    step.replace_call(call.model_copy(update={
-        "status": "finished", "result_status": action.status, "content": action.content,
-    }))
+    step.emit(
+        ev.ToolFinished,
+        tool_call_id=call.id,
+        name=call.name,
+        status=action.status,
+        content=action.content,
+        duration_s=action.duration_s,
+    )
+    step.replace_call(
+        call.model_copy(
+            update={
+                "status": "finished",
+                "result_status": action.status,
+                "content": action.content,
+            }
+        )
+    )
     _advance(step)
 
 
@@ -428,8 +477,10 @@ def _tool_outcome_unknown(step: _Step, action: ToolOutcomeUnknown) -> None:
         step.notice(f"re-running read-only {call.name}: its earlier run left no result")
         step.replace_call(call.model_copy(update={"status": "approved", "run_id": None}))
     else:
-        reason = (f"outcome unknown: the process stopped while this {call.risk} call ran; "
-                  "approve to run it again, deny to leave it")
+        reason = (
+            f"outcome unknown: the process stopped while this {call.risk} call ran; "
+            "approve to run it again, deny to leave it"
+        )
         step.notice(f"{call.name} may or may not have run; asking the operator again")
         step.replace_call(_ask(step, call, reason))
     _advance(step)
@@ -443,13 +494,19 @@ def _resumed(step: _Step, action: Resumed) -> None:
     state = step.state
     step.notice(f"resumed turn in state {state.status}", level="info")
     if state.status == "calling_model" and state.pending_model_call:
-        step.directives.append(CallModel(call_id=state.pending_model_call,
-                                         messages=tuple(state.messages)))
+        step.directives.append(
+            CallModel(call_id=state.pending_model_call, messages=tuple(state.messages))
+        )
     elif state.status == "tools_proposed":
-        step.directives.append(ClassifyTools(calls=tuple(
-            ToolCall(id=c.id, name=c.name, arguments=c.arguments)
-            for c in state.calls if c.status == "proposed"
-        )))
+        step.directives.append(
+            ClassifyTools(
+                calls=tuple(
+                    ToolCall(id=c.id, name=c.name, arguments=c.arguments)
+                    for c in state.calls
+                    if c.status == "proposed"
+                )
+            )
+        )
     elif state.status in ("awaiting_approval", "running_tools"):
         for call in state.calls:
             if call.status == "awaiting_approval":
@@ -466,29 +523,47 @@ def _resumed(step: _Step, action: Resumed) -> None:
 
 
 def _cancel(step: _Step, action: Cancel) -> None:
-    _finish(step, "cancelled", action.reason,
-            error=ErrorInfo(kind="cancelled", message=action.reason, retryable=False))
+    _finish(
+        step,
+        "cancelled",
+        action.reason,
+        error=ErrorInfo(kind="cancelled", message=action.reason, retryable=False),
+    )
 
 
 def _finish(step: _Step, status: str, reason: str, *, error: ErrorInfo | None = None) -> None:
     """End the turn; calls that never got a result are answered so the history stays valid."""
     for call in step.state.calls:
         if call.settled:
-            step.record(Message.tool_result(
-                call.id, call.content, is_error=call.result_status != "ok", name=call.name
-            ))
+            step.record(
+                Message.tool_result(
+                    call.id, call.content, is_error=call.result_status != "ok", name=call.name
+                )
+            )
         else:
-            step.record(Message.tool_result(
-                call.id, f"Not run: the turn ended ({status}).", is_error=True, name=call.name
-            ))
+            step.record(
+                Message.tool_result(
+                    call.id, f"Not run: the turn ended ({status}).", is_error=True, name=call.name
+                )
+            )
     step.update(
-        finished_calls=[*step.state.finished_calls, *step.state.calls], calls=[],
-        pending_model_call=None, stop_reason=reason, error=error,
+        finished_calls=[*step.state.finished_calls, *step.state.calls],
+        calls=[],
+        pending_model_call=None,
+        stop_reason=reason,
+        error=error,
     )
     step.move(status)
     state = step.state
-    step.emit(ev.TurnFinished, status=status, text=state.text, usage=state.usage,
-              cost_usd=state.cost_usd, error=error, reason=reason)
+    step.emit(
+        ev.TurnFinished,
+        status=status,
+        text=state.text,
+        usage=state.usage,
+        cost_usd=state.cost_usd,
+        error=error,
+        reason=reason,
+    )
     step.directives.append(Stop(status=status, reason=reason))
 
 

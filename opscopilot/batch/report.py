@@ -34,8 +34,10 @@ def ticket_line(
         "turn_id": outcome.turn_id,
         "severity": ticket.severity,
         "service": ticket.service,
-        "tools": [{"name": c.name, "arguments": c.arguments, "status": c.status}
-                  for c in outcome.tool_calls],
+        "tools": [
+            {"name": c.name, "arguments": c.arguments, "status": c.status}
+            for c in outcome.tool_calls
+        ],
         "pending_approvals": list(outcome.pending_approvals),
         "error": None if outcome.error is None else outcome.error.model_dump(),
     }

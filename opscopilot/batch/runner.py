@@ -100,12 +100,20 @@ class BatchRunner:
 
         run_id = run_key(self.tickets_path, self.report_path)
         state = BatchState(config.db_path(), run_id)
-        options = {"model": self.options.model, "approve": self.options.approve,
-                   "max_cost": self.options.max_cost,
-                   "max_cost_per_ticket": self.options.max_cost_per_ticket}
+        options = {
+            "model": self.options.model,
+            "approve": self.options.approve,
+            "max_cost": self.options.max_cost,
+            "max_cost_per_ticket": self.options.max_cost_per_ticket,
+        }
         created = await anyio.to_thread.run_sync(
-            state.open_run, self.tickets_path, self.report_path, options,
-            [t.id for t in self.tickets], self.clock())
+            state.open_run,
+            self.tickets_path,
+            self.report_path,
+            options,
+            [t.id for t in self.tickets],
+            self.clock(),
+        )
         ledger = self._ledger = Ledger()
         runtime = Runtime(Store.open(), priority="batch")
         result = BatchResult(run_id, self.report_path, resumed=not created)
@@ -131,8 +139,11 @@ class BatchRunner:
 
         def committed() -> float:
             # Finished (and interrupted) tickets count what they spent; those in flight, their reservation.
-            spent = sum(ledger.spent("session", i.session_id) for i in state.items()
-                        if i.session_id and i.ticket_id not in in_flight)
+            spent = sum(
+                ledger.spent("session", i.session_id)
+                for i in state.items()
+                if i.session_id and i.ticket_id not in in_flight
+            )
             return spent + sum(r or 0.0 for r in in_flight.values())
 
         async def one(item: Item, cap: float | None) -> None:
@@ -156,16 +167,26 @@ class BatchRunner:
                 if cap == "skip":
                     workers.release_on_behalf_of(item.ticket_id)
                     await anyio.to_thread.run_sync(
-                        state.finished, item.ticket_id, skipped_line(self.by_id[item.ticket_id]),
-                        self.clock())
+                        state.finished,
+                        item.ticket_id,
+                        skipped_line(self.by_id[item.ticket_id]),
+                        self.clock(),
+                    )
                     done += 1
-                    await self._progress(done, total, skipped_line(self.by_id[item.ticket_id]), state)
+                    await self._progress(
+                        done, total, skipped_line(self.by_id[item.ticket_id]), state
+                    )
                     continue
                 in_flight[item.ticket_id] = cap
                 group.start_soon(one, item, cap)
 
-    async def _admit(self, item: Item, in_flight: dict[str, float | None],
-                     changed: anyio.Condition, committed: Callable[[], float]) -> float | str | None:
+    async def _admit(
+        self,
+        item: Item,
+        in_flight: dict[str, float | None],
+        changed: anyio.Condition,
+        committed: Callable[[], float],
+    ) -> float | str | None:
         """The cap this ticket runs under, or "skip" when the run's budget is spent."""
         run_cap = self.options.max_cost
         reservation = self.options.reservation()
@@ -182,24 +203,34 @@ class BatchRunner:
 
     # --- one ticket ----------------------------------------------------------------
 
-    async def _ticket(self, state: BatchState, runtime: Any, ledger: Any, item: Item,
-                      cap: float | None) -> dict[str, Any]:
+    async def _ticket(
+        self, state: BatchState, runtime: Any, ledger: Any, item: Item, cap: float | None
+    ) -> dict[str, Any]:
         ticket = self.by_id[item.ticket_id]
         store = runtime.store
         session_id = item.session_id or f"s-{state.run_id[2:]}-{ticket.id}"
         if item.session_id is None:
             await anyio.to_thread.run_sync(state.started, ticket.id, session_id)
         if await runtime.io(store.get_session, session_id) is None:
-            await runtime.io(store.create_session, session_id, self.options.model,
-                             f"{ticket.id}: {ticket.title}"[:80], self.clock())
+            await runtime.io(
+                store.create_session,
+                session_id,
+                self.options.model,
+                f"{ticket.id}: {ticket.title}"[:80],
+                self.clock(),
+            )
         turns = await runtime.io(store.list_turns, session_id)
         if turns:
             outcome = await runtime.resume(turns[-1].id)
         else:
             prompt = ticket_prompt(ticket, self.tickets_path.parent)
             outcome = await runtime.start_turn(
-                session_id, prompt, model=self.options.model,
-                approve_mode=self.options.approve, max_cost=cap)
+                session_id,
+                prompt,
+                model=self.options.model,
+                approve_mode=self.options.approve,
+                max_cost=cap,
+            )
         # The report prices the work that produced the answer; a call cut short by a crash
         # and made again is spend too, and stays in the ledger (summary, caps, `budget show`).
         cost = outcome.cost_usd or 0.0
@@ -219,10 +250,14 @@ class BatchRunner:
             write_report(self.report_path, lines, self.options, spent)
         return lines
 
-    async def _progress(self, done: int, total: int, line: dict[str, Any],
-                        state: BatchState) -> None:
+    async def _progress(
+        self, done: int, total: int, line: dict[str, Any], state: BatchState
+    ) -> None:
         lines = await anyio.to_thread.run_sync(self._report, state)
         if self.on_progress is not None:
             run_cost = sum(entry.get("cost_usd") or 0.0 for entry in lines)
-            self.on_progress(Progress(done, total, line["id"], line["status"],
-                                      line.get("cost_usd") or 0.0, run_cost))
+            self.on_progress(
+                Progress(
+                    done, total, line["id"], line["status"], line.get("cost_usd") or 0.0, run_cost
+                )
+            )

@@ -70,24 +70,38 @@ class BatchState:
                 self._conn.execute("ROLLBACK")
                 raise
 
-    def open_run(self, tickets_path: Path, report_path: Path, options: dict[str, Any],
-                 ticket_ids: list[str], now: float) -> bool:
+    def open_run(
+        self,
+        tickets_path: Path,
+        report_path: Path,
+        options: dict[str, Any],
+        ticket_ids: list[str],
+        now: float,
+    ) -> bool:
         """Create the run (True) or find it (False); new ticket ids are added either way."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 existing = self._conn.execute(
-                    "SELECT 1 FROM batch_runs WHERE id = ?", [self.run_id]).fetchone()
+                    "SELECT 1 FROM batch_runs WHERE id = ?", [self.run_id]
+                ).fetchone()
                 if existing is None:
                     self._conn.execute(
                         "INSERT INTO batch_runs VALUES (?, ?, ?, ?, ?)",
-                        [self.run_id, str(tickets_path.resolve()), str(report_path.resolve()),
-                         json.dumps(options, sort_keys=True), now])
+                        [
+                            self.run_id,
+                            str(tickets_path.resolve()),
+                            str(report_path.resolve()),
+                            json.dumps(options, sort_keys=True),
+                            now,
+                        ],
+                    )
                 for ordinal, ticket_id in enumerate(ticket_ids):
                     self._conn.execute(
                         "INSERT INTO batch_items (run_id, ticket_id, ordinal, status) "
                         "VALUES (?, ?, ?, 'pending') ON CONFLICT DO UPDATE SET ordinal = excluded.ordinal",
-                        [self.run_id, ticket_id, ordinal])
+                        [self.run_id, ticket_id, ordinal],
+                    )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -98,14 +112,21 @@ class BatchState:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT ticket_id, ordinal, status, session_id, outcome FROM batch_items "
-                "WHERE run_id = ? ORDER BY ordinal", [self.run_id]).fetchall()
+                "WHERE run_id = ? ORDER BY ordinal",
+                [self.run_id],
+            ).fetchall()
         return [Item(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None) for r in rows]
 
     def started(self, ticket_id: str, session_id: str) -> None:
-        self._write("UPDATE batch_items SET status = 'running', session_id = ? "
-                    "WHERE run_id = ? AND ticket_id = ?", [session_id, self.run_id, ticket_id])
+        self._write(
+            "UPDATE batch_items SET status = 'running', session_id = ? "
+            "WHERE run_id = ? AND ticket_id = ?",
+            [session_id, self.run_id, ticket_id],
+        )
 
     def finished(self, ticket_id: str, outcome: dict[str, Any], now: float) -> None:
-        self._write("UPDATE batch_items SET status = 'done', outcome = ?, finished_at = ? "
-                    "WHERE run_id = ? AND ticket_id = ?",
-                    [json.dumps(outcome, sort_keys=True), now, self.run_id, ticket_id])
+        self._write(
+            "UPDATE batch_items SET status = 'done', outcome = ?, finished_at = ? "
+            "WHERE run_id = ? AND ticket_id = ?",
+            [json.dumps(outcome, sort_keys=True), now, self.run_id, ticket_id],
+        )

@@ -20,7 +20,9 @@ class Ticket(BaseModel):
     body: str = ""
     severity: str | None = None
     service: str | None = None
-    attachments: list[str] = Field(default_factory=list)  # evidence files, relative to the tickets file
+    attachments: list[str] = Field(
+        default_factory=list
+    )  # evidence files, relative to the tickets file
 
     @field_validator("id", "title")
     @classmethod
@@ -65,7 +67,8 @@ def load_tickets(path: Path) -> list[Ticket]:
 def ticket_prompt(ticket: Ticket, base_dir: Path) -> str:
     """What the agent is asked: the ticket, and its evidence as absolute paths."""
     labels = ", ".join(
-        part for part in (ticket.severity, f"service {ticket.service}" if ticket.service else None)
+        part
+        for part in (ticket.severity, f"service {ticket.service}" if ticket.service else None)
         if part
     )
     head = f"Incident ticket {ticket.id}" + (f" ({labels})" if labels else "") + f": {ticket.title}"

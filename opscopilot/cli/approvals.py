@@ -223,8 +223,10 @@ def _decide(
     )
     if rule_id is not None:
         what = f"`{command}`" if command else f"every {decided.tool} call"
-        click.echo(f"always allowed in session {decided.session_id}: {what} "
-                   f"(rule {rule_id}; revoke with: opscopilot approvals revoke {rule_id})")
+        click.echo(
+            f"always allowed in session {decided.session_id}: {what} "
+            f"(rule {rule_id}; revoke with: opscopilot approvals revoke {rule_id})"
+        )
     click.echo(f"continue the turn with: opscopilot resume {decided.turn_id}")
 
 

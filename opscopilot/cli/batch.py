@@ -12,19 +12,35 @@ APPROVE_MODES = ("ask", "read-only", "all", "none")
 
 @click.command()
 @click.argument("tickets", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", "report", type=click.Path(dir_okay=False, path_type=Path),
-              help="Report (JSONL); a readable summary goes beside it as .md. "
-                   "Default: TICKETS.report.jsonl")
+@click.option(
+    "-o",
+    "--output",
+    "report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Report (JSONL); a readable summary goes beside it as .md. Default: TICKETS.report.jsonl",
+)
 @click.option("--model", help="Model spec (default: config or builtin:ops).")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
 @click.option("--max-cost", type=click.FloatRange(min=0), help="Cap for the whole run, USD.")
 @click.option("--max-cost-per-ticket", type=click.FloatRange(min=0), help="Cap per ticket, USD.")
-@click.option("--approve", type=click.Choice(APPROVE_MODES), default="read-only", show_default=True,
-              help="What runs without a person. read-only: diagnostics run, changes are denied.")
+@click.option(
+    "--approve",
+    type=click.Choice(APPROVE_MODES),
+    default="read-only",
+    show_default=True,
+    help="What runs without a person. read-only: diagnostics run, changes are denied.",
+)
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-def batch(tickets: Path, report: Path | None, model: str | None, concurrency: int,
-          max_cost: float | None, max_cost_per_ticket: float | None, approve: str,
-          quiet: bool) -> None:
+def batch(
+    tickets: Path,
+    report: Path | None,
+    model: str | None,
+    concurrency: int,
+    max_cost: float | None,
+    max_cost_per_ticket: float | None,
+    approve: str,
+    quiet: bool,
+) -> None:
     """Work through incident tickets (JSONL: id, title, body, optional severity, service,
     attachments). Killed and started again with the same command, it continues where it
     stopped: finished tickets are not redone and no tool runs twice.
@@ -41,14 +57,20 @@ def batch(tickets: Path, report: Path | None, model: str | None, concurrency: in
 
     report = report or tickets.with_suffix(".report.jsonl")
     options = BatchOptions(
-        model=model or config.default_model(), approve=approve, concurrency=concurrency,
-        max_cost=max_cost, max_cost_per_ticket=max_cost_per_ticket,
+        model=model or config.default_model(),
+        approve=approve,
+        concurrency=concurrency,
+        max_cost=max_cost,
+        max_cost_per_ticket=max_cost_per_ticket,
     )
 
     def progress(p: Progress) -> None:
         if not quiet:
-            click.echo(f"[{p.done}/{p.total}] {p.ticket_id} {p.status} ${p.cost_usd:.6f} "
-                       f"(run ${p.run_cost_usd:.4f})", err=True)
+            click.echo(
+                f"[{p.done}/{p.total}] {p.ticket_id} {p.status} ${p.cost_usd:.6f} "
+                f"(run ${p.run_cost_usd:.4f})",
+                err=True,
+            )
 
     try:
         runner = BatchRunner(tickets, report, options, on_progress=progress)

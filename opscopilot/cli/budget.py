@@ -68,14 +68,23 @@ def _against(spent: float, cap: float | None) -> dict[str, Any]:
 def _session_row(ledger: Ledger, caps: Caps, group: SpendGroup) -> dict[str, Any]:
     """A session's spend today and in all (the per-session cap counts all of it)."""
     if not group.key:  # calls made outside a session (`opscopilot prompt`)
-        return {"session_id": None, "calls": group.calls, "today_usd": round(group.cost_usd, 9),
-                **_against(group.cost_usd, None)}
-    return {"session_id": group.key, "calls": group.calls, "today_usd": round(group.cost_usd, 9),
-            **_against(ledger.spent("session", group.key), caps.per_session)}
+        return {
+            "session_id": None,
+            "calls": group.calls,
+            "today_usd": round(group.cost_usd, 9),
+            **_against(group.cost_usd, None),
+        }
+    return {
+        "session_id": group.key,
+        "calls": group.calls,
+        "today_usd": round(group.cost_usd, 9),
+        **_against(ledger.spent("session", group.key), caps.per_session),
+    }
 
 
-def show_report(ledger: Ledger, caps: Caps, *, day: str, session_id: str | None,
-                limit: int) -> dict[str, Any]:
+def show_report(
+    ledger: Ledger, caps: Caps, *, day: str, session_id: str | None, limit: int
+) -> dict[str, Any]:
     """The `budget show --json` object."""
     spent_day = ledger.spent("day", day)
     sessions = ledger.totals_by("session", day=day, limit=limit)
@@ -88,15 +97,22 @@ def show_report(ledger: Ledger, caps: Caps, *, day: str, session_id: str | None,
         "day_cap": _against(spent_day, caps.per_day),
         "top_sessions": [_session_row(ledger, caps, g) for g in sessions],
         "top_models": [
-            {"model": g.key, "cost_usd": round(g.cost_usd, 9), "calls": g.calls,
-             "input_tokens": g.input_tokens, "output_tokens": g.output_tokens}
+            {
+                "model": g.key,
+                "cost_usd": round(g.cost_usd, 9),
+                "calls": g.calls,
+                "input_tokens": g.input_tokens,
+                "output_tokens": g.output_tokens,
+            }
             for g in models
         ],
         "session": None,
     }
     if session_id is not None:
-        report["session"] = {"session_id": session_id,
-                             **_against(ledger.spent("session", session_id), caps.per_session)}
+        report["session"] = {
+            "session_id": session_id,
+            **_against(ledger.spent("session", session_id), caps.per_session),
+        }
     return report
 
 
@@ -110,8 +126,10 @@ def _print_report(report: dict[str, Any]) -> None:
     day_cap = report["day_cap"]
     line = f"today ({report['day']} UTC): {_money(report['spent_today_usd'])}"
     if day_cap["cap_usd"] is not None:
-        line += (f" of {_money(day_cap['cap_usd'])} per-day cap "
-                 f"({day_cap['fraction'] * 100:.0f}%, {_money(day_cap['remaining_usd'])} left)")
+        line += (
+            f" of {_money(day_cap['cap_usd'])} per-day cap "
+            f"({day_cap['fraction'] * 100:.0f}%, {_money(day_cap['remaining_usd'])} left)"
+        )
     click.echo(line)
     click.echo(f"caps (warn at {report['warn_fraction'] * 100:.0f}%):")
     for scope, cap in report["caps"].items():
@@ -119,8 +137,10 @@ def _print_report(report: dict[str, Any]) -> None:
         click.echo(f"  per-{scope:<8} {_money(cap['cap_usd'])}{source}")
     if report["session"] is not None:
         session = report["session"]
-        click.echo(f"session {session['session_id']}: {_money(session['spent_usd'])}"
-                   + (f" of {_money(session['cap_usd'])}" if session["cap_usd"] else ""))
+        click.echo(
+            f"session {session['session_id']}: {_money(session['spent_usd'])}"
+            + (f" of {_money(session['cap_usd'])}" if session["cap_usd"] else "")
+        )
     if report["top_sessions"]:
         click.echo("top sessions today:")
         for row in report["top_sessions"]:
@@ -129,15 +149,22 @@ def _print_report(report: dict[str, Any]) -> None:
     if report["top_models"]:
         click.echo("top models today:")
         for row in report["top_models"]:
-            click.echo(f"  {row['model']:<28} {_money(row['cost_usd']):>12}  {row['calls']} calls, "
-                       f"{row['input_tokens']} in / {row['output_tokens']} out tokens")
+            click.echo(
+                f"  {row['model']:<28} {_money(row['cost_usd']):>12}  {row['calls']} calls, "
+                f"{row['input_tokens']} in / {row['output_tokens']} out tokens"
+            )
 
 
 @budget.command("show")
 @click.option("--session", "session_id", default=None, help="Also show this session's spend.")
 @click.option("--day", default=None, help="A UTC day YYYY-MM-DD instead of today.")
-@click.option("--limit", type=click.IntRange(min=1), default=5, show_default=True,
-              help="How many top sessions and models to list.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="How many top sessions and models to list.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def show(session_id: str | None, day: str | None, limit: int, as_json: bool) -> None:
     """Today's spend against each cap, top sessions and models."""
@@ -149,8 +176,9 @@ def show(session_id: str | None, day: str | None, limit: int, as_json: bool) -> 
         raise click.UsageError(f"--day {day!r} is not YYYY-MM-DD")
     ledger, caps = _open()
     try:
-        report = show_report(ledger, caps, day=day or utc_day(time.time()),
-                             session_id=session_id, limit=limit)
+        report = show_report(
+            ledger, caps, day=day or utc_day(time.time()), session_id=session_id, limit=limit
+        )
     except GovernanceError as exc:
         _fail(exc.message, 1)
     finally:
@@ -166,12 +194,23 @@ def show(session_id: str | None, day: str | None, limit: int, as_json: bool) -> 
 @click.option("--per-turn", default=None, metavar="USD", help="Cap for one agent turn.")
 @click.option("--per-session", default=None, metavar="USD", help="Cap for one session.")
 @click.option("--per-day", default=None, metavar="USD", help="Cap for one UTC day, all sessions.")
-@click.option("--warn-fraction", default=None, metavar="F",
-              help="Warn at this fraction of a cap (0-1, default 0.8).")
+@click.option(
+    "--warn-fraction",
+    default=None,
+    metavar="F",
+    help="Warn at this fraction of a cap (0-1, default 0.8).",
+)
 @click.option("--clear", is_flag=True, help="Remove every stored cap first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the caps now in force as JSON.")
-def set_caps(per_call: str | None, per_turn: str | None, per_session: str | None,
-             per_day: str | None, warn_fraction: str | None, clear: bool, as_json: bool) -> None:
+def set_caps(
+    per_call: str | None,
+    per_turn: str | None,
+    per_session: str | None,
+    per_day: str | None,
+    warn_fraction: str | None,
+    clear: bool,
+    as_json: bool,
+) -> None:
     """Store caps in the database ("none" removes one). Flags and env still win over them."""
     from opscopilot.governance import GovernanceError
     from opscopilot.governance.caps import parse_cap, parse_warn_fraction
@@ -184,8 +223,9 @@ def set_caps(per_call: str | None, per_turn: str | None, per_session: str | None
         )
     try:
         values = {s: parse_cap(v, f"--per-{s}") for s, v in given.items() if v is not None}
-        warn = None if warn_fraction is None else parse_warn_fraction(warn_fraction,
-                                                                      "--warn-fraction")
+        warn = (
+            None if warn_fraction is None else parse_warn_fraction(warn_fraction, "--warn-fraction")
+        )
     except GovernanceError as exc:
         raise click.UsageError(exc.message) from None
     ledger, _ = _open()
@@ -211,4 +251,6 @@ def set_caps(per_call: str | None, per_turn: str | None, per_session: str | None
         return
     for scope in SCOPE_FLAGS:
         source = caps.sources.get(scope)
-        click.echo(f"per-{scope:<8} {_money(caps.cap(scope))}" + (f"  [{source}]" if source else ""))
+        click.echo(
+            f"per-{scope:<8} {_money(caps.cap(scope))}" + (f"  [{source}]" if source else "")
+        )

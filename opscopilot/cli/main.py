@@ -20,7 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prompt": ("opscopilot.cli.prompt:prompt", "One model call, streamed to stdout; no tools run."),
     "run": ("opscopilot.cli.run:run", "Run an agent turn with tools under the approval policy."),
     "resume": ("opscopilot.cli.run:resume", "Continue a paused or interrupted turn."),
-    "approvals": ("opscopilot.cli.approvals:approvals", "List, inspect and decide pending approvals."),
+    "approvals": (
+        "opscopilot.cli.approvals:approvals",
+        "List, inspect and decide pending approvals.",
+    ),
     "sessions": ("opscopilot.cli.sessions:sessions", "List, show and export stored sessions."),
     "replay": ("opscopilot.cli.replay:replay", "Play a recorded session back."),
     "batch": ("opscopilot.cli.batch:batch", "Work through a file of incident tickets unattended."),
@@ -61,7 +64,11 @@ class LazyGroup(click.Group):
         return importlib.util.find_spec(module_name) is not None
 
 
-@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "-V", "--version", prog_name="opscopilot")
 @click.pass_context
 def cli(ctx: click.Context) -> None:

@@ -48,8 +48,11 @@ def _usd(value: float | None) -> str:
 
 def _capabilities(info: ModelInfo) -> str:
     caps = info.capabilities
-    names = [n for n, on in (("tools", caps.tools), ("reasoning", caps.reasoning),
-                             ("vision", caps.vision)) if on]
+    names = [
+        n
+        for n, on in (("tools", caps.tools), ("reasoning", caps.reasoning), ("vision", caps.vision))
+        if on
+    ]
     return ",".join(names) or "-"
 
 
@@ -159,10 +162,16 @@ def show_model(model: str, as_json: bool) -> None:
         ("model", info.id),
         ("context window", f"{info.context_window:,}" if info.context_window else "unknown"),
         ("max output", f"{info.max_output_tokens:,}" if info.max_output_tokens else "unknown"),
-        ("price in/out", f"${_usd(price.input)} / ${_usd(price.output)} per Mtok"
-         if price else "unknown (cost is reported as unknown, never 0)"),
-        ("cache read/write", f"${_usd(price.cache_read)} / ${_usd(price.cache_write)} per Mtok"
-         if price else "-"),
+        (
+            "price in/out",
+            f"${_usd(price.input)} / ${_usd(price.output)} per Mtok"
+            if price
+            else "unknown (cost is reported as unknown, never 0)",
+        ),
+        (
+            "cache read/write",
+            f"${_usd(price.cache_read)} / ${_usd(price.cache_write)} per Mtok" if price else "-",
+        ),
         ("capabilities", _capabilities(info)),
         ("notes", _markers(info) or "-"),
         ("aliases", ", ".join(info.aliases) or "-"),

@@ -72,12 +72,16 @@ class TranscriptRenderer:
             case ev.ToolProposed():
                 return f"⚙ {e.name} {_args(e.arguments)} [{e.risk}]\n"
             case ev.ApprovalRequested():
-                return f"⏸ approval {e.approval_id} needed: {e.name} {_args(e.arguments)} [{e.risk}]\n"
+                return (
+                    f"⏸ approval {e.approval_id} needed: {e.name} {_args(e.arguments)} [{e.risk}]\n"
+                )
             case ev.ApprovalDecided():
                 who = f" by {e.operator}" if e.operator else ""
                 why = f": {e.reason}" if e.reason else ""
                 edited = f" with {_args(e.arguments)}" if e.arguments is not None else ""
-                return f"{'✔' if e.decision == 'approved' else '✗'} {e.decision}{who}{edited}{why}\n"
+                return (
+                    f"{'✔' if e.decision == 'approved' else '✗'} {e.decision}{who}{edited}{why}\n"
+                )
             case ev.ToolFinished():
                 body = e.content if e.content.endswith("\n") or not e.content else e.content + "\n"
                 return f"◆ {e.name} {e.status} ({e.duration_s:.2f}s)\n{body}"

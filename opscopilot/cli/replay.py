@@ -23,7 +23,9 @@ def _parse_speed(value: str) -> float | None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--speed", default="1", show_default=True, help="1, 2, 10 … or 'max' (no waiting).")
 @click.option("--headless", is_flag=True, help="Print the transcript instead of opening the TUI.")
-@click.option("--thinking", is_flag=True, help="Include the model's thinking in a headless transcript.")
+@click.option(
+    "--thinking", is_flag=True, help="Include the model's thinking in a headless transcript."
+)
 def replay(file: str, speed: str, headless: bool, thinking: bool) -> None:
     """Play a recorded session back (the TUI's own widgets, or a headless transcript)."""
     import anyio

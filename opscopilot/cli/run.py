@@ -75,32 +75,41 @@ class TurnPrinter:
             if event.status == "denied":
                 self.note(f"  {event.content}")
         elif kind == "approval.requested":
-            self.note(f"⏸ approval needed [{event.approval_id}] {event.name} "
-                      f"{_args(event.arguments)} — {event.risk}: {event.reason}")
+            self.note(
+                f"⏸ approval needed [{event.approval_id}] {event.name} "
+                f"{_args(event.arguments)} — {event.risk}: {event.reason}"
+            )
         elif kind == "approval.decided":
             who = f" by {event.operator}" if event.operator else ""
             self.note(f"  {event.approval_id} {event.decision}{who}")
         elif kind in ("budget.warning", "budget.cutoff"):
             word = "cut off" if kind == "budget.cutoff" else "warning"
-            self.note(f"budget {word}: ${event.spent_usd:.4f} of ${event.cap_usd:.4f} "
-                      f"({event.scope})")
+            self.note(
+                f"budget {word}: ${event.spent_usd:.4f} of ${event.cap_usd:.4f} ({event.scope})"
+            )
         elif kind == "notice" and event.level != "info":
             self.note(f"{event.level}: {event.message}")
 
     def finish(self, outcome: TurnOutcome) -> None:
         self._end_text_line()
         if outcome.status == "awaiting_approval":
-            self.out.write(f"paused: turn {outcome.turn_id} waits for approval of "
-                           f"{', '.join(outcome.pending_approvals)}\n")
+            self.out.write(
+                f"paused: turn {outcome.turn_id} waits for approval of "
+                f"{', '.join(outcome.pending_approvals)}\n"
+            )
             for approval_id in outcome.pending_approvals:
-                self.out.write(f"  opscopilot approvals approve {approval_id}   "
-                               f"(or: opscopilot approvals deny {approval_id})\n")
+                self.out.write(
+                    f"  opscopilot approvals approve {approval_id}   "
+                    f"(or: opscopilot approvals deny {approval_id})\n"
+                )
             self.out.write(f"  then: opscopilot resume {outcome.turn_id}\n")
             self.out.flush()
         cost = "cost unknown" if outcome.cost_usd is None else f"${outcome.cost_usd:.4f}"
         usage = outcome.usage
-        summary = (f"{outcome.status} · turn {outcome.turn_id} · {usage.input_tokens} in / "
-                   f"{usage.output_tokens} out tokens · {cost}")
+        summary = (
+            f"{outcome.status} · turn {outcome.turn_id} · {usage.input_tokens} in / "
+            f"{usage.output_tokens} out tokens · {cost}"
+        )
         if outcome.status not in ("completed", "awaiting_approval") and outcome.reason:
             summary += f" · {outcome.reason}"
         self.note(summary)
@@ -142,6 +151,7 @@ def _execute(
         failure: Exception | None = None
         try:
             async with anyio.create_task_group() as group:
+
                 async def render() -> None:
                     nonlocal recorder
                     async for event in subscription:
@@ -168,8 +178,9 @@ def _execute(
     try:
         outcome = anyio.run(main)
     except RuntimeFailure as exc:
-        _fail(exc.message, EXIT_USAGE if exc.kind in ("usage", "not_found", "config")
-              else EXIT_FAILED)
+        _fail(
+            exc.message, EXIT_USAGE if exc.kind in ("usage", "not_found", "config") else EXIT_FAILED
+        )
     except (ConfigError, LLMError) as exc:
         _fail(str(exc), EXIT_USAGE)
     except StoreError as exc:
@@ -193,12 +204,15 @@ def _recorder(record: str | None, printer: TurnPrinter) -> SessionRecorder | Non
     if not settings.enabled:
         return None
     return SessionRecorder(
-        settings.directory, file=settings.file,
+        settings.directory,
+        file=settings.file,
         on_open=lambda _session, path: printer.note(f"recording to {path}"),
     )
 
 
-def _record(recorder: SessionRecorder, event: Event, printer: TurnPrinter) -> SessionRecorder | None:
+def _record(
+    recorder: SessionRecorder, event: Event, printer: TurnPrinter
+) -> SessionRecorder | None:
     """Write one event; a recording that can't be written stops with one line, the turn goes on."""
     from opscopilot.replay.recording import RecordingError
 
@@ -220,36 +234,75 @@ def _fail(message: str, code: int) -> None:
 
 @click.command()
 @click.argument("text")
-@click.option("--model", "-m", default=None,
-              help="provider:model or a fallback chain (default: the configured model).")
-@click.option("--approve", type=click.Choice(MODES), default="ask", show_default=True,
-              help="What runs without a person: ask (reads run, the rest waits), read-only "
-                   "(reads run, the rest is denied), none (everything waits), all (runs all).")
-@click.option("--max-cost", type=click.FloatRange(min=0), default=None,
-              help="Stop the turn when it would spend more than this (USD).")
+@click.option(
+    "--model",
+    "-m",
+    default=None,
+    help="provider:model or a fallback chain (default: the configured model).",
+)
+@click.option(
+    "--approve",
+    type=click.Choice(MODES),
+    default="ask",
+    show_default=True,
+    help="What runs without a person: ask (reads run, the rest waits), read-only "
+    "(reads run, the rest is denied), none (everything waits), all (runs all).",
+)
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Stop the turn when it would spend more than this (USD).",
+)
 @click.option("--session", "session_id", default=None, help="Continue this session.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
-@click.option("--record", "record", is_flag=False, flag_value="", default=None, metavar="[FILE]",
-              help="Write this session's events to a recording as they happen (default file: "
-                   "the recordings folder, <session>.jsonl). Put it after TEXT, or use --record=FILE.")
-def run(text: str, model: str | None, approve: str, max_cost: float | None,
-        session_id: str | None, as_json: bool, record: str | None) -> None:
+@click.option(
+    "--record",
+    "record",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[FILE]",
+    help="Write this session's events to a recording as they happen (default file: "
+    "the recordings folder, <session>.jsonl). Put it after TEXT, or use --record=FILE.",
+)
+def run(
+    text: str,
+    model: str | None,
+    approve: str,
+    max_cost: float | None,
+    session_id: str | None,
+    as_json: bool,
+    record: str | None,
+) -> None:
     """Run an agent turn: the model may call ops tools under the approval policy. TEXT "-"
     reads stdin."""
     if text == "-":
         text = sys.stdin.read()
     if not text.strip():
         raise click.UsageError("the prompt is empty")
-    _execute(lambda runtime: runtime.start_turn(
-        session_id, text, model=model, approve_mode=approve, max_cost=max_cost), as_json, record)
+    _execute(
+        lambda runtime: runtime.start_turn(
+            session_id, text, model=model, approve_mode=approve, max_cost=max_cost
+        ),
+        as_json,
+        record,
+    )
 
 
 @click.command()
 @click.argument("turn_id")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
-@click.option("--record", "record", is_flag=False, flag_value="", default=None, metavar="[FILE]",
-              help="Write the resumed turn's events to a recording as they happen (default file: "
-                   "the recordings folder, <session>.jsonl). Put it after TEXT, or use --record=FILE.")
+@click.option(
+    "--record",
+    "record",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[FILE]",
+    help="Write the resumed turn's events to a recording as they happen (default file: "
+    "the recordings folder, <session>.jsonl). Put it after TEXT, or use --record=FILE.",
+)
 def resume(turn_id: str, as_json: bool, record: str | None) -> None:
     """Continue a paused or interrupted turn (after approvals were decided, or a crash)."""
     _execute(lambda runtime: runtime.resume(turn_id), as_json, record)

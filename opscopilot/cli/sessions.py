@@ -119,7 +119,9 @@ def show_session(session_id: str, as_json: bool) -> None:
 @sessions.command("export")
 @click.argument("session_id")
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, writable=True),
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
     help="Where to write the recording (default: the recordings folder, <session>.jsonl).",
 )
 @click.option("--label", default="", help="A label stored in the recording's header.")
@@ -149,7 +151,10 @@ def export_session(session_id: str, output: str | None, label: str) -> None:
         store.close()
     path = Path(output) if output else config.recordings_dir() / f"{session_id}.jsonl"
     header = RecordingHeader(
-        models=models, session_id=session_id, title=record.title, label=label,
+        models=models,
+        session_id=session_id,
+        title=record.title,
+        label=label,
         created=iso_utc(record.created_at),
     )
     try:

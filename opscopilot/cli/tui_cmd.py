@@ -16,10 +16,15 @@ import click
     show_default=True,
     help="What runs without asking.",
 )
-@click.option("--max-cost", type=click.FloatRange(min=0), default=None,
-              help="USD cap per turn for this run.")
-@click.option("--record", is_flag=True, default=None,
-              help="Record every session as it happens (the recordings folder, <session>.jsonl).")
+@click.option(
+    "--max-cost", type=click.FloatRange(min=0), default=None, help="USD cap per turn for this run."
+)
+@click.option(
+    "--record",
+    is_flag=True,
+    default=None,
+    help="Record every session as it happens (the recordings folder, <session>.jsonl).",
+)
 def tui(
     model: str | None,
     theme: str | None,

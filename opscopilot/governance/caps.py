@@ -135,8 +135,9 @@ def load_caps(
         if scope in stored:
             candidates.append(("budget set", stored[scope]))
         if budget_section.get(CONFIG_KEYS[scope]) is not None:
-            candidates.append((f"config.toml [budget] {CONFIG_KEYS[scope]}",
-                               budget_section[CONFIG_KEYS[scope]]))
+            candidates.append(
+                (f"config.toml [budget] {CONFIG_KEYS[scope]}", budget_section[CONFIG_KEYS[scope]])
+            )
         if not candidates:
             continue
         source, raw = candidates[0]

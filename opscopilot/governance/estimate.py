@@ -100,14 +100,22 @@ def preflight(
     label = scope_label(scope)
     if left <= 0:
         return Preflight(
-            False, request.max_tokens, prompt_tokens=prompt_tokens, scope=scope, cap_usd=cap,
+            False,
+            request.max_tokens,
+            prompt_tokens=prompt_tokens,
+            scope=scope,
+            cap_usd=cap,
             spent_usd=spent_usd,
             reason=f"{label} cap of {usd(cap)} already reached ({usd(spent_usd)} spent)",
         )
     if price is None:
         hint = f" ({price_hint})" if price_hint else ""
         return Preflight(
-            False, request.max_tokens, prompt_tokens=prompt_tokens, scope=scope, cap_usd=cap,
+            False,
+            request.max_tokens,
+            prompt_tokens=prompt_tokens,
+            scope=scope,
+            cap_usd=cap,
             spent_usd=spent_usd,
             reason=f"no price known for {request.model}, so the {label} cap of {usd(cap)} "
             f"cannot be enforced{hint}",
@@ -119,19 +127,33 @@ def preflight(
         affordable = math.floor((left - prompt_cost) * 1e6 / price.output)
     if affordable is not None and affordable < min_output_tokens:
         return Preflight(
-            False, request.max_tokens, prompt_tokens=prompt_tokens, scope=scope, cap_usd=cap,
+            False,
+            request.max_tokens,
+            prompt_tokens=prompt_tokens,
+            scope=scope,
+            cap_usd=cap,
             spent_usd=spent_usd,
             reason=f"{label} cap of {usd(cap)} leaves {usd(left)}, not enough for the prompt "
             f"(~{prompt_tokens} tokens, {usd(prompt_cost)}) and a useful answer",
         )
     if affordable is not None and (request.max_tokens is None or request.max_tokens > affordable):
         return Preflight(
-            True, affordable, prompt_tokens=prompt_tokens, scope=scope, cap_usd=cap,
+            True,
+            affordable,
+            prompt_tokens=prompt_tokens,
+            scope=scope,
+            cap_usd=cap,
             spent_usd=spent_usd,
             reason=f"max_tokens lowered to {affordable} to stay within the {label} cap of {usd(cap)}",
         )
-    return Preflight(True, request.max_tokens, prompt_tokens=prompt_tokens, scope=scope,
-                     cap_usd=cap, spent_usd=spent_usd)
+    return Preflight(
+        True,
+        request.max_tokens,
+        prompt_tokens=prompt_tokens,
+        scope=scope,
+        cap_usd=cap,
+        spent_usd=spent_usd,
+    )
 
 
 def scope_label(scope: Scope) -> str:

@@ -68,12 +68,16 @@ class Governor:
         return self.ledger.spent_before(session_id=session_id, turn_id=turn_id)
 
     def check(
-        self, request: Request, *, provider: str, price: Price | None, spent: Spent,
+        self,
+        request: Request,
+        *,
+        provider: str,
+        price: Price | None,
+        spent: Spent,
         price_hint: str = "",
     ) -> Preflight:
         """The preflight verdict for `request` against these caps and what was spent."""
-        return preflight(request, price, self.caps, spent, provider=provider,
-                         price_hint=price_hint)
+        return preflight(request, price, self.caps, spent, provider=provider, price_hint=price_hint)
 
     async def stream(
         self,
@@ -95,19 +99,27 @@ class Governor:
             )
         except GovernanceError as exc:
             if self.caps.any:  # caps we cannot check are not waved through
-                yield StreamError(LLMError("budget", f"cannot check the caps: {exc.message}",
-                                           retryable=False, provider=provider))
+                yield StreamError(
+                    LLMError(
+                        "budget",
+                        f"cannot check the caps: {exc.message}",
+                        retryable=False,
+                        provider=provider,
+                    )
+                )
                 return
             self._notice("warning", f"spend not checked: {exc.message}", session_id, turn_id)
             spent = Spent()
         if price is None and not price_hint:
             price_hint = price_hint_for(f"{provider}:{request.model}")
-        verdict = self.check(request, provider=provider, price=price, spent=spent,
-                             price_hint=price_hint)
+        verdict = self.check(
+            request, provider=provider, price=price, spent=spent, price_hint=price_hint
+        )
         if not verdict.allowed:
             self._refused(verdict, call_id, session_id, turn_id)
-            yield StreamError(LLMError("budget", verdict.reason, retryable=False,
-                                       provider=provider))
+            yield StreamError(
+                LLMError("budget", verdict.reason, retryable=False, provider=provider)
+            )
             return
         if verdict.max_tokens != request.max_tokens:
             self._notice("info", verdict.reason, session_id, turn_id)
@@ -116,13 +128,26 @@ class Governor:
             async with self.scheduler.slot(provider, priority) as ticket:
                 upstream = open_stream(request)
                 async for event in guard_stream(
-                    upstream, price=price, caps=self.caps, spent_before=spent,
-                    prompt_tokens=verdict.prompt_tokens, provider=provider, model=request.model,
-                    ledger=self.ledger, call_id=call_id, session_id=session_id,
-                    turn_id=turn_id, publish=self.publish, meter=self.scheduler.meter,
-                    ticket=ticket, refresh_spent=functools.partial(
-                        self.ledger.spent_before, session_id=session_id, turn_id=turn_id,
-                        exclude_call=call_id),
+                    upstream,
+                    price=price,
+                    caps=self.caps,
+                    spent_before=spent,
+                    prompt_tokens=verdict.prompt_tokens,
+                    provider=provider,
+                    model=request.model,
+                    ledger=self.ledger,
+                    call_id=call_id,
+                    session_id=session_id,
+                    turn_id=turn_id,
+                    publish=self.publish,
+                    meter=self.scheduler.meter,
+                    ticket=ticket,
+                    refresh_spent=functools.partial(
+                        self.ledger.spent_before,
+                        session_id=session_id,
+                        turn_id=turn_id,
+                        exclude_call=call_id,
+                    ),
                 ):
                     if event.type == "error":
                         self._note_rate_limit(provider, event.error)  # type: ignore[union-attr]
@@ -139,27 +164,39 @@ class Governor:
             seconds = error.retry_after if error.retry_after is not None else DEFAULT_COOLDOWN_S
             self.scheduler.cooldown(provider, seconds)
 
-    def _refused(self, verdict: Preflight, call_id: str, session_id: str | None,
-                 turn_id: str | None) -> None:
+    def _refused(
+        self, verdict: Preflight, call_id: str, session_id: str | None, turn_id: str | None
+    ) -> None:
         if self.publish is None:
             return
         if verdict.scope is not None and verdict.cap_usd is not None:
             from opscopilot.events import BudgetCutoff
 
-            self.publish(BudgetCutoff(
-                ts=time.time(), session_id=session_id, turn_id=turn_id, scope=verdict.scope,
-                spent_usd=verdict.spent_usd, cap_usd=verdict.cap_usd, call_id=call_id,
-            ))
+            self.publish(
+                BudgetCutoff(
+                    ts=time.time(),
+                    session_id=session_id,
+                    turn_id=turn_id,
+                    scope=verdict.scope,
+                    spent_usd=verdict.spent_usd,
+                    cap_usd=verdict.cap_usd,
+                    call_id=call_id,
+                )
+            )
         self._notice("error", verdict.reason, session_id, turn_id)
 
-    def _notice(self, level: str, message: str, session_id: str | None,
-                turn_id: str | None) -> None:
+    def _notice(
+        self, level: str, message: str, session_id: str | None, turn_id: str | None
+    ) -> None:
         if self.publish is None:
             return
         from opscopilot.events import Notice
 
-        self.publish(Notice(ts=time.time(), session_id=session_id, turn_id=turn_id,
-                            level=level, message=message))  # type: ignore[arg-type]
+        self.publish(
+            Notice(
+                ts=time.time(), session_id=session_id, turn_id=turn_id, level=level, message=message
+            )
+        )  # type: ignore[arg-type]
 
 
 def price_hint_for(spec: str) -> str:

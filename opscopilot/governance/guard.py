@@ -84,8 +84,9 @@ class CallMeter:
         elif reported is None:
             cost = self.price.cost_of(input_tokens, output)
         else:
-            cost = self.price.cost_of(input_tokens, output, reported.cache_read_tokens,
-                                      reported.cache_write_tokens)
+            cost = self.price.cost_of(
+                input_tokens, output, reported.cache_read_tokens, reported.cache_write_tokens
+            )
         added = (output - self.output_tokens, cost - self.cost)
         if output != self.output_tokens or input_tokens != self.input_tokens:
             self._usage = None
@@ -132,8 +133,13 @@ async def guard_stream(
         if ledger is None or call_id is None:
             return
         ledger.record(
-            call_id, session_id=session_id, turn_id=turn_id, provider=provider, model=model,
-            usage=running.usage, cost_usd=running.cost if price is not None else None,
+            call_id,
+            session_id=session_id,
+            turn_id=turn_id,
+            provider=provider,
+            model=model,
+            usage=running.usage,
+            cost_usd=running.cost if price is not None else None,
             estimated=running.estimated if final else True,
         )
 
@@ -168,8 +174,7 @@ async def guard_stream(
                 total = before + running.cost
                 if total >= cap * caps.warn_fraction and scope not in warned:
                     warned.add(scope)
-                    emit(_event("BudgetWarning", scope, total, cap, call_id, session_id,
-                                turn_id))
+                    emit(_event("BudgetWarning", scope, total, cap, call_id, session_id, turn_id))
                 if crossed is None and not finished and total > cap:
                     crossed = (scope, total, cap)
             yield event
@@ -182,12 +187,13 @@ async def guard_stream(
                 await _record_final(record, emit, session_id, turn_id)
                 yield UsageUpdate(running.usage)
                 if cancelled:
-                    yield StreamError(LLMError("cancelled", "the call was cancelled",
-                                               provider=provider or None))
+                    yield StreamError(
+                        LLMError("cancelled", "the call was cancelled", provider=provider or None)
+                    )
                     return
                 scope, total, cap = crossed  # type: ignore[misc]
                 emit(_event("BudgetCutoff", scope, total, cap, call_id, session_id, turn_id))
-                message = (f"cut off at {usd(total)} of {usd(cap)} cap ({scope_label(scope)})")
+                message = f"cut off at {usd(total)} of {usd(cap)} cap ({scope_label(scope)})"
                 yield StreamError(LLMError("budget", message, provider=provider or None))
                 return
             if ledger is not None and call_id is not None:
@@ -226,7 +232,9 @@ async def _close(stream: AsyncIterator[StreamEvent]) -> None:
 
 
 async def _record_final(
-    record: Callable[[bool], None], emit: Callable[[Any], None], session_id: str | None,
+    record: Callable[[bool], None],
+    emit: Callable[[Any], None],
+    session_id: str | None,
     turn_id: str | None,
 ) -> None:
     """The call's final figure, written off the event loop (a commit costs ~0.3 ms) and
@@ -251,32 +259,67 @@ async def _refresh_in_thread(refresh: Callable[[], Spent], current: Spent) -> Sp
     except GovernanceError:
         return current  # keep enforcing against the last figure we had
     # Spend only grows; never let a lagging read loosen the cap.
-    return Spent(turn=max(latest.turn, current.turn), session=max(latest.session,
-                 current.session), day=max(latest.day, current.day))
+    return Spent(
+        turn=max(latest.turn, current.turn),
+        session=max(latest.session, current.session),
+        day=max(latest.day, current.day),
+    )
 
 
-def _event(kind: str, scope: Scope, total: float, cap: float, call_id: str | None,
-           session_id: str | None, turn_id: str | None) -> Any:
+def _event(
+    kind: str,
+    scope: Scope,
+    total: float,
+    cap: float,
+    call_id: str | None,
+    session_id: str | None,
+    turn_id: str | None,
+) -> Any:
     from opscopilot import events
 
     if kind == "BudgetWarning":
-        return events.BudgetWarning(ts=time.time(), session_id=session_id, turn_id=turn_id,
-                                    scope=scope, spent_usd=total, cap_usd=cap)
-    return events.BudgetCutoff(ts=time.time(), session_id=session_id, turn_id=turn_id,
-                               scope=scope, spent_usd=total, cap_usd=cap, call_id=call_id)
+        return events.BudgetWarning(
+            ts=time.time(),
+            session_id=session_id,
+            turn_id=turn_id,
+            scope=scope,
+            spent_usd=total,
+            cap_usd=cap,
+        )
+    return events.BudgetCutoff(
+        ts=time.time(),
+        session_id=session_id,
+        turn_id=turn_id,
+        scope=scope,
+        spent_usd=total,
+        cap_usd=cap,
+        call_id=call_id,
+    )
 
 
-def _usage_event(running: CallMeter, call_id: str, session_id: str | None, turn_id: str | None,
-                 price: Price | None) -> Any:
+def _usage_event(
+    running: CallMeter,
+    call_id: str,
+    session_id: str | None,
+    turn_id: str | None,
+    price: Price | None,
+) -> Any:
     from opscopilot.events import ModelUsage
 
-    return ModelUsage(ts=time.time(), session_id=session_id, turn_id=turn_id, call_id=call_id,
-                      usage=running.usage, cost_usd=running.cost if price else None,
-                      estimated=True)
+    return ModelUsage(
+        ts=time.time(),
+        session_id=session_id,
+        turn_id=turn_id,
+        call_id=call_id,
+        usage=running.usage,
+        cost_usd=running.cost if price else None,
+        estimated=True,
+    )
 
 
 def _notice(message: str, session_id: str | None, turn_id: str | None) -> Any:
     from opscopilot.events import Notice
 
-    return Notice(ts=time.time(), session_id=session_id, turn_id=turn_id, level="warning",
-                  message=message)
+    return Notice(
+        ts=time.time(), session_id=session_id, turn_id=turn_id, level="warning", message=message
+    )

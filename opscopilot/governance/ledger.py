@@ -173,9 +173,21 @@ class Ledger:
         """Upsert a call's usage: an estimate while streaming, then the final figure."""
         now = time.time() if ts is None else ts
         params = [
-            call_id, session_id, turn_id, provider, model, utc_day(now),
-            usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
-            usage.cache_write_tokens, usage.reasoning_tokens, cost_usd, int(estimated), now, now,
+            call_id,
+            session_id,
+            turn_id,
+            provider,
+            model,
+            utc_day(now),
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            usage.reasoning_tokens,
+            cost_usd,
+            int(estimated),
+            now,
+            now,
         ]
         self._write(_UPSERT, params)
 
@@ -218,8 +230,10 @@ class Ledger:
                 raise GovernanceError("io", f"ledger read failed: {exc}") from None
 
     def stored_caps(self) -> dict[str, float]:
-        return {str(scope): float(value) for scope, value in  # type: ignore[arg-type]
-                self._all("SELECT scope, value FROM budget_caps", [])}
+        return {
+            str(scope): float(value)
+            for scope, value in self._all("SELECT scope, value FROM budget_caps", [])  # type: ignore[arg-type]
+        }
 
     def spent(self, scope: Scope, key: str, *, exclude_call: str | None = None) -> float:
         """USD spent in one scope: a call id, a turn id, a session id, or a day (YYYY-MM-DD).
@@ -240,15 +254,20 @@ class Ledger:
         return self.spent("day", utc_day(time.time() if now is None else now))
 
     def spent_before(
-        self, *, session_id: str | None, turn_id: str | None, now: float | None = None,
+        self,
+        *,
+        session_id: str | None,
+        turn_id: str | None,
+        now: float | None = None,
         exclude_call: str | None = None,
     ) -> Spent:
         """The spend a call adds to, in each scope it belongs to (without `exclude_call`)."""
         day = utc_day(time.time() if now is None else now)
         return Spent(
             turn=self.spent("turn", turn_id, exclude_call=exclude_call) if turn_id else 0.0,
-            session=(self.spent("session", session_id, exclude_call=exclude_call)
-                     if session_id else 0.0),
+            session=(
+                self.spent("session", session_id, exclude_call=exclude_call) if session_id else 0.0
+            ),
             day=self.spent("day", day, exclude_call=exclude_call),
         )
 
@@ -302,16 +321,40 @@ def _filters(*, day: str | None, session_id: str | None) -> tuple[str, list[obje
 
 
 def _to_row(row: tuple[object, ...]) -> LedgerRow:
-    (call_id, session_id, turn_id, provider, model, day, input_tokens, output_tokens,
-     cache_read, cache_write, reasoning, cost_usd, estimated, created_at, updated_at) = row
+    (
+        call_id,
+        session_id,
+        turn_id,
+        provider,
+        model,
+        day,
+        input_tokens,
+        output_tokens,
+        cache_read,
+        cache_write,
+        reasoning,
+        cost_usd,
+        estimated,
+        created_at,
+        updated_at,
+    ) = row
     usage = Usage(
-        input_tokens=input_tokens, output_tokens=output_tokens, cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write, reasoning_tokens=reasoning,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=reasoning,
     )
     return LedgerRow(
-        call_id=str(call_id), session_id=session_id, turn_id=turn_id,  # type: ignore[arg-type]
-        provider=str(provider), model=str(model), day=str(day), usage=usage,
+        call_id=str(call_id),
+        session_id=session_id,
+        turn_id=turn_id,  # type: ignore[arg-type]
+        provider=str(provider),
+        model=str(model),
+        day=str(day),
+        usage=usage,
         cost_usd=None if cost_usd is None else float(cost_usd),  # type: ignore[arg-type]
-        estimated=bool(estimated), created_at=float(created_at),  # type: ignore[arg-type]
+        estimated=bool(estimated),
+        created_at=float(created_at),  # type: ignore[arg-type]
         updated_at=float(updated_at),  # type: ignore[arg-type]
     )

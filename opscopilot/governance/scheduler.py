@@ -68,12 +68,15 @@ class SchedulerLimits:
                 "bad_request", "config.toml: [scheduler] per_provider must be a table"
             )
         limits = cls(
-            max_concurrency=_positive(section.get("max_concurrency", DEFAULT_MAX_CONCURRENCY),
-                                      "max_concurrency"),
-            max_queue=_positive(section.get("max_queue", DEFAULT_MAX_QUEUE), "max_queue",
-                                allow_zero=True),
-            per_provider={str(k): _positive(v, f"per_provider.{k}") for k, v in
-                          per_provider.items()},
+            max_concurrency=_positive(
+                section.get("max_concurrency", DEFAULT_MAX_CONCURRENCY), "max_concurrency"
+            ),
+            max_queue=_positive(
+                section.get("max_queue", DEFAULT_MAX_QUEUE), "max_queue", allow_zero=True
+            ),
+            per_provider={
+                str(k): _positive(v, f"per_provider.{k}") for k, v in per_provider.items()
+            },
         )
         return limits
 
@@ -111,8 +114,9 @@ class Scheduler:
 
     @classmethod
     def from_limits(cls, limits: SchedulerLimits) -> Scheduler:
-        return cls(limits.max_concurrency, per_provider=limits.per_provider,
-                   max_queue=limits.max_queue)
+        return cls(
+            limits.max_concurrency, per_provider=limits.per_provider, max_queue=limits.max_queue
+        )
 
     # --- the slot ------------------------------------------------------------------------
 
@@ -221,7 +225,10 @@ class Scheduler:
         return {p: round(u - now, 3) for p, u in self._cooldown_until.items() if u > now}
 
     def cancel(
-        self, *, provider: str | None = None, priority: Priority | None = None,
+        self,
+        *,
+        provider: str | None = None,
+        priority: Priority | None = None,
         ticket_id: int | None = None,
     ) -> int:
         """Cancel matching calls: queued ones leave the queue, running ones are cut off by

@@ -56,8 +56,13 @@ class GovernedProvider:
         spec = ModelSpec(provider=self.name, model=request.model)
         price, _simulated = price_for(spec)
         return self.governor.stream(
-            self.inner.stream, request, provider=self.name, price=price,
-            call_id=self.call_ids(), session_id=self.session_id, turn_id=self.turn_id,
+            self.inner.stream,
+            request,
+            provider=self.name,
+            price=price,
+            call_id=self.call_ids(),
+            session_id=self.session_id,
+            turn_id=self.turn_id,
             priority=self.priority,
         )
 
@@ -89,4 +94,3 @@ def governed_client(governor: Governor, **context: Any) -> LLMClient:
 
     http = context.pop("http", None)
     return LLMClient(http=http, provider_factory=governed_factory(governor, **context))
-

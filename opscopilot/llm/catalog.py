@@ -311,7 +311,9 @@ def _build(model_id: str, config_key: str | None) -> ModelInfo:
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(p) for p in error["loc"])
-        raise CatalogError("corrupt", f"catalog entry {model_id}: {field}: {error['msg']}") from None
+        raise CatalogError(
+            "corrupt", f"catalog entry {model_id}: {field}: {error['msg']}"
+        ) from None
     provider, _, model = model_id.partition(":")
     price = None if stored.price is None else Price(**stored.price.model_dump())
     return ModelInfo(

@@ -114,7 +114,9 @@ class Message(LazyModel):
     @classmethod
     def assistant(cls, text: str = "", tool_calls: list[ToolCall] | None = None) -> Message:
         parts: list[Any] = [TextPart(text=text)] if text else []
-        parts += [ToolCallPart(id=c.id, name=c.name, arguments=c.arguments) for c in tool_calls or []]
+        parts += [
+            ToolCallPart(id=c.id, name=c.name, arguments=c.arguments) for c in tool_calls or []
+        ]
         return cls(role="assistant", parts=parts)
 
     @classmethod
@@ -141,9 +143,7 @@ class ToolSpec(LazyModel):
 
     name: str
     description: str
-    parameters: dict[str, Any] = Field(
-        default_factory=lambda: {"type": "object", "properties": {}}
-    )
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
 
     @classmethod
     def from_model(cls, name: str, description: str, args_model: type[BaseModel]) -> ToolSpec:
@@ -213,12 +213,17 @@ class Price(LazyModel):
 
     def cost(self, usage: Usage) -> float:
         return self.cost_of(
-            usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
             usage.cache_write_tokens,
         )
 
     def cost_of(
-        self, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0,
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
     ) -> float:
         """The formula of DESIGN.md on plain counts (the stream guard prices every token)."""
@@ -420,7 +425,9 @@ class Response(LazyModel):
             parts.append(ThinkingPart(text=self.thinking, signature=self.thinking_signature))
         if self.text:
             parts.append(TextPart(text=self.text))
-        parts += [ToolCallPart(id=c.id, name=c.name, arguments=c.arguments) for c in self.tool_calls]
+        parts += [
+            ToolCallPart(id=c.id, name=c.name, arguments=c.arguments) for c in self.tool_calls
+        ]
         return Message(role="assistant", parts=parts)
 
 
@@ -449,7 +456,9 @@ class ResponseBuilder:
                 self.thinking_signature = event.signature  # type: ignore[union-attr]
         elif kind == "tool_call_end":
             self.tool_calls[event.index] = ToolCall(  # type: ignore[union-attr]
-                id=event.id, name=event.name, arguments=event.arguments  # type: ignore[union-attr]
+                id=event.id,
+                name=event.name,
+                arguments=event.arguments,  # type: ignore[union-attr]
             )
         elif kind == "usage":
             self.usage = event.usage  # type: ignore[union-attr]
@@ -465,8 +474,10 @@ class ResponseBuilder:
     def build(self, *, price: Price | None = None, simulated: bool = False) -> Response:
         calls = [self.tool_calls[i] for i in sorted(self.tool_calls)]
         if self.error is not None:
-            reason: FinishReason = "budget" if self.error.kind == "budget" else (
-                "cancelled" if self.error.kind == "cancelled" else "error"
+            reason: FinishReason = (
+                "budget"
+                if self.error.kind == "budget"
+                else ("cancelled" if self.error.kind == "cancelled" else "error")
             )
         elif calls:
             reason = "tool_calls"

@@ -47,7 +47,9 @@ def recording_settings(flag: str | bool | None) -> RecordingSettings:
     section = config.section("recording")
     always = section.get("always", False)
     if not isinstance(always, bool):
-        raise config.ConfigError(f"{config.config_path()}: [recording] always must be true or false")
+        raise config.ConfigError(
+            f"{config.config_path()}: [recording] always must be true or false"
+        )
     folder = section.get("dir")
     if folder is not None and (not isinstance(folder, str) or not folder.strip()):
         raise config.ConfigError(f"{config.config_path()}: [recording] dir must be a folder path")
@@ -116,7 +118,10 @@ class SessionRecorder:
         if isinstance(first, ev.TurnStarted):
             title = first.prompt[:80]
         header = RecordingHeader(
-            models=models, session_id=session_id, title=title, label=self.label,
+            models=models,
+            session_id=session_id,
+            title=title,
+            label=self.label,
             created=iso_utc(first.ts),
         )
         writer = self._writers[session_id] = RecordingWriter(path, header)

@@ -168,7 +168,9 @@ def _check_header(path: Path | str, number: int, data: dict[str, Any]) -> Record
         raise RecordingError(f"{path}:{number}: not an opscopilot recording (no header line)")
     version = data.get("version")
     if not isinstance(version, int) or version < 1:
-        raise RecordingError(f"{path}: recording version {version!r} is not one this opscopilot reads")
+        raise RecordingError(
+            f"{path}: recording version {version!r} is not one this opscopilot reads"
+        )
     if version > FORMAT_VERSION:
         raise RecordingError(
             f"{path}: recording format v{version} is newer than this opscopilot "

@@ -52,9 +52,11 @@ def valid_history(messages: list[Message]) -> list[Message]:
         fixed.append(message)
         for call in message.tool_calls:
             if call.id not in answered:
-                fixed.append(Message.tool_result(
-                    call.id, "Not run: that turn did not finish.", is_error=True, name=call.name
-                ))
+                fixed.append(
+                    Message.tool_result(
+                        call.id, "Not run: that turn did not finish.", is_error=True, name=call.name
+                    )
+                )
     return fixed
 
 
@@ -65,15 +67,26 @@ def response_from_journal(result: dict[str, Any]) -> Response:
 def finished_action(call_id: str, response: Response, now: float) -> Action:
     """The action a finished response feeds to the core."""
     if response.error is not None:
-        return ModelFailed(call_id=call_id, error=response.error, now=now,
-                           partial_text=response.text, usage=response.usage,
-                           cost_usd=response.cost_usd)
+        return ModelFailed(
+            call_id=call_id,
+            error=response.error,
+            now=now,
+            partial_text=response.text,
+            usage=response.usage,
+            cost_usd=response.cost_usd,
+        )
     return ModelFinished(
-        call_id=call_id, now=now, text=response.text, thinking=response.thinking,
+        call_id=call_id,
+        now=now,
+        text=response.text,
+        thinking=response.thinking,
         thinking_signature=response.thinking_signature,
-        tool_calls=tuple(ToolCall(id=c.id, name=c.name, arguments=c.arguments)
-                         for c in response.tool_calls),
-        usage=response.usage, cost_usd=response.cost_usd, finish_reason=response.finish_reason,
+        tool_calls=tuple(
+            ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in response.tool_calls
+        ),
+        usage=response.usage,
+        cost_usd=response.cost_usd,
+        finish_reason=response.finish_reason,
     )
 
 
@@ -82,30 +95,44 @@ async def call_model(runtime: Runtime, live: LiveTurn, directive: CallModel) -> 
     state = live.state
     now = runtime.clock()
     payload = {"model": state.model, "messages": len(directive.messages)}
-    fresh = await runtime.io(runtime.store.journal_intent, state.turn_id, directive.call_id,
-                             "model_call", payload, now)
+    fresh = await runtime.io(
+        runtime.store.journal_intent, state.turn_id, directive.call_id, "model_call", payload, now
+    )
     if not fresh:
         entry = await runtime.io(runtime.store.journal_entry, directive.call_id)
         if entry is not None and entry.status == "ok" and entry.result:
-            return finished_action(directive.call_id, response_from_journal(entry.result),
-                                   runtime.clock())
+            return finished_action(
+                directive.call_id, response_from_journal(entry.result), runtime.clock()
+            )
         # Started before, no usable answer: spend already sits in the ledger; ask again.
         return ModelOutcomeUnknown(call_id=directive.call_id, now=runtime.clock())
 
     history = valid_history([*live.history, *directive.messages])
-    request = Request(model=state.model, messages=history, system=runtime.system_prompt,
-                      tools=runtime.tool_specs())
+    request = Request(
+        model=state.model,
+        messages=history,
+        system=runtime.system_prompt,
+        tools=runtime.tool_specs(),
+    )
     try:
         response = await _stream(runtime, live, directive.call_id, request)
     except LLMError as exc:
         info = ErrorInfo(kind=exc.kind, message=redact(str(exc)), retryable=exc.retryable)
-        response = Response(provider=state.model.partition(":")[0], model=state.model,
-                            finish_reason="error", error=info)
+        response = Response(
+            provider=state.model.partition(":")[0],
+            model=state.model,
+            finish_reason="error",
+            error=info,
+        )
     result = response.model_dump(mode="json")
     result["text"] = redact(result["text"])
-    await runtime.io(runtime.store.journal_result, directive.call_id,
-                     status="error" if response.error else "ok", result=result,
-                     finished_at=runtime.clock())
+    await runtime.io(
+        runtime.store.journal_result,
+        directive.call_id,
+        status="error" if response.error else "ok",
+        result=result,
+        finished_at=runtime.clock(),
+    )
     return finished_action(directive.call_id, response, runtime.clock())
 
 
@@ -134,12 +161,26 @@ async def _stream(runtime: Runtime, live: LiveTurn, call_id: str, request: Reque
                 spec = ModelSpec(provider=item.provider, model=item.model)
                 price, simulated = price_for(spec)
                 if item.attempt > 1 or item.chain_index > 0:
-                    publish(tagged(ev.ModelRetry, call_id=call_id, attempt=item.attempt,
-                                   delay_s=item.delay_s, reason=redact(item.reason or ""),
-                                   discarded_output=bool(builder.text_parts)))
+                    publish(
+                        tagged(
+                            ev.ModelRetry,
+                            call_id=call_id,
+                            attempt=item.attempt,
+                            delay_s=item.delay_s,
+                            reason=redact(item.reason or ""),
+                            discarded_output=bool(builder.text_parts),
+                        )
+                    )
                 builder = ResponseBuilder(spec.provider, spec.model)
-                publish(tagged(ev.ModelCallStarted, call_id=call_id, provider=spec.provider,
-                               model=spec.model, attempt=item.attempt))
+                publish(
+                    tagged(
+                        ev.ModelCallStarted,
+                        call_id=call_id,
+                        provider=spec.provider,
+                        model=spec.model,
+                        attempt=item.attempt,
+                    )
+                )
                 continue
             builder.add(item)
             if kind == "text":
@@ -147,8 +188,15 @@ async def _stream(runtime: Runtime, live: LiveTurn, call_id: str, request: Reque
             elif kind == "thinking" and item.text:
                 publish(tagged(ev.ModelThinking, call_id=call_id, text=item.text))
             elif kind == "tool_call_end":
-                publish(tagged(ev.ModelToolCall, call_id=call_id, tool_call_id=item.id,
-                               name=item.name, arguments=item.arguments))
+                publish(
+                    tagged(
+                        ev.ModelToolCall,
+                        call_id=call_id,
+                        tool_call_id=item.id,
+                        name=item.name,
+                        arguments=item.arguments,
+                    )
+                )
             elif kind == "usage":
                 cost = price.cost(item.usage) if price is not None else None
                 publish(tagged(ev.ModelUsage, call_id=call_id, usage=item.usage, cost_usd=cost))
@@ -159,10 +207,19 @@ async def _stream(runtime: Runtime, live: LiveTurn, call_id: str, request: Reque
         if client is not runtime.client:
             await client.aclose()  # its adapters only: the HTTP pool is the runtime client's
     response = builder.build(price=price, simulated=simulated)
-    publish(tagged(ev.ModelFinished, call_id=call_id, provider=spec.provider, model=spec.model,
-                   finish_reason=response.finish_reason, usage=response.usage,
-                   cost_usd=response.cost_usd, cost_simulated=response.cost_simulated,
-                   error=response.error))
+    publish(
+        tagged(
+            ev.ModelFinished,
+            call_id=call_id,
+            provider=spec.provider,
+            model=spec.model,
+            finish_reason=response.finish_reason,
+            usage=response.usage,
+            cost_usd=response.cost_usd,
+            cost_simulated=response.cost_simulated,
+            error=response.error,
+        )
+    )
     return response
 
 
@@ -181,8 +238,12 @@ def governed_client_for(client: LLMClient, live: LiveTurn, call_id: str) -> LLMC
         return call_id if number == 1 else f"{call_id}{ATTEMPT_MARK}{number}"
 
     factory = governed_factory(
-        live.governor, client.provider_factory, session_id=live.state.session_id,
-        turn_id=live.state.turn_id, priority=live.priority, call_ids=attempt_ids,
+        live.governor,
+        client.provider_factory,
+        session_id=live.state.session_id,
+        turn_id=live.state.turn_id,
+        priority=live.priority,
+        call_ids=attempt_ids,
     )
     return dataclasses.replace(
         client, provider_factory=factory, http=client._http(), _providers={}, _owned_loop=None
@@ -202,4 +263,3 @@ def _tagger(session_id: str, turn_id: str, clock: Callable[[], float]) -> Callab
         return event_type(ts=clock(), session_id=session_id, turn_id=turn_id, **fields)
 
     return tagged
-

@@ -69,11 +69,18 @@ class TurnOutcome(BaseModel):
             else:
                 status = call.status
             arguments = call.run_arguments if call.run_arguments is not None else call.arguments
-            calls.append(ToolCallOutcome(id=call.id, name=call.name, arguments=arguments,
-                                         status=status))
+            calls.append(
+                ToolCallOutcome(id=call.id, name=call.name, arguments=arguments, status=status)
+            )
         return cls(
-            session_id=state.session_id, turn_id=state.turn_id, status=state.status,
-            text=state.text, tool_calls=calls, pending_approvals=state.pending_approvals,
-            usage=state.usage, cost_usd=state.cost_usd, error=state.error,
+            session_id=state.session_id,
+            turn_id=state.turn_id,
+            status=state.status,
+            text=state.text,
+            tool_calls=calls,
+            pending_approvals=state.pending_approvals,
+            usage=state.usage,
+            cost_usd=state.cost_usd,
+            error=state.error,
             reason=state.stop_reason,
         )

@@ -99,7 +99,7 @@ def redact_after(context: str, text: str) -> str:
         return redact(text)
     before = redact(context)
     both = redact(context + text)
-    return both[len(before):] if both.startswith(before) else redact(text)
+    return both[len(before) :] if both.startswith(before) else redact(text)
 
 
 def redact_event(event: Event) -> Event:
@@ -112,6 +112,9 @@ def redact_event(event: Event) -> Event:
         return EVENT_ADAPTER.validate_json(masked)
     except ValueError:
         return ev.Notice(
-            ts=event.ts, session_id=event.session_id, turn_id=event.turn_id, level="warning",
+            ts=event.ts,
+            session_id=event.session_id,
+            turn_id=event.turn_id,
+            level="warning",
             message=f"a {event.type} event held a secret and was not recorded",
         )

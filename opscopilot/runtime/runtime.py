@@ -220,22 +220,45 @@ class Runtime:
         if session_id is None:
             session_id = new_id("s")
             await self.io(self.store.create_session, session_id, model, prompt[:80], now)
-            self.publish(SessionStarted(ts=now, session_id=session_id, model=model,
-                                        title=redact(prompt[:80])))
+            self.publish(
+                SessionStarted(
+                    ts=now, session_id=session_id, model=model, title=redact(prompt[:80])
+                )
+            )
         elif await self.io(self.store.get_session, session_id) is None:
             raise RuntimeFailure("not_found", f"no session {session_id}")
         turn_id = new_id("t")
         history = await self.io(self._history, session_id, turn_id)
-        await self.io(self.store.create_turn, turn_id, session_id, prompt, model, now,
-                      options={"approve_mode": approve_mode, "max_cost": max_cost})
-        live = LiveTurn(state=TurnState(), history=history, publish=self.publish,
-                        wait_for_approval=wait_for_approval, priority=self.priority)
-        return await self._drive(live, TurnRequested(
-            turn_id=turn_id, session_id=session_id, prompt=prompt, model=model, now=now,
-            approve_mode=approve_mode,  # type: ignore[arg-type]
-            max_model_calls=self.max_model_calls, model_retries=self.model_retries,
-            max_cost=max_cost,
-        ))
+        await self.io(
+            self.store.create_turn,
+            turn_id,
+            session_id,
+            prompt,
+            model,
+            now,
+            options={"approve_mode": approve_mode, "max_cost": max_cost},
+        )
+        live = LiveTurn(
+            state=TurnState(),
+            history=history,
+            publish=self.publish,
+            wait_for_approval=wait_for_approval,
+            priority=self.priority,
+        )
+        return await self._drive(
+            live,
+            TurnRequested(
+                turn_id=turn_id,
+                session_id=session_id,
+                prompt=prompt,
+                model=model,
+                now=now,
+                approve_mode=approve_mode,  # type: ignore[arg-type]
+                max_model_calls=self.max_model_calls,
+                model_retries=self.model_retries,
+                max_cost=max_cost,
+            ),
+        )
 
     async def resume(self, turn_id: str, *, wait_for_approval: bool = False) -> TurnOutcome:
         """Continue a paused or interrupted turn from its last snapshot."""
@@ -280,9 +303,15 @@ class Runtime:
             self.tools.get(record.tool).validate(arguments)
             edited_hash = call_hash(record.tool, arguments)
         decided = await self.io(
-            self.store.decide_approval, approval_id, decision=decision,
-            operator=operator or operator_name(), host=socket.gethostname(), reason=reason,
-            arguments=arguments, decided_at=self.clock(), call_hash_of_edit=edited_hash,
+            self.store.decide_approval,
+            approval_id,
+            decision=decision,
+            operator=operator or operator_name(),
+            host=socket.gethostname(),
+            reason=reason,
+            arguments=arguments,
+            decided_at=self.clock(),
+            call_hash_of_edit=edited_hash,
         )
         live = self._live.get(record.turn_id)
         if live is not None:
@@ -291,8 +320,13 @@ class Runtime:
 
     async def allow_always(self, session_id: str, tool: str, command: str | None = None) -> int:
         """An operator's "always allow" for this session (a tool, or one exact command)."""
-        return await self.io(self.store.add_allow_rule, session_id, tool=tool, command=command,
-                             created_at=self.clock())
+        return await self.io(
+            self.store.add_allow_rule,
+            session_id,
+            tool=tool,
+            command=command,
+            created_at=self.clock(),
+        )
 
     def live_turns(self) -> list[str]:
         return list(self._live)
@@ -305,16 +339,29 @@ class Runtime:
             raise RuntimeFailure("not_found", f"no turn {turn_id}")
         snapshot = await self.io(self.store.load_snapshot, turn_id)
         history = await self.io(self._history, turn.session_id, turn_id)
-        live = LiveTurn(state=TurnState(), history=history, publish=self.publish,
-                        wait_for_approval=wait_for_approval, priority=self.priority)
+        live = LiveTurn(
+            state=TurnState(),
+            history=history,
+            publish=self.publish,
+            wait_for_approval=wait_for_approval,
+            priority=self.priority,
+        )
         if snapshot is None:
             # Killed before the first checkpoint: nothing ran yet, so start it afresh.
-            live.state, _ = cmd(TurnState(), TurnRequested(
-                turn_id=turn.id, session_id=turn.session_id, prompt=turn.prompt,
-                model=turn.model, now=self.clock(), max_model_calls=self.max_model_calls,
-                model_retries=self.model_retries,
-                approve_mode=turn.options.get("approve_mode", "ask"),
-                max_cost=turn.options.get("max_cost")))
+            live.state, _ = cmd(
+                TurnState(),
+                TurnRequested(
+                    turn_id=turn.id,
+                    session_id=turn.session_id,
+                    prompt=turn.prompt,
+                    model=turn.model,
+                    now=self.clock(),
+                    max_model_calls=self.max_model_calls,
+                    model_retries=self.model_retries,
+                    approve_mode=turn.options.get("approve_mode", "ask"),
+                    max_cost=turn.options.get("max_cost"),
+                ),
+            )
             await self._checkpoint(live, TurnState())
             return live
         live.state = TurnState.from_snapshot(snapshot)
@@ -344,8 +391,7 @@ class Runtime:
                 await self._run_queue(live, queue)
             if live.cancel_reason is not None and not live.state.terminal:
                 queue.clear()
-                await self._apply(live, Cancel(now=self.clock(), reason=live.cancel_reason),
-                                  queue)
+                await self._apply(live, Cancel(now=self.clock(), reason=live.cancel_reason), queue)
                 await self._run_queue(live, queue)
         finally:
             self._live.pop(turn_id, None)
@@ -359,10 +405,14 @@ class Runtime:
         def publish(event: Event) -> None:
             live.publish(call_of_attempt(event))
 
-        return await self.io(lambda: Governor.open(
-            flag_max_cost=live.state.max_cost, flag_scope="turn", publish=publish,
-            ledger_path=self.store.path,
-        ))
+        return await self.io(
+            lambda: Governor.open(
+                flag_max_cost=live.state.max_cost,
+                flag_scope="turn",
+                publish=publish,
+                ledger_path=self.store.path,
+            )
+        )
 
     async def _run_queue(self, live: LiveTurn, queue: deque[Directive]) -> None:
         while True:
@@ -396,8 +446,13 @@ class Runtime:
         await self.io(self.store.save_snapshot, state.turn_id, snapshot, now)
         if state.status != before.status or state.terminal:
             await self.io(
-                self.store.update_turn, state.turn_id, status=state.status, updated_at=now,
-                text=redact(state.text), usage=state.usage, cost_usd=state.cost_usd,
+                self.store.update_turn,
+                state.turn_id,
+                status=state.status,
+                updated_at=now,
+                text=redact(state.text),
+                usage=state.usage,
+                cost_usd=state.cost_usd,
                 error=state.error,
             )
 
@@ -440,8 +495,12 @@ class Runtime:
             if record.expired_at(now):
                 try:
                     record = self.store.decide_approval(
-                        approval_id, decision="expired", operator="opscopilot",
-                        host=socket.gethostname(), reason="no decision in time", decided_at=now,
+                        approval_id,
+                        decision="expired",
+                        operator="opscopilot",
+                        host=socket.gethostname(),
+                        reason="no decision in time",
+                        decided_at=now,
                     )
                 except StoreError as exc:
                     if exc.kind != "conflict":
@@ -449,18 +508,31 @@ class Runtime:
                     record = self.store.get_approval(approval_id)
                     assert record is not None
             if record.status == "approved":
-                actions.append(ApprovalDecided(
-                    approval_id=approval_id, decision="approved", call_hash=record.call_hash,
-                    now=now, arguments=record.edited_arguments,
-                    reason=record.decision_reason, operator=record.operator or "",
-                ))
+                actions.append(
+                    ApprovalDecided(
+                        approval_id=approval_id,
+                        decision="approved",
+                        call_hash=record.call_hash,
+                        now=now,
+                        arguments=record.edited_arguments,
+                        reason=record.decision_reason,
+                        operator=record.operator or "",
+                    )
+                )
             elif record.status == "denied":
-                actions.append(ApprovalDecided(
-                    approval_id=approval_id, decision="denied", call_hash=record.call_hash,
-                    now=now, reason=record.decision_reason, operator=record.operator or "",
-                ))
+                actions.append(
+                    ApprovalDecided(
+                        approval_id=approval_id,
+                        decision="denied",
+                        call_hash=record.call_hash,
+                        now=now,
+                        reason=record.decision_reason,
+                        operator=record.operator or "",
+                    )
+                )
             elif record.status == "expired":
                 waited = (record.expires_at or now) - record.requested_at
-                actions.append(ApprovalExpired(approval_id=approval_id, now=now,
-                                               after_s=round(waited, 1)))
+                actions.append(
+                    ApprovalExpired(approval_id=approval_id, now=now, after_s=round(waited, 1))
+                )
         return actions

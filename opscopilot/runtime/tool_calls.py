@@ -42,16 +42,26 @@ async def classify_calls(runtime: Runtime, live: LiveTurn, directive: ClassifyTo
             tool.validate(call.arguments)
             classification = runtime.classify_call(call.name, call.arguments)
             decision = runtime.policy_decision(classification, state.approve_mode, rules)
-            verdicts.append(CallClassification(
-                tool_call_id=call.id, risk=classification.risk, decision=decision.action,
-                reason=redact(decision.reason or classification.reason), call_hash=digest,
-                shell_by_rule=bool(getattr(decision, "shell", False)),
-            ))
+            verdicts.append(
+                CallClassification(
+                    tool_call_id=call.id,
+                    risk=classification.risk,
+                    decision=decision.action,
+                    reason=redact(decision.reason or classification.reason),
+                    call_hash=digest,
+                    shell_by_rule=bool(getattr(decision, "shell", False)),
+                )
+            )
         except ToolError as exc:
-            verdicts.append(CallClassification(
-                tool_call_id=call.id, risk="destructive", decision="deny",
-                reason=redact(str(exc)), call_hash=digest,
-            ))
+            verdicts.append(
+                CallClassification(
+                    tool_call_id=call.id,
+                    risk="destructive",
+                    decision="deny",
+                    reason=redact(str(exc)),
+                    call_hash=digest,
+                )
+            )
     return ToolsClassified(classifications=tuple(verdicts), now=runtime.clock())
 
 
@@ -65,10 +75,16 @@ async def request_approval(runtime: Runtime, live: LiveTurn, directive: RequestA
         return
     now = runtime.clock()
     record = ApprovalRecord(
-        id=directive.approval_id, session_id=state.session_id, turn_id=state.turn_id,
-        tool_call_id=directive.tool_call_id, tool=directive.name,
-        arguments=directive.arguments, risk=directive.risk, reason=directive.reason,
-        call_hash=directive.call_hash, requested_at=now,
+        id=directive.approval_id,
+        session_id=state.session_id,
+        turn_id=state.turn_id,
+        tool_call_id=directive.tool_call_id,
+        tool=directive.name,
+        arguments=directive.arguments,
+        risk=directive.risk,
+        reason=directive.reason,
+        call_hash=directive.call_hash,
+        requested_at=now,
     )
     try:
         await runtime.io(runtime.store.create_approval, record)
@@ -76,12 +92,19 @@ async def request_approval(runtime: Runtime, live: LiveTurn, directive: RequestA
         if exc.kind != "conflict":
             raise
         return
-    live.publish(ev.ApprovalRequested(
-        ts=now, session_id=state.session_id, turn_id=state.turn_id,
-        approval_id=directive.approval_id, tool_call_id=directive.tool_call_id,
-        name=directive.name, arguments=directive.arguments, risk=directive.risk,
-        reason=directive.reason,
-    ))
+    live.publish(
+        ev.ApprovalRequested(
+            ts=now,
+            session_id=state.session_id,
+            turn_id=state.turn_id,
+            approval_id=directive.approval_id,
+            tool_call_id=directive.tool_call_id,
+            name=directive.name,
+            arguments=directive.arguments,
+            risk=directive.risk,
+            reason=directive.reason,
+        )
+    )
 
 
 async def run_tool(runtime: Runtime, live: LiveTurn, directive: RunTool) -> Action:
@@ -91,18 +114,26 @@ async def run_tool(runtime: Runtime, live: LiveTurn, directive: RunTool) -> Acti
     state = live.state
     store = runtime.store
     payload = {
-        "tool_call_id": directive.tool_call_id, "tool": directive.name,
-        "arguments": directive.arguments, "call_hash": directive.call_hash,
-        "risk": directive.risk, "approved_shell": directive.approved_shell,
+        "tool_call_id": directive.tool_call_id,
+        "tool": directive.name,
+        "arguments": directive.arguments,
+        "call_hash": directive.call_hash,
+        "risk": directive.risk,
+        "approved_shell": directive.approved_shell,
     }
-    fresh = await runtime.io(store.journal_intent, state.turn_id, directive.run_id, "tool_run",
-                             payload, runtime.clock())
+    fresh = await runtime.io(
+        store.journal_intent, state.turn_id, directive.run_id, "tool_run", payload, runtime.clock()
+    )
     if not fresh:
         entry = await runtime.io(store.journal_entry, directive.run_id)
         if entry is not None and entry.finished and entry.result is not None:
-            return ToolFinished(run_id=directive.run_id, status=entry.result["status"],
-                                content=entry.result.get("content", ""), now=runtime.clock(),
-                                duration_s=entry.result.get("duration_s", 0.0))
+            return ToolFinished(
+                run_id=directive.run_id,
+                status=entry.result["status"],
+                content=entry.result.get("content", ""),
+                now=runtime.clock(),
+                duration_s=entry.result.get("duration_s", 0.0),
+            )
         return ToolOutcomeUnknown(run_id=directive.run_id, now=runtime.clock())
 
     started = time.monotonic()
@@ -110,32 +141,66 @@ async def run_tool(runtime: Runtime, live: LiveTurn, directive: RunTool) -> Acti
     # The core already checked the grounds; this second look means a bug there cannot run
     # arguments nobody approved.
     if call_hash(directive.name, directive.arguments) != directive.call_hash:
-        result = {"status": "error", "content": "Refused: the arguments are not the ones "
-                  "that were approved.", "exit_code": None, "duration_s": 0.0}
+        result = {
+            "status": "error",
+            "content": "Refused: the arguments are not the ones that were approved.",
+            "exit_code": None,
+            "duration_s": 0.0,
+        }
     else:
-        live.publish(ev.ToolStarted(ts=runtime.clock(), session_id=state.session_id,
-                                    turn_id=state.turn_id, tool_call_id=directive.tool_call_id,
-                                    name=directive.name, arguments=directive.arguments))
+        live.publish(
+            ev.ToolStarted(
+                ts=runtime.clock(),
+                session_id=state.session_id,
+                turn_id=state.turn_id,
+                tool_call_id=directive.tool_call_id,
+                name=directive.name,
+                arguments=directive.arguments,
+            )
+        )
 
         def on_output(stream: str, text: str) -> None:
-            live.publish(ev.ToolOutput(
-                ts=runtime.clock(), session_id=state.session_id, turn_id=state.turn_id,
-                tool_call_id=directive.tool_call_id,
-                stream="stderr" if stream == "stderr" else "stdout", text=redact(text),
-            ))
+            live.publish(
+                ev.ToolOutput(
+                    ts=runtime.clock(),
+                    session_id=state.session_id,
+                    turn_id=state.turn_id,
+                    tool_call_id=directive.tool_call_id,
+                    stream="stderr" if stream == "stderr" else "stdout",
+                    text=redact(text),
+                )
+            )
 
         try:
             tool = runtime.tools.get(directive.name)
             arguments = tool.validate(directive.arguments)
-            outcome = await tool.run(arguments, on_output=on_output,
-                                     approved_shell=directive.approved_shell)
-            result = {"status": outcome.status, "content": redact(outcome.content),
-                      "exit_code": outcome.exit_code, "duration_s": outcome.duration_s}
+            outcome = await tool.run(
+                arguments, on_output=on_output, approved_shell=directive.approved_shell
+            )
+            result = {
+                "status": outcome.status,
+                "content": redact(outcome.content),
+                "exit_code": outcome.exit_code,
+                "duration_s": outcome.duration_s,
+            }
         except ToolError as exc:
-            result = {"status": "error", "content": redact(str(exc)), "exit_code": None,
-                      "duration_s": time.monotonic() - started}
-    await runtime.io(store.journal_result, directive.run_id, status=result["status"],
-                     result=result, finished_at=runtime.clock())
-    return ToolFinished(run_id=directive.run_id, status=result["status"],
-                        content=result["content"], now=runtime.clock(),
-                        duration_s=float(result.get("duration_s") or 0.0))
+            result = {
+                "status": "error",
+                "content": redact(str(exc)),
+                "exit_code": None,
+                "duration_s": time.monotonic() - started,
+            }
+    await runtime.io(
+        store.journal_result,
+        directive.run_id,
+        status=result["status"],
+        result=result,
+        finished_at=runtime.clock(),
+    )
+    return ToolFinished(
+        run_id=directive.run_id,
+        status=result["status"],
+        content=result["content"],
+        now=runtime.clock(),
+        duration_s=float(result.get("duration_s") or 0.0),
+    )

@@ -95,13 +95,15 @@ def migrate(db: Database, track: str, steps: Sequence[Migration]) -> int:
     """
     conn = db if isinstance(db, sqlite3.Connection) else db.conn
     while True:
-        row = conn.execute("SELECT version FROM schema_versions WHERE track = ?", [track]).fetchone()
+        row = conn.execute(
+            "SELECT version FROM schema_versions WHERE track = ?", [track]
+        ).fetchone()
         current = row[0] if row else 0
         if current > len(steps):
             raise StoreError(
                 "version",
                 f"database schema '{track}' is version {current}, newer than this opscopilot "
-                f"knows ({len(steps)}); upgrade opscopilot"
+                f"knows ({len(steps)}); upgrade opscopilot",
             )
         if current == len(steps):
             return current

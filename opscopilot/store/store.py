@@ -171,8 +171,15 @@ class Store(ApprovalsMixin, EffectsMixin):
                 conn.execute(
                     f"INSERT INTO turns ({_TURN_COLUMNS}) "
                     "VALUES (?, ?, ?, ?, 'ready', '', NULL, NULL, NULL, ?, ?, ?)",
-                    [turn_id, session_id, prompt, model, created_at, created_at,
-                     dumps(options or {})],
+                    [
+                        turn_id,
+                        session_id,
+                        prompt,
+                        model,
+                        created_at,
+                        created_at,
+                        dumps(options or {}),
+                    ],
                 )
             except sqlite3.IntegrityError:
                 raise StoreError("conflict", f"turn {turn_id} already exists") from None

@@ -85,7 +85,9 @@ class Tool(ABC):
         try:
             return self.args_model.model_validate(arguments)
         except ValidationError as exc:
-            raise ToolError("invalid_arguments", readable_validation_error(self.name, exc)) from None
+            raise ToolError(
+                "invalid_arguments", readable_validation_error(self.name, exc)
+            ) from None
 
     @abstractmethod
     def classify(self, arguments: dict[str, Any]) -> Classification:

@@ -213,8 +213,23 @@ def normalize_command(text: str) -> str:
         return " ".join(text.split())
 
 
-_SHELL_KEYWORDS = {"(", ")", "{", "}", "!", "if", "then", "do", "else", "elif", "while",
-                   "until", "fi", "done", "esac"}
+_SHELL_KEYWORDS = {
+    "(",
+    ")",
+    "{",
+    "}",
+    "!",
+    "if",
+    "then",
+    "do",
+    "else",
+    "elif",
+    "while",
+    "until",
+    "fi",
+    "done",
+    "esac",
+}
 
 
 def _without_grouping(argv: list[str]) -> list[str]:
@@ -274,15 +289,40 @@ def _env(args: list[str]) -> _Wrapped:
 def _sudo(args: list[str]) -> _Wrapped:
     parsed = parse_args(
         args,
-        {"-u", "--user", "-g", "--group", "-h", "--host", "-p", "--prompt", "-C", "--close-from",
-         "-D", "--chdir", "-r", "--role", "-t", "--type", "-T", "--command-timeout", "-U",
-         "--other-user", "-R", "--chroot"},
+        {
+            "-u",
+            "--user",
+            "-g",
+            "--group",
+            "-h",
+            "--host",
+            "-p",
+            "--prompt",
+            "-C",
+            "--close-from",
+            "-D",
+            "--chdir",
+            "-r",
+            "--role",
+            "-t",
+            "--type",
+            "-T",
+            "--command-timeout",
+            "-U",
+            "--other-user",
+            "-R",
+            "--chroot",
+        },
         stop_at_positional=True,
     )
     if parsed.rest:
         if parsed.has("-s", "--shell", "-i", "--login"):
-            return _Wrapped(None, "write", "sudo runs the command through a root shell",
-                            shell_string=shlex.join(parsed.rest))
+            return _Wrapped(
+                None,
+                "write",
+                "sudo runs the command through a root shell",
+                shell_string=shlex.join(parsed.rest),
+            )
         if parsed.has("-e", "--edit"):
             return _Wrapped(None, "write", "sudo -e edits files as root")
         return _Wrapped(parsed.rest, "read", "sudo wrapper")
@@ -303,8 +343,11 @@ def _skip_then(with_value: set[str], positionals_to_skip: int = 0, name: str = "
 
 
 def _ionice(args: list[str]) -> _Wrapped:
-    parsed = parse_args(args, {"-c", "--class", "-n", "--classdata", "-p", "--pid", "-P",
-                               "--pgid", "-u", "--uid"}, stop_at_positional=True)
+    parsed = parse_args(
+        args,
+        {"-c", "--class", "-n", "--classdata", "-p", "--pid", "-P", "--pgid", "-u", "--uid"},
+        stop_at_positional=True,
+    )
     if parsed.has("-p", "--pid", "-P", "--pgid", "-u", "--uid"):
         return _Wrapped(None, "write", "changes the I/O priority of running processes")
     return _Wrapped(parsed.rest or None, "read", "ionice wrapper")
@@ -313,8 +356,23 @@ def _ionice(args: list[str]) -> _Wrapped:
 def _xargs(args: list[str]) -> _Wrapped:
     parsed = parse_args(
         args,
-        {"-a", "--arg-file", "-d", "--delimiter", "-E", "-I", "-L", "--max-lines", "-n",
-         "--max-args", "-P", "--max-procs", "-s", "--max-chars", "--process-slot-var"},
+        {
+            "-a",
+            "--arg-file",
+            "-d",
+            "--delimiter",
+            "-E",
+            "-I",
+            "-L",
+            "--max-lines",
+            "-n",
+            "--max-args",
+            "-P",
+            "--max-procs",
+            "-s",
+            "--max-chars",
+            "--process-slot-var",
+        },
         stop_at_positional=True,
         optional_value={"-i", "-l", "-e"},
     )
@@ -329,38 +387,83 @@ def _shell_wrapper(args: list[str]) -> _Wrapped:
 
 
 def _watch(args: list[str]) -> _Wrapped:
-    parsed = parse_args(args, {"-n", "--interval", "-d", "-q", "--equexit"},
-                        stop_at_positional=True, optional_value={"-d"})
+    parsed = parse_args(
+        args,
+        {"-n", "--interval", "-d", "-q", "--equexit"},
+        stop_at_positional=True,
+        optional_value={"-d"},
+    )
     if not parsed.rest:
         return _Wrapped(None, "write", "watch runs nothing")
     if parsed.has("-x", "--exec"):
         return _Wrapped(parsed.rest, "read", "watch wrapper")
-    return _Wrapped(None, "read", "watch runs its command through sh -c",
-                    shell_string=" ".join(parsed.rest))
+    return _Wrapped(
+        None, "read", "watch runs its command through sh -c", shell_string=" ".join(parsed.rest)
+    )
 
 
 def _su(args: list[str]) -> _Wrapped:
-    parsed = parse_args(args, {"-c", "--command", "-s", "--shell", "-g", "--group", "-G",
-                               "--supp-group", "-w", "--whitelist-environment"})
+    parsed = parse_args(
+        args,
+        {
+            "-c",
+            "--command",
+            "-s",
+            "--shell",
+            "-g",
+            "--group",
+            "-G",
+            "--supp-group",
+            "-w",
+            "--whitelist-environment",
+        },
+    )
     command = parsed.value("-c", "--command")
     if command is None:
         return _Wrapped(None, "write", "opens a shell as another user")
-    return _Wrapped(None, "write", "runs a command as another user through a shell",
-                    shell_string=command)
+    return _Wrapped(
+        None, "write", "runs a command as another user through a shell", shell_string=command
+    )
 
 
 def _ssh(args: list[str]) -> _Wrapped:
     parsed = parse_args(
         args,
-        {"-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O", "-o", "-p",
-         "-Q", "-R", "-S", "-W", "-w", "-B"},
+        {
+            "-b",
+            "-c",
+            "-D",
+            "-E",
+            "-e",
+            "-F",
+            "-I",
+            "-i",
+            "-J",
+            "-L",
+            "-l",
+            "-m",
+            "-O",
+            "-o",
+            "-p",
+            "-Q",
+            "-R",
+            "-S",
+            "-W",
+            "-w",
+            "-B",
+        },
         stop_at_positional=True,
     )
     remote = parsed.rest[1:]
     if not remote:
         return _Wrapped(None, "write", "opens a remote session")
-    return _Wrapped(None, "write", "runs a command on a remote host",
-                    shell_string=" ".join(remote), local_shell=False)
+    return _Wrapped(
+        None,
+        "write",
+        "runs a command on a remote host",
+        shell_string=" ".join(remote),
+        local_shell=False,
+    )
 
 
 def _chroot(args: list[str]) -> _Wrapped:
@@ -369,10 +472,28 @@ def _chroot(args: list[str]) -> _Wrapped:
 
 
 def _systemd_run(args: list[str]) -> _Wrapped:
-    parsed = parse_args(args, {"-u", "--unit", "-p", "--property", "-E", "--setenv", "-M",
-                               "--machine", "-H", "--host", "--slice", "--uid", "--gid",
-                               "--working-directory", "--description", "--on-calendar"},
-                        stop_at_positional=True)
+    parsed = parse_args(
+        args,
+        {
+            "-u",
+            "--unit",
+            "-p",
+            "--property",
+            "-E",
+            "--setenv",
+            "-M",
+            "--machine",
+            "-H",
+            "--host",
+            "--slice",
+            "--uid",
+            "--gid",
+            "--working-directory",
+            "--description",
+            "--on-calendar",
+        },
+        stop_at_positional=True,
+    )
     return _Wrapped(parsed.rest or None, "write", "starts a transient systemd unit")
 
 

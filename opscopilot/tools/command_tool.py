@@ -39,8 +39,9 @@ class RunCommandTool(Tool):
     def classify(self, arguments: dict[str, Any]) -> Classification:
         command = arguments.get("command")
         if not isinstance(command, str) or not command.strip():
-            return Classification("write", "no command given", tool=self.name,
-                                  subjects=(self.name,))
+            return Classification(
+                "write", "no command given", tool=self.name, subjects=(self.name,)
+            )
         cwd = arguments.get("cwd") if isinstance(arguments.get("cwd"), str) else None
         verdict = CommandClassifier(cwd).command(command)
         return Classification(
@@ -62,8 +63,12 @@ class RunCommandTool(Tool):
         parsed = self.validate(args)
         assert isinstance(parsed, RunCommandArgs)
         command = parsed.command
-        run = dict(cwd=parsed.cwd, timeout_s=parsed.timeout_s, on_output=on_output,
-                   output_limit=self.output_limit)
+        run = dict(
+            cwd=parsed.cwd,
+            timeout_s=parsed.timeout_s,
+            on_output=on_output,
+            output_limit=self.output_limit,
+        )
         if approved_shell:
             # The operator approved this exact string (the approval is bound to its call hash).
             return await run_process(["/bin/sh", "-c", command], **run)  # type: ignore[arg-type]
@@ -85,7 +90,9 @@ class RunCommandTool(Tool):
             )
         result = await run_process(argv, env_overrides=environment, **run)  # type: ignore[arg-type]
         if scan_shell(command).needs_shell and result.status != "ok":
-            note = ("[note: run without a shell, so shell syntax was passed to the program as plain "
-                    "words; ask the operator to approve it to run it through a shell]")
+            note = (
+                "[note: run without a shell, so shell syntax was passed to the program as plain "
+                "words; ask the operator to approve it to run it through a shell]"
+            )
             result.content = f"{result.content.rstrip()}\n{note}"
         return result

@@ -106,12 +106,17 @@ class CustomTool(Tool):
         for word in spec.command:
             for placeholder in _PLACEHOLDER.findall(word):
                 if placeholder not in spec.params:
-                    raise ToolError("bad_config", f"{where} command uses {{{placeholder}}}, "
-                                    "which is not in params")
+                    raise ToolError(
+                        "bad_config",
+                        f"{where} command uses {{{placeholder}}}, which is not in params",
+                    )
         program = spec.command[0].rsplit("/", 1)[-1]
         if program in SHELLS and any(_PLACEHOLDER.search(w) for w in spec.command[1:]):
-            raise ToolError("bad_config", f"{where} puts a placeholder into a shell script, "
-                            "where a value could inject commands; call the program directly")
+            raise ToolError(
+                "bad_config",
+                f"{where} puts a placeholder into a shell script, "
+                "where a value could inject commands; call the program directly",
+            )
         return cls(name, spec)
 
     def argv(self, args: BaseModel) -> list[str]:
@@ -134,12 +139,22 @@ class CustomTool(Tool):
             subject = " ".join(self.argv(self.validate(arguments)))
         except ToolError:
             pass
-        return Classification(self.config.risk, f"custom tool configured as {self.config.risk}",
-                              tool=self.name, command=subject, subjects=(self.name, subject))
+        return Classification(
+            self.config.risk,
+            f"custom tool configured as {self.config.risk}",
+            tool=self.name,
+            command=subject,
+            subjects=(self.name, subject),
+        )
 
-    async def run(self, args: BaseModel | dict[str, Any], *,
-                  on_output: OutputCallback | None = None,
-                  approved_shell: bool = False) -> ToolResult:
+    async def run(
+        self,
+        args: BaseModel | dict[str, Any],
+        *,
+        on_output: OutputCallback | None = None,
+        approved_shell: bool = False,
+    ) -> ToolResult:
         parsed = self.validate(args)
-        return await run_process(self.argv(parsed), timeout_s=self.config.timeout_s,
-                                 on_output=on_output)
+        return await run_process(
+            self.argv(parsed), timeout_s=self.config.timeout_s, on_output=on_output
+        )

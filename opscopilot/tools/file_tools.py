@@ -71,8 +71,10 @@ def _open_checked(path: str) -> tuple[int, os.stat_result, str]:
 def _describe_os_error(path: str, exc: OSError) -> str:
     if isinstance(exc, FileNotFoundError):
         return f"{path}: no such file"
-    if isinstance(exc, (IsADirectoryError, PermissionError)) and exc.args and isinstance(
-        exc.args[0], str
+    if (
+        isinstance(exc, (IsADirectoryError, PermissionError))
+        and exc.args
+        and isinstance(exc.args[0], str)
     ):
         return exc.args[0]
     return f"{path}: {exc.strerror or exc}"
@@ -99,13 +101,17 @@ def read_head(path: str, max_bytes: int) -> ToolResult:
     data = data[:max_bytes]
     text = _as_text(data, resolved)
     if text is None:
-        return ToolResult(status="error", content=f"{resolved} is a binary file "
-                          f"({info.st_size} bytes); not shown", duration_s=_elapsed(started))
+        return ToolResult(
+            status="error",
+            content=f"{resolved} is a binary file ({info.st_size} bytes); not shown",
+            duration_s=_elapsed(started),
+        )
     if truncated:
         total = f" of {info.st_size}" if info.st_size else ""
         text += f"\n[truncated: showed the first {max_bytes}{total} bytes]"
-    return ToolResult(status="ok", content=redact(text), truncated=truncated,
-                      duration_s=_elapsed(started))
+    return ToolResult(
+        status="ok", content=redact(text), truncated=truncated, duration_s=_elapsed(started)
+    )
 
 
 def read_tail(path: str, lines: int, max_bytes: int = MAX_READ_BYTES) -> ToolResult:
@@ -130,12 +136,20 @@ def read_tail(path: str, lines: int, max_bytes: int = MAX_READ_BYTES) -> ToolRes
                 data = handle.read(step) + data
     text = _as_text(data, resolved)
     if text is None:
-        return ToolResult(status="error", content=f"{resolved} is a binary file; not shown",
-                          duration_s=_elapsed(started))
+        return ToolResult(
+            status="error",
+            content=f"{resolved} is a binary file; not shown",
+            duration_s=_elapsed(started),
+        )
     kept = text.splitlines()[-lines:]
     truncated = len(data) >= max_bytes
-    return ToolResult(status="ok", content=redact("\n".join(kept)), truncated=truncated,
-                      duration_s=_elapsed(started), data={"lines": len(kept), "size": info.st_size})
+    return ToolResult(
+        status="ok",
+        content=redact("\n".join(kept)),
+        truncated=truncated,
+        duration_s=_elapsed(started),
+        data={"lines": len(kept), "size": info.st_size},
+    )
 
 
 def _path_classification(tool: str, path: Any) -> Classification:
@@ -144,10 +158,16 @@ def _path_classification(tool: str, path: Any) -> Classification:
     resolved = resolve(path)
     subject = f"{tool} {resolved}"
     if is_sensitive_path(resolved):
-        return Classification("write", f"{resolved} may hold secrets", tool=tool,
-                              command=subject, subjects=(tool, subject))
-    return Classification("read", f"reads {resolved}", tool=tool, command=subject,
-                          subjects=(tool, subject))
+        return Classification(
+            "write",
+            f"{resolved} may hold secrets",
+            tool=tool,
+            command=subject,
+            subjects=(tool, subject),
+        )
+    return Classification(
+        "read", f"reads {resolved}", tool=tool, command=subject, subjects=(tool, subject)
+    )
 
 
 class ReadFileTool(Tool):
@@ -158,9 +178,13 @@ class ReadFileTool(Tool):
     def classify(self, arguments: dict[str, Any]) -> Classification:
         return _path_classification(self.name, arguments.get("path"))
 
-    async def run(self, args: BaseModel | dict[str, Any], *,
-                  on_output: OutputCallback | None = None,
-                  approved_shell: bool = False) -> ToolResult:
+    async def run(
+        self,
+        args: BaseModel | dict[str, Any],
+        *,
+        on_output: OutputCallback | None = None,
+        approved_shell: bool = False,
+    ) -> ToolResult:
         parsed = self.validate(args)
         assert isinstance(parsed, ReadFileArgs)
         return await anyio.to_thread.run_sync(read_head, parsed.path, parsed.max_bytes)
@@ -182,21 +206,31 @@ class TailLogTool(Tool):
         unit = arguments.get("unit")
         if unit is not None:
             if not isinstance(unit, str) or not _UNIT_NAME.match(unit) or unit.startswith("-"):
-                return Classification("write", "not a unit name", tool=self.name,
-                                      subjects=(self.name,))
+                return Classification(
+                    "write", "not a unit name", tool=self.name, subjects=(self.name,)
+                )
             command = " ".join(self.journal_argv(unit, int(arguments.get("lines") or 100)))
-            return Classification("read", f"reads the journal of {unit}", tool=self.name,
-                                  command=f"{self.name} unit:{unit}",
-                                  subjects=(self.name, f"{self.name} unit:{unit}", command))
+            return Classification(
+                "read",
+                f"reads the journal of {unit}",
+                tool=self.name,
+                command=f"{self.name} unit:{unit}",
+                subjects=(self.name, f"{self.name} unit:{unit}", command),
+            )
         return _path_classification(self.name, arguments.get("path"))
 
-    async def run(self, args: BaseModel | dict[str, Any], *,
-                  on_output: OutputCallback | None = None,
-                  approved_shell: bool = False) -> ToolResult:
+    async def run(
+        self,
+        args: BaseModel | dict[str, Any],
+        *,
+        on_output: OutputCallback | None = None,
+        approved_shell: bool = False,
+    ) -> ToolResult:
         parsed = self.validate(args)
         assert isinstance(parsed, TailLogArgs)
         if parsed.unit is not None:
-            return await run_process(self.journal_argv(parsed.unit, parsed.lines),
-                                     timeout_s=30, on_output=on_output)
+            return await run_process(
+                self.journal_argv(parsed.unit, parsed.lines), timeout_s=30, on_output=on_output
+            )
         assert parsed.path is not None
         return await anyio.to_thread.run_sync(read_tail, parsed.path, parsed.lines)

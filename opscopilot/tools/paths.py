@@ -8,11 +8,30 @@ import re
 
 # Matched against the resolved (realpath) path; reading these needs the operator's approval.
 _SENSITIVE_GLOBS = (
-    "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers",
-    "/etc/sudoers.d/*", "/etc/ssl/private/*", "/etc/ssh/ssh_host_*", "*/.ssh/*", "*/.gnupg/*",
-    "*/.aws/*", "*/.azure/*", "*/.config/gcloud/*", "*/.kube/config", "*/.docker/config.json",
-    "*/.netrc", "*/.pgpass", "*/.my.cnf", "*/.git-credentials", "*/.npmrc", "*/.pypirc",
-    "*/.vault-token", "*_history", "/proc/*/environ",
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d/*",
+    "/etc/ssl/private/*",
+    "/etc/ssh/ssh_host_*",
+    "*/.ssh/*",
+    "*/.gnupg/*",
+    "*/.aws/*",
+    "*/.azure/*",
+    "*/.config/gcloud/*",
+    "*/.kube/config",
+    "*/.docker/config.json",
+    "*/.netrc",
+    "*/.pgpass",
+    "*/.my.cnf",
+    "*/.git-credentials",
+    "*/.npmrc",
+    "*/.pypirc",
+    "*/.vault-token",
+    "*_history",
+    "/proc/*/environ",
 )
 # Matched against the file name alone.
 _SENSITIVE_NAMES = re.compile(
@@ -22,8 +41,15 @@ _SENSITIVE_NAMES = re.compile(
 )
 # Reading these can hang, dump kernel memory or is meaningless: refused outright.
 _FORBIDDEN_GLOBS = (
-    "/proc/kcore", "/proc/kmsg", "/proc/kmem", "/proc/kpage*", "/proc/*/mem",
-    "/proc/*/pagemap", "/proc/sysrq-trigger", "/dev/*", "/sys/kernel/debug/*",
+    "/proc/kcore",
+    "/proc/kmsg",
+    "/proc/kmem",
+    "/proc/kpage*",
+    "/proc/*/mem",
+    "/proc/*/pagemap",
+    "/proc/sysrq-trigger",
+    "/dev/*",
+    "/sys/kernel/debug/*",
 )
 
 

@@ -111,8 +111,11 @@ def _deny_match(classification: Classification, patterns: Iterable[str]) -> str 
         subjects.add(classification.command)
     for pattern in patterns:
         # "rm *" also denies a bare `rm` (as when xargs supplies the arguments).
-        if any(fnmatch.fnmatchcase(subject, pattern) or fnmatch.fnmatchcase(subject + " ", pattern)
-               for subject in subjects if subject):
+        if any(
+            fnmatch.fnmatchcase(subject, pattern) or fnmatch.fnmatchcase(subject + " ", pattern)
+            for subject in subjects
+            if subject
+        ):
             return pattern
     return None
 
@@ -157,6 +160,7 @@ def decide(classification: Classification, mode: str, rules: Rules | None = None
     if classification.risk == "read" and not classification.needs_shell:
         return Decision("run", f"read-only: {classification.reason}")
     if mode == "read-only":
-        return Decision("deny", f"read-only mode: {classification.risk} call not run "
-                                f"({classification.reason})")
+        return Decision(
+            "deny", f"read-only mode: {classification.risk} call not run ({classification.reason})"
+        )
     return Decision("ask", f"{classification.risk}: {classification.reason}")

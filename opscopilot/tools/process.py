@@ -104,7 +104,9 @@ def _kill_group(process: Process, sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
-async def _pump(stream: ByteReceiveStream | None, buffer: CappedBuffer, lines: _LineStreamer) -> None:
+async def _pump(
+    stream: ByteReceiveStream | None, buffer: CappedBuffer, lines: _LineStreamer
+) -> None:
     if stream is None:
         return
     async for chunk in stream:
@@ -168,8 +170,12 @@ async def run_process(
     try:
         with anyio.move_on_after(timeout_s) as scope:
             async with anyio.create_task_group() as group:
-                group.start_soon(_pump, process.stdout, stdout, _LineStreamer("stdout", on_output, budget))
-                group.start_soon(_pump, process.stderr, stderr, _LineStreamer("stderr", on_output, budget))
+                group.start_soon(
+                    _pump, process.stdout, stdout, _LineStreamer("stdout", on_output, budget)
+                )
+                group.start_soon(
+                    _pump, process.stderr, stderr, _LineStreamer("stderr", on_output, budget)
+                )
             await process.wait()
         timed_out = scope.cancelled_caught
     finally:

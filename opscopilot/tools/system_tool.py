@@ -13,10 +13,34 @@ from pydantic import BaseModel, ConfigDict, Field
 from opscopilot.tools.base import Classification, OutputCallback, Tool, ToolResult
 
 _PSEUDO_FS = {
-    "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "pstore", "bpf", "tracefs",
-    "debugfs", "securityfs", "mqueue", "hugetlbfs", "configfs", "fusectl", "autofs",
-    "binfmt_misc", "nsfs", "rpc_pipefs", "efivarfs", "ramfs", "squashfs", "selinuxfs",
-    "fuse.gvfsd-fuse", "fuse.portal", "tmpfs", "devfs", "overlay-lower",
+    "proc",
+    "sysfs",
+    "devtmpfs",
+    "devpts",
+    "cgroup",
+    "cgroup2",
+    "pstore",
+    "bpf",
+    "tracefs",
+    "debugfs",
+    "securityfs",
+    "mqueue",
+    "hugetlbfs",
+    "configfs",
+    "fusectl",
+    "autofs",
+    "binfmt_misc",
+    "nsfs",
+    "rpc_pipefs",
+    "efivarfs",
+    "ramfs",
+    "squashfs",
+    "selinuxfs",
+    "fuse.gvfsd-fuse",
+    "fuse.portal",
+    "tmpfs",
+    "devfs",
+    "overlay-lower",
 }
 _SAMPLE_S = 0.25
 
@@ -42,9 +66,13 @@ def memory() -> dict[str, int]:
             figures[name] = int(parts[0]) * (1024 if parts[1:] == ["kB"] else 1)
     total = figures.get("MemTotal", 0)
     available = figures.get("MemAvailable", figures.get("MemFree", 0))
-    return {"total": total, "available": available, "used": total - available,
-            "swap_total": figures.get("SwapTotal", 0),
-            "swap_used": figures.get("SwapTotal", 0) - figures.get("SwapFree", 0)}
+    return {
+        "total": total,
+        "available": available,
+        "used": total - available,
+        "swap_total": figures.get("SwapTotal", 0),
+        "swap_used": figures.get("SwapTotal", 0) - figures.get("SwapFree", 0),
+    }
 
 
 def disks() -> list[dict[str, Any]]:
@@ -68,12 +96,20 @@ def disks() -> list[dict[str, Any]]:
         total = vfs.f_blocks * vfs.f_frsize
         free = vfs.f_bavail * vfs.f_frsize
         used = (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize
-        result.append({"mount": mountpoint, "device": device, "fstype": fstype, "total": total,
-                       "used": used, "free": free,
-                       "used_percent": round(100 * used / max(used + free, 1), 1),
-                       "inodes_used_percent": round(
-                           100 * (vfs.f_files - vfs.f_ffree) / vfs.f_files, 1)
-                       if vfs.f_files else None})
+        result.append(
+            {
+                "mount": mountpoint,
+                "device": device,
+                "fstype": fstype,
+                "total": total,
+                "used": used,
+                "free": free,
+                "used_percent": round(100 * used / max(used + free, 1), 1),
+                "inodes_used_percent": round(100 * (vfs.f_files - vfs.f_ffree) / vfs.f_files, 1)
+                if vfs.f_files
+                else None,
+            }
+        )
     return result
 
 
@@ -115,8 +151,15 @@ def top_processes(count: int) -> dict[str, list[dict[str, Any]]]:
     for pid, (name, ticks, rss, uid) in after.items():
         previous = before.get(pid)
         delta = ticks - previous[1] if previous and previous[0] == name else 0
-        rows.append({"pid": pid, "name": name, "user": _user(uid),
-                     "cpu_percent": round(100 * delta / hertz / elapsed, 1), "rss": rss})
+        rows.append(
+            {
+                "pid": pid,
+                "name": name,
+                "user": _user(uid),
+                "cpu_percent": round(100 * delta / hertz / elapsed, 1),
+                "rss": rss,
+            }
+        )
     by_cpu = sorted(rows, key=lambda r: (r["cpu_percent"], r["rss"]), reverse=True)[:count]
     by_rss = sorted(rows, key=lambda r: r["rss"], reverse=True)[:count]
     return {"by_cpu": by_cpu, "by_memory": by_rss, "count": len(rows)}  # type: ignore[dict-item]
@@ -135,9 +178,13 @@ def collect(count: int = 5) -> dict[str, Any]:
     uptime_s = float(_read("/proc/uptime").split()[0])
     uname = os.uname()
     return {
-        "hostname": uname.nodename, "kernel": f"{uname.sysname} {uname.release}",
-        "uptime_s": uptime_s, "load": [float(x) for x in load[:3]],
-        "cores": os.cpu_count() or 1, "memory": memory(), "disks": disks(),
+        "hostname": uname.nodename,
+        "kernel": f"{uname.sysname} {uname.release}",
+        "uptime_s": uptime_s,
+        "load": [float(x) for x in load[:3]],
+        "cores": os.cpu_count() or 1,
+        "memory": memory(),
+        "disks": disks(),
         "processes": top_processes(count),
     }
 
@@ -155,18 +202,29 @@ def render(info: dict[str, Any]) -> str:
         "disks:",
     ]
     for disk in info["disks"]:
-        inodes = (f", inodes {disk['inodes_used_percent']}%"
-                  if disk["inodes_used_percent"] is not None else "")
-        lines.append(f"  {disk['mount']} ({disk['fstype']}) {_size(disk['used'])} of "
-                     f"{_size(disk['total'])} used ({disk['used_percent']}%), "
-                     f"{_size(disk['free'])} free{inodes}")
+        inodes = (
+            f", inodes {disk['inodes_used_percent']}%"
+            if disk["inodes_used_percent"] is not None
+            else ""
+        )
+        lines.append(
+            f"  {disk['mount']} ({disk['fstype']}) {_size(disk['used'])} of "
+            f"{_size(disk['total'])} used ({disk['used_percent']}%), "
+            f"{_size(disk['free'])} free{inodes}"
+        )
     processes = info["processes"]
     lines.append(f"top processes by cpu (of {processes['count']}):")
-    lines += [f"  {p['pid']:>7} {p['user']:<10} {p['cpu_percent']:>5.1f}% "
-              f"{_size(p['rss']):>10}  {p['name']}" for p in processes["by_cpu"]]
+    lines += [
+        f"  {p['pid']:>7} {p['user']:<10} {p['cpu_percent']:>5.1f}% "
+        f"{_size(p['rss']):>10}  {p['name']}"
+        for p in processes["by_cpu"]
+    ]
     lines.append("top processes by memory:")
-    lines += [f"  {p['pid']:>7} {p['user']:<10} {p['cpu_percent']:>5.1f}% "
-              f"{_size(p['rss']):>10}  {p['name']}" for p in processes["by_memory"]]
+    lines += [
+        f"  {p['pid']:>7} {p['user']:<10} {p['cpu_percent']:>5.1f}% "
+        f"{_size(p['rss']):>10}  {p['name']}"
+        for p in processes["by_memory"]
+    ]
     return "\n".join(lines)
 
 
@@ -176,12 +234,17 @@ class SystemInfoTool(Tool):
     args_model = SystemInfoArgs
 
     def classify(self, arguments: dict[str, Any]) -> Classification:
-        return Classification("read", "reads /proc", tool=self.name, command=self.name,
-                              subjects=(self.name,))
+        return Classification(
+            "read", "reads /proc", tool=self.name, command=self.name, subjects=(self.name,)
+        )
 
-    async def run(self, args: BaseModel | dict[str, Any], *,
-                  on_output: OutputCallback | None = None,
-                  approved_shell: bool = False) -> ToolResult:
+    async def run(
+        self,
+        args: BaseModel | dict[str, Any],
+        *,
+        on_output: OutputCallback | None = None,
+        approved_shell: bool = False,
+    ) -> ToolResult:
         parsed = self.validate(args)
         assert isinstance(parsed, SystemInfoArgs)
         started = time.monotonic()
@@ -189,5 +252,9 @@ class SystemInfoTool(Tool):
             info = await anyio.to_thread.run_sync(collect, parsed.top)
         except OSError as exc:
             return ToolResult(status="error", content=f"cannot read system figures: {exc}")
-        return ToolResult(status="ok", content=render(info), data=info,
-                          duration_s=round(time.monotonic() - started, 3))
+        return ToolResult(
+            status="ok",
+            content=render(info),
+            data=info,
+            duration_s=round(time.monotonic() - started, 3),
+        )

@@ -204,7 +204,9 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
             return
         error = event.worker.error
         text = str(error) if isinstance(error, EngineError) else f"{type(error).__name__}: {error}"
-        self.notify(redact(text.splitlines()[0] if text else type(error).__name__), severity="error")
+        self.notify(
+            redact(text.splitlines()[0] if text else type(error).__name__), severity="error"
+        )
         for pane in self.panes:  # a turn that failed to start is not busy any more
             if pane.state == "starting":
                 pane.state = "ready"
@@ -253,12 +255,15 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         self.queue.ingest(event)
         if isinstance(event, ev.SchedulerMetrics):
             self._refresh_queue_meter()
-        if isinstance(event, (ev.ModelUsage, ev.ModelFinished, ev.SchedulerMetrics, ev.TurnFinished)):
+        if isinstance(
+            event, (ev.ModelUsage, ev.ModelFinished, ev.SchedulerMetrics, ev.TurnFinished)
+        ):
             self._refresh_meters()
         if isinstance(event, ev.BudgetWarning):
             self.notify(
                 f"{event.scope} spend ${event.spent_usd:.4f} of ${event.cap_usd:.4f}",
-                title="budget", severity="warning",
+                title="budget",
+                severity="warning",
             )
         if isinstance(event, ev.ApprovalRequested):
             self.poll_approvals()

@@ -64,9 +64,7 @@ REVIEW_KEYS: tuple[tuple[str, str, str], ...] = (
     ("review.previous", "k / up", "Previous pending approval"),
 )
 
-KNOWN_IDS = (
-    {a.id for a in APP_ACTIONS + REPLAY_ACTIONS} | {rid for rid, _, _ in REVIEW_KEYS}
-)
+KNOWN_IDS = {a.id for a in APP_ACTIONS + REPLAY_ACTIONS} | {rid for rid, _, _ in REVIEW_KEYS}
 
 
 def app_bindings(actions: tuple[KeyAction, ...] = APP_ACTIONS) -> list[Binding]:
@@ -84,7 +82,7 @@ def keymap_from_config(keys_section: dict[str, Any]) -> tuple[dict[str, str], li
         if binding_id not in KNOWN_IDS:
             errors.append(f"[keys] {binding_id!r} is not a binding id (see the help screen, F1)")
         elif not isinstance(keys, str) or not keys.strip():
-            errors.append(f"[keys] {binding_id} must be a key name such as \"ctrl+t\"")
+            errors.append(f'[keys] {binding_id} must be a key name such as "ctrl+t"')
         else:
             keymap[binding_id] = keys.strip()
     return keymap, errors

@@ -32,8 +32,16 @@ from opscopilot.tui.widgets.event_log import EventLog
 SPEEDS: tuple[float | None, ...] = (1.0, 2.0, 5.0, 10.0, 50.0, None)  # None: no waiting
 # App actions that still make sense while watching a recording.
 _VIEW_ACTIONS = {
-    "help", "toggle_events", "next_pane", "close_pane", "next_theme", "copy_answer",
-    "copy_code", "copy_tool_output", "quit", "set_theme",
+    "help",
+    "toggle_events",
+    "next_pane",
+    "close_pane",
+    "next_theme",
+    "copy_answer",
+    "copy_code",
+    "copy_tool_output",
+    "quit",
+    "set_theme",
 }
 
 
@@ -104,11 +112,14 @@ class ReplayFinished(Message):
 class ReplayApp(OpsCopilotApp):
     """The opscopilot app in replay mode: a Player feeds `ingest`; no prompt, no reviews."""
 
-    CSS = OpsCopilotApp.CSS + """
+    CSS = (
+        OpsCopilotApp.CSS
+        + """
     #replay-bar { height: 1; padding: 0 1; background: $primary-muted; text-style: bold; }
     #prompt { display: none; }
     #reviews { display: none; }
     """
+    )
     KEY_ACTIONS: ClassVar[tuple[KeyAction, ...]] = REPLAY_ACTIONS + tuple(
         a for a in APP_ACTIONS if a.action in _VIEW_ACTIONS
     )

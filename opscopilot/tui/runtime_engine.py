@@ -182,7 +182,10 @@ class RuntimeEngine:
         async with self._turn_running(session_id):
             await self._call(
                 self.runtime.start_turn(
-                    session_id, prompt, model=model, approve_mode=self.approve_mode,
+                    session_id,
+                    prompt,
+                    model=model,
+                    approve_mode=self.approve_mode,
                     max_cost=self.max_cost,
                 )
             )
@@ -199,9 +202,9 @@ class RuntimeEngine:
             if approval.turn_id != turn_id:
                 continue
             try:
-                await self._call(self.runtime.decide(
-                    approval.id, "denied", reason="the turn was cancelled"
-                ))
+                await self._call(
+                    self.runtime.decide(approval.id, "denied", reason="the turn was cancelled")
+                )
             except EngineError as exc:
                 if exc.kind != "conflict":  # someone decided it first: nothing to do
                     raise
@@ -217,7 +220,9 @@ class RuntimeEngine:
             kind = getattr(exc, "kind", None)
             if kind is None:
                 raise
-            raise EngineError(str(kind), redact(str(exc).splitlines()[0] if str(exc) else kind)) from None
+            raise EngineError(
+                str(kind), redact(str(exc).splitlines()[0] if str(exc) else kind)
+            ) from None
 
     # --- approvals --------------------------------------------------------------------
 
@@ -233,9 +238,7 @@ class RuntimeEngine:
         arguments: dict[str, Any] | None = None,
     ) -> None:
         await self._call(
-            self.runtime.decide(
-                approval_id, decision, reason=redact(reason), arguments=arguments
-            )
+            self.runtime.decide(approval_id, decision, reason=redact(reason), arguments=arguments)
         )
 
     async def allow_always(self, session_id: str, tool: str, command: str | None) -> None:
@@ -258,8 +261,10 @@ class RuntimeEngine:
         return [SessionView.from_record(r) for r in self.store.list_sessions(limit=100)]
 
     def allow_rules(self, session_id: str) -> list[AllowRuleView]:
-        return [AllowRuleView(r.id, r.tool, r.command, r.created_at)
-                for r in self.store.list_allow_rules(session_id)]
+        return [
+            AllowRuleView(r.id, r.tool, r.command, r.created_at)
+            for r in self.store.list_allow_rules(session_id)
+        ]
 
     def revoke_rule(self, rule_id: int) -> None:
         from opscopilot.store import StoreError
@@ -292,4 +297,3 @@ class RuntimeEngine:
             if self._store is not None:
                 self._store.close()
                 self._store = None
-

@@ -98,7 +98,9 @@ class SpendTracker:
 
     def readings(self, session_id: str | None) -> list[MeterReading]:
         """The four meters for the session in the focused pane."""
-        session_calls = [c for c in self._calls.values() if session_id and c.session_id == session_id]
+        session_calls = [
+            c for c in self._calls.values() if session_id and c.session_id == session_id
+        ]
         last_call = self._calls.get(self._last_call.get(session_id or "", ""))
         last_turn = self._last_turn.get(session_id or "")
         spent: dict[Scope, float] = {

@@ -33,8 +33,17 @@ VARIABLE_DEFAULTS: dict[str, str] = {
 }
 
 _COLOUR_FIELDS = (
-    "primary", "secondary", "warning", "error", "success", "accent",
-    "foreground", "background", "surface", "panel", "boost",
+    "primary",
+    "secondary",
+    "warning",
+    "error",
+    "success",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
 )
 
 
@@ -91,7 +100,9 @@ def parse_theme_file(path: Path) -> ThemeSpec:
         spread = float(data.get("luminosity_spread", 0.15))
         alpha = float(data.get("text_alpha", 0.95))
     except (TypeError, ValueError):
-        raise ThemeFileError(f"theme {path.name}: luminosity_spread/text_alpha must be numbers") from None
+        raise ThemeFileError(
+            f"theme {path.name}: luminosity_spread/text_alpha must be numbers"
+        ) from None
     return ThemeSpec(
         name=name.strip(),
         source=path,

@@ -23,10 +23,19 @@ def call_hash(name: str, arguments: dict[str, Any]) -> str:
 
 
 def start(mode: str = "ask", max_model_calls: int = 8, retries: int = 0):
-    return cmd(TurnState(), TurnRequested(
-        turn_id="t1", session_id="s1", prompt="why is the disk full?", model="test:m",
-        now=1.0, approve_mode=mode, max_model_calls=max_model_calls, model_retries=retries,
-    ))
+    return cmd(
+        TurnState(),
+        TurnRequested(
+            turn_id="t1",
+            session_id="s1",
+            prompt="why is the disk full?",
+            model="test:m",
+            now=1.0,
+            approve_mode=mode,
+            max_model_calls=max_model_calls,
+            model_retries=retries,
+        ),
+    )
 
 
 def tool_call(call_id: str, name: str = "run_command", **arguments: Any) -> ToolCall:
@@ -35,13 +44,23 @@ def tool_call(call_id: str, name: str = "run_command", **arguments: Any) -> Tool
 
 def classify(state: TurnState, verdicts: dict[str, tuple[str, str]], now: float = 3.0):
     """verdicts: tool_call_id -> (risk, decision)."""
-    return cmd(state, ToolsClassified(classifications=tuple(
-        CallClassification(
-            tool_call_id=c.id, risk=verdicts[c.id][0], decision=verdicts[c.id][1],
-            reason=f"{verdicts[c.id][0]} call", call_hash=call_hash(c.name, c.arguments),
-        )
-        for c in state.calls if c.id in verdicts
-    ), now=now))
+    return cmd(
+        state,
+        ToolsClassified(
+            classifications=tuple(
+                CallClassification(
+                    tool_call_id=c.id,
+                    risk=verdicts[c.id][0],
+                    decision=verdicts[c.id][1],
+                    reason=f"{verdicts[c.id][0]} call",
+                    call_hash=call_hash(c.name, c.arguments),
+                )
+                for c in state.calls
+                if c.id in verdicts
+            ),
+            now=now,
+        ),
+    )
 
 
 def of_type(directives: list[Directive], kind: type) -> list[Any]:

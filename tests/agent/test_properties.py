@@ -71,8 +71,9 @@ class Ledger:
                 self.runs[d.run_id] = d
 
 
-def check_invariants(before: TurnState, after: TurnState, directives: list[Any], led: Ledger,
-                     action: Any) -> None:
+def check_invariants(
+    before: TurnState, after: TurnState, directives: list[Any], led: Ledger, action: Any
+) -> None:
     assert after.status in TRANSITIONS
     # every status change is a legal transition, in order
     previous = before.status
@@ -121,29 +122,46 @@ def random_action(draw: Any, state: TurnState, led: Ledger, now: float) -> Any:
         if sub <= 6:
             n = draw(st.integers(0, 3))
             calls = tuple(
-                ToolCall(id=draw(st.sampled_from(["a", "b", "", f"x{i}"])), name="run_command",
-                         arguments={"command": draw(st.sampled_from(["df", "rm -rf /", "ls"]))})
+                ToolCall(
+                    id=draw(st.sampled_from(["a", "b", "", f"x{i}"])),
+                    name="run_command",
+                    arguments={"command": draw(st.sampled_from(["df", "rm -rf /", "ls"]))},
+                )
                 for i in range(n)
             )
-            return ModelFinished(call_id, now, text=draw(st.sampled_from(["", "ok"])),
-                                 tool_calls=calls)
+            return ModelFinished(
+                call_id, now, text=draw(st.sampled_from(["", "ok"])), tool_calls=calls
+            )
         if sub == 7:
             return ModelOutcomeUnknown(call_id, now)
         if sub == 8 and led.retry_call:
             return RetryDue(led.retry_call, now)
         error_kind = draw(st.sampled_from(ERROR_KINDS))
-        return ModelFailed(call_id, ErrorInfo(kind=error_kind, message=error_kind,
-                                              retryable=error_kind in ("server", "rate_limit",
-                                                                       "timeout")), now)
+        return ModelFailed(
+            call_id,
+            ErrorInfo(
+                kind=error_kind,
+                message=error_kind,
+                retryable=error_kind in ("server", "rate_limit", "timeout"),
+            ),
+            now,
+        )
     if kind == "classify":
         verdicts = []
         for call in state.calls:
             if call.status != "proposed" or draw(st.integers(0, 9)) == 0:
                 continue
             risk, decision = draw(st.sampled_from(RISKS)), draw(st.sampled_from(DECISIONS))
-            verdicts.append(CallClassification(call.id, risk, decision, "because",
-                                               call_hash(call.name, call.arguments),
-                                               shell_by_rule=draw(st.booleans())))
+            verdicts.append(
+                CallClassification(
+                    call.id,
+                    risk,
+                    decision,
+                    "because",
+                    call_hash(call.name, call.arguments),
+                    shell_by_rule=draw(st.booleans()),
+                )
+            )
         return ToolsClassified(tuple(verdicts), now)
     if kind == "decide":
         pending = [a for a in state.pending_approvals] or ["nope"]
@@ -157,8 +175,9 @@ def random_action(draw: Any, state: TurnState, led: Ledger, now: float) -> Any:
             return ApprovalDecided(approval_id, "denied", right_hash, now, reason="no")
         if sub == 2:
             edited = {"command": "ls -l"}
-            return ApprovalDecided(approval_id, "approved", call_hash("run_command", edited), now,
-                                   arguments=edited)
+            return ApprovalDecided(
+                approval_id, "approved", call_hash("run_command", edited), now, arguments=edited
+            )
         if sub == 3:
             return ApprovalDecided(approval_id, "approved", "wrong-hash", now)
         return ApprovalDecided(approval_id, "approved", right_hash, now, operator="op")
@@ -197,9 +216,19 @@ def note_results(after: TurnState, led: Ledger) -> None:
 
 def run_sequence(draw: Any, mode: str, max_calls: int, steps: int) -> list[Any]:
     led = Ledger(mode)
-    state, directives = cmd(TurnState(), TurnRequested(
-        "t1", "s1", "help", "m:x", 0.0, approve_mode=mode, max_model_calls=max_calls,
-        model_retries=draw(st.integers(0, 2))))
+    state, directives = cmd(
+        TurnState(),
+        TurnRequested(
+            "t1",
+            "s1",
+            "help",
+            "m:x",
+            0.0,
+            approve_mode=mode,
+            max_model_calls=max_calls,
+            model_retries=draw(st.integers(0, 2)),
+        ),
+    )
     led.observe(directives)
     actions: list[Any] = []
     for i in range(steps):
@@ -230,8 +259,9 @@ def test_same_actions_give_same_states_and_directives(
     data: st.DataObject, mode: str, max_calls: int
 ) -> None:
     actions = run_sequence(data.draw, mode, max_calls, steps=data.draw(st.integers(1, 25)))
-    start = TurnRequested("t1", "s1", "help", "m:x", 0.0, approve_mode=mode,
-                          max_model_calls=max_calls)
+    start = TurnRequested(
+        "t1", "s1", "help", "m:x", 0.0, approve_mode=mode, max_model_calls=max_calls
+    )
 
     def replay() -> list[Any]:
         state, out = cmd(TurnState(), start)
@@ -251,8 +281,10 @@ def test_a_cooperative_world_always_reaches_a_terminal_state_within_bounds(
 ) -> None:
     """Answer every directive (the model may keep asking for tools): the turn must end."""
     draw = data.draw
-    state, directives = cmd(TurnState(), TurnRequested(
-        "t1", "s1", "help", "m:x", 0.0, approve_mode=mode, max_model_calls=max_calls))
+    state, directives = cmd(
+        TurnState(),
+        TurnRequested("t1", "s1", "help", "m:x", 0.0, approve_mode=mode, max_model_calls=max_calls),
+    )
     bound = max_calls * 12 + 5
     for step in range(bound):
         if state.terminal:
@@ -262,14 +294,25 @@ def test_a_cooperative_world_always_reaches_a_terminal_state_within_bounds(
         for d in directives:
             if isinstance(d, CallModel):
                 n = draw(st.integers(0, 2))
-                calls = tuple(ToolCall(id=f"k{step}-{i}", name="run_command",
-                                       arguments={"command": "df"}) for i in range(n))
+                calls = tuple(
+                    ToolCall(id=f"k{step}-{i}", name="run_command", arguments={"command": "df"})
+                    for i in range(n)
+                )
                 action = ModelFinished(d.call_id, now, text="t", tool_calls=calls)
             elif isinstance(d, ClassifyTools):
-                action = ToolsClassified(tuple(
-                    CallClassification(c.id, draw(st.sampled_from(RISKS)),
-                                       draw(st.sampled_from(DECISIONS)), "r",
-                                       call_hash(c.name, c.arguments)) for c in d.calls), now)
+                action = ToolsClassified(
+                    tuple(
+                        CallClassification(
+                            c.id,
+                            draw(st.sampled_from(RISKS)),
+                            draw(st.sampled_from(DECISIONS)),
+                            "r",
+                            call_hash(c.name, c.arguments),
+                        )
+                        for c in d.calls
+                    ),
+                    now,
+                )
             elif isinstance(d, RunTool):
                 action = ToolFinished(d.run_id, "ok", "fine", now)
         if action is None:

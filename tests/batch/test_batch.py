@@ -21,8 +21,13 @@ VOLATILE = ("session_id", "turn_id", "pending_approvals")
 
 def batch(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OPSCOPILOT_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "opscopilot", "batch", *args, "--quiet"],
-                          capture_output=True, text=True, env=env, check=check)
+    return subprocess.run(
+        [sys.executable, "-m", "opscopilot", "batch", *args, "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=check,
+    )
 
 
 def normalised(report: Path) -> list[dict]:
@@ -58,13 +63,17 @@ def test_a_bad_tickets_file_is_one_line_naming_the_line(tmp_path: Path):
 
 def test_sample_backlog_completes_the_same_way_twice_and_after_repeated_sigkill(tmp_path: Path):
     clean_report = tmp_path / "clean.jsonl"
-    done = batch(tmp_path / "clean-home", str(SAMPLE), "-o", str(clean_report), "--concurrency", "6")
+    done = batch(
+        tmp_path / "clean-home", str(SAMPLE), "-o", str(clean_report), "--concurrency", "6"
+    )
     assert "120 tickets" in done.stdout
     clean = normalised(clean_report)
     assert [line["id"] for line in clean] == [t.id for t in load_tickets(SAMPLE)]
     assert {line["status"] for line in clean} == {"completed"}
     denied = [t for line in clean for t in line["tools"] if t["status"] == "denied"]
-    assert denied and all(t["name"] == "run_command" for t in denied)  # changes asked for, never run
+    assert denied and all(
+        t["name"] == "run_command" for t in denied
+    )  # changes asked for, never run
     assert (tmp_path / "clean.md").read_text().startswith("# Batch report")
 
     again_report = tmp_path / "again.jsonl"
@@ -76,8 +85,20 @@ def test_sample_backlog_completes_the_same_way_twice_and_after_repeated_sigkill(
     rng = random.Random(7)
     for _ in range(3):
         process = subprocess.Popen(
-            [sys.executable, "-m", "opscopilot", "batch", str(SAMPLE), "-o", str(report), "--quiet"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "opscopilot",
+                "batch",
+                str(SAMPLE),
+                "-o",
+                str(report),
+                "--quiet",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(1.0, 2.5))
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -93,7 +114,10 @@ def test_sample_backlog_completes_the_same_way_twice_and_after_repeated_sigkill(
 
     with sqlite3.connect(home / "opscopilot.db") as db:
         rows = db.execute("SELECT effect_id, status, payload FROM journal WHERE kind = 'tool_run'")
-        runs = [(effect.rsplit("-", 1)[0], status, json.loads(payload)) for effect, status, payload in rows]
+        runs = [
+            (effect.rsplit("-", 1)[0], status, json.loads(payload))
+            for effect, status, payload in rows
+        ]
     finished = Counter((turn, p["tool_call_id"]) for turn, status, p in runs if status != "intent")
     assert finished and max(finished.values()) == 1
     assert all(p["risk"] == "read" for _turn, status, p in runs if status == "intent")
@@ -104,8 +128,17 @@ def test_the_run_cap_stops_admitting_tickets_in_order_and_says_so(tmp_path: Path
     tickets.write_text("".join(SAMPLE.read_text().splitlines(keepends=True)[:10]))
     (tmp_path / "logs").symlink_to(SAMPLE.parent / "logs")
     report = tmp_path / "r.jsonl"
-    result = batch(tmp_path / "home", str(tickets), "-o", str(report), "--max-cost", "0.012",
-                   "--max-cost-per-ticket", "0.004", check=False)
+    result = batch(
+        tmp_path / "home",
+        str(tickets),
+        "-o",
+        str(report),
+        "--max-cost",
+        "0.012",
+        "--max-cost-per-ticket",
+        "0.004",
+        check=False,
+    )
     assert result.returncode == 4
     lines = [json.loads(line) for line in report.read_text().splitlines()]
     assert [line["id"] for line in lines] == [f"INC-{4101 + i}" for i in range(10)]

@@ -18,8 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_benchmark(script: str, *args: str, results: Path) -> dict:
     env = {**os.environ, "OPSCOPILOT_BENCH_RESULTS": str(results)}
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
-                          env=env, capture_output=True, text=True, timeout=90, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| contender |" in done.stdout or "| measure |" in done.stdout
     name = script.removeprefix("bench_").removesuffix(".py")
@@ -27,8 +33,16 @@ def run_benchmark(script: str, *args: str, results: Path) -> dict:
 
 
 def test_stream_benchmark_counts_every_event_for_our_adapters_and_the_floor(tmp_path: Path):
-    result = run_benchmark("bench_stream.py", "--only", "floor,ours_openai,ours_anthropic,ours_client",
-                           "--events", "300", "--repeats", "1", results=tmp_path)
+    result = run_benchmark(
+        "bench_stream.py",
+        "--only",
+        "floor,ours_openai,ours_anthropic,ours_client",
+        "--events",
+        "300",
+        "--repeats",
+        "1",
+        results=tmp_path,
+    )
     by_name = {c["name"]: c for c in result["contenders"]}
     assert set(by_name) == {"floor", "ours_openai", "ours_anthropic", "ours_client"}
     for contender in by_name.values():
@@ -38,17 +52,36 @@ def test_stream_benchmark_counts_every_event_for_our_adapters_and_the_floor(tmp_
 
 
 def test_store_benchmark_stores_every_event_and_times_every_streamed_token(tmp_path: Path):
-    result = run_benchmark("bench_store.py", "--events", "500", "--naive-events", "50",
-                           "--runtime-events", "200", "--paced", "40", "--paced-delay-ms", "0.2",
-                           "--repeats", "1", results=tmp_path)
+    result = run_benchmark(
+        "bench_store.py",
+        "--events",
+        "500",
+        "--naive-events",
+        "50",
+        "--runtime-events",
+        "200",
+        "--paced",
+        "40",
+        "--paced-delay-ms",
+        "0.2",
+        "--repeats",
+        "1",
+        results=tmp_path,
+    )
     assert result["runtime_latency_us"]["samples"] == 40
     assert result["store_appends"][0]["events_per_s"] > 0
     assert len(result["runtime_cpu_us_per_token"]) == 1
 
 
 def test_cold_start_benchmark_sees_the_prompt_request_arrive(tmp_path: Path):
-    result = run_benchmark("bench_cold_start.py", "--only", "python_pass,ours_prompt,ours_version",
-                           "--repeats", "1", results=tmp_path)
+    result = run_benchmark(
+        "bench_cold_start.py",
+        "--only",
+        "python_pass,ours_prompt,ours_version",
+        "--repeats",
+        "1",
+        results=tmp_path,
+    )
     by_name = {c["name"]: c for c in result["contenders"]}
     assert len(by_name["ours_prompt"]["to_request_ms"]) == 1
     assert by_name["python_pass"]["to_request_ms"] == []  # it sends nothing

@@ -17,17 +17,27 @@ from tests.support.wire_server import Reply, WireServer, json_reply
 
 MODELS_DEV = {
     "openai": {
-        "id": "openai", "name": "OpenAI", "env": ["OPENAI_API_KEY"],
+        "id": "openai",
+        "name": "OpenAI",
+        "env": ["OPENAI_API_KEY"],
         "models": {
             "gpt-4o": {  # known to the bundled catalog, new price: an update
-                "id": "gpt-4o", "name": "GPT-4o", "tool_call": True, "reasoning": False,
-                "attachment": True, "modalities": {"input": ["text", "image"], "output": ["text"]},
+                "id": "gpt-4o",
+                "name": "GPT-4o",
+                "tool_call": True,
+                "reasoning": False,
+                "attachment": True,
+                "modalities": {"input": ["text", "image"], "output": ["text"]},
                 "cost": {"input": 2.0, "output": 8.0, "cache_read": 1.0},
-                "limit": {"context": 128000, "output": 16384}, "last_updated": "2026-10-01",
+                "limit": {"context": 128000, "output": 16384},
+                "last_updated": "2026-10-01",
             },
             "gpt-7-preview": {  # unknown to the bundled catalog: an addition
-                "id": "gpt-7-preview", "name": "GPT-7 preview", "tool_call": True,
-                "reasoning": True, "modalities": {"input": ["text"], "output": ["text"]},
+                "id": "gpt-7-preview",
+                "name": "GPT-7 preview",
+                "tool_call": True,
+                "reasoning": True,
+                "modalities": {"input": ["text"], "output": ["text"]},
                 "cost": {"input": 3.0, "output": 12.0, "cache_read": 0.3},
                 "limit": {"context": 500000, "output": 100000},
             },
@@ -37,7 +47,9 @@ MODELS_DEV = {
         "id": "anthropic",
         "models": {
             "claude-haiku-4-5": {  # same figures as bundled: unchanged
-                "id": "claude-haiku-4-5", "tool_call": True, "reasoning": True,
+                "id": "claude-haiku-4-5",
+                "tool_call": True,
+                "reasoning": True,
                 "modalities": {"input": ["text", "image", "pdf"], "output": ["text"]},
                 "cost": {"input": 1.0, "output": 5.0, "cache_read": 0.1, "cache_write": 1.25},
                 "limit": {"context": 200000, "output": 64000},
@@ -65,7 +77,9 @@ def test_the_console_script_shows_a_dated_id_as_json():
     argv = [command] if command else [sys.executable, "-m", "opscopilot"]
     result = subprocess.run(
         [*argv, "models", "show", "anthropic:claude-sonnet-4-5-20250929", "--json"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
@@ -136,7 +150,9 @@ def test_sync_writes_the_file_and_lookup_uses_it(wire_server: WireServer, isolat
     assert report["skipped"] == 1  # the embedding entry has no limits
     written = json.loads((isolated_home / "models.json").read_text())
     assert set(written["models"]) == {
-        "openai:gpt-4o", "openai:gpt-7-preview", "anthropic:claude-haiku-4-5"
+        "openai:gpt-4o",
+        "openai:gpt-7-preview",
+        "anthropic:claude-haiku-4-5",
     }
     new = catalog.lookup("openai:gpt-7-preview")
     assert new.origin == "synced" and new.context_window == 500000 and new.price.output == 12.0
@@ -158,8 +174,10 @@ def test_sync_reads_the_url_from_the_environment(
 @pytest.mark.parametrize(
     ("reply", "complaint"),
     [
-        (Reply(status=200, body=b'{"openai": {"models": {"gpt', content_type="application/json"),
-         "did not answer with JSON"),
+        (
+            Reply(status=200, body=b'{"openai": {"models": {"gpt', content_type="application/json"),
+            "did not answer with JSON",
+        ),
         (json_reply(200, {"providers-missing": True}), "no models for a supported provider"),
         (json_reply(200, ["not", "an", "object"]), "not a JSON object"),
         (json_reply(500, {"error": "boom"}), "HTTP 500"),

@@ -19,18 +19,33 @@ REPO = Path(__file__).resolve().parents[2]
 
 def opscopilot(home: Path, *args: str, user: str = "ann") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OPSCOPILOT_HOME": str(home), "USER": user, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "opscopilot", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "opscopilot", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-def request(approval_id: str, command: str, *, requested_at: float = 1000.0,
-            expires_at: float | None = None) -> ApprovalRecord:
+def request(
+    approval_id: str, command: str, *, requested_at: float = 1000.0, expires_at: float | None = None
+) -> ApprovalRecord:
     arguments = {"command": command}
     return ApprovalRecord(
-        id=approval_id, session_id="s1", turn_id="t1", tool_call_id=f"call-{approval_id}",
-        tool="run_command", arguments=arguments, risk="write", reason="restarts a service",
-        call_hash=call_hash("run_command", arguments), requested_at=requested_at,
-        expires_at=expires_at)
+        id=approval_id,
+        session_id="s1",
+        turn_id="t1",
+        tool_call_id=f"call-{approval_id}",
+        tool="run_command",
+        arguments=arguments,
+        risk="write",
+        reason="restarts a service",
+        call_hash=call_hash("run_command", arguments),
+        requested_at=requested_at,
+        expires_at=expires_at,
+    )
 
 
 @pytest.fixture
@@ -41,15 +56,25 @@ def home(isolated_home: Path) -> Path:
         store.create_turn("t1", "s1", "why is the gateway returning 5xx?", "builtin:ops", 1000.0)
         store.append_message("s1", "t1", Message.user("why is the gateway returning 5xx?"), 1000.0)
         store.append_message("s1", "t1", Message.assistant("Restarting nginx should help."), 1001.0)
-        store.update_turn("t1", status="awaiting_approval", updated_at=1002.0,
-                          usage=Usage(input_tokens=120, output_tokens=30), cost_usd=0.0123)
+        store.update_turn(
+            "t1",
+            status="awaiting_approval",
+            updated_at=1002.0,
+            usage=Usage(input_tokens=120, output_tokens=30),
+            cost_usd=0.0123,
+        )
         store.create_turn("t0", "s2", "df", "openai:gpt-4o-mini", 900.0)
-        store.update_turn("t0", status="failed", updated_at=901.0,
-                          error=ErrorInfo(kind="auth", message="bad key", retryable=False))
+        store.update_turn(
+            "t0",
+            status="failed",
+            updated_at=901.0,
+            error=ErrorInfo(kind="auth", message="bad key", retryable=False),
+        )
         store.create_approval(request("a1", "systemctl restart nginx"))
         store.create_approval(request("a2", "systemctl stop nginx", requested_at=1001.0))
-        store.create_approval(request("old", "rm -rf /tmp/cache", requested_at=10.0,
-                                      expires_at=20.0))
+        store.create_approval(
+            request("old", "rm -rf /tmp/cache", requested_at=10.0, expires_at=20.0)
+        )
     return isolated_home
 
 
@@ -58,21 +83,26 @@ def test_sessions_list_and_show(home: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     sessions = json.loads(listed.stdout)
     assert [(s["id"], s["turn_count"], s["cost_usd"]) for s in sessions] == [
-        ("s1", 1, 0.0123), ("s2", 1, 0.0)]
+        ("s1", 1, 0.0123),
+        ("s2", 1, 0.0),
+    ]
 
     shown = opscopilot(home, "sessions", "show", "s1", "--json")
     assert shown.returncode == 0, shown.stderr
     session = json.loads(shown.stdout)
     assert session["title"] == "gateway 5xx [prod]"
     assert [(t["id"], t["status"], t["cost_usd"]) for t in session["turns"]] == [
-        ("t1", "awaiting_approval", 0.0123)]
+        ("t1", "awaiting_approval", 0.0123)
+    ]
     assert [m["role"] for m in session["messages"]] == ["user", "assistant"]
     assert session["pending_approvals"] == ["a1", "a2"]
 
     text = opscopilot(home, "sessions", "show", "s2")
     assert text.returncode == 0 and "failed (auth)" in text.stdout
     header = opscopilot(home, "sessions", "show", "s1")
-    assert "gateway 5xx [prod]" in header.stdout and "Restarting nginx should help." in header.stdout
+    assert (
+        "gateway 5xx [prod]" in header.stdout and "Restarting nginx should help." in header.stdout
+    )
     table = opscopilot(home, "sessions", "list")
     assert "gateway 5xx [prod]" in table.stdout and "$0.0123" in table.stdout
 
@@ -86,22 +116,39 @@ def test_approvals_list_pending_and_all(home: Path) -> None:
     records = json.loads(pending.stdout)
     assert [r["id"] for r in records] == ["a1", "a2"]
     first = records[0]
-    assert {k: first[k] for k in ("session_id", "turn_id", "tool", "arguments", "risk",
-                                  "status", "requested_at")} == {
-        "session_id": "s1", "turn_id": "t1", "tool": "run_command",
-        "arguments": {"command": "systemctl restart nginx"}, "risk": "write",
-        "status": "pending", "requested_at": 1000.0}
+    assert {
+        k: first[k]
+        for k in ("session_id", "turn_id", "tool", "arguments", "risk", "status", "requested_at")
+    } == {
+        "session_id": "s1",
+        "turn_id": "t1",
+        "tool": "run_command",
+        "arguments": {"command": "systemctl restart nginx"},
+        "risk": "write",
+        "status": "pending",
+        "requested_at": 1000.0,
+    }
 
     every = json.loads(opscopilot(home, "approvals", "list", "--all", "--json").stdout)
     assert [(r["id"], r["status"]) for r in every] == [
-        ("old", "expired"), ("a1", "pending"), ("a2", "pending")]
+        ("old", "expired"),
+        ("a1", "pending"),
+        ("a2", "pending"),
+    ]
     table = opscopilot(home, "approvals", "list")
     assert "systemctl restart nginx" in table.stdout and "old" not in table.stdout
 
 
 def test_approve_with_edited_arguments_then_a_second_decision_fails(home: Path) -> None:
-    approved = opscopilot(home, "approvals", "approve", "a1", "--args",
-                          '{"command": "systemctl reload nginx"}', user="ann")
+    approved = opscopilot(
+        home,
+        "approvals",
+        "approve",
+        "a1",
+        "--args",
+        '{"command": "systemctl reload nginx"}',
+        user="ann",
+    )
     assert approved.returncode == 0, approved.stderr
     assert "opscopilot resume t1" in approved.stdout
 
@@ -119,8 +166,9 @@ def test_approve_with_edited_arguments_then_a_second_decision_fails(home: Path) 
 
 
 def test_deny_records_reason_and_operator(home: Path) -> None:
-    denied = opscopilot(home, "approvals", "deny", "a2", "--reason", "not in peak hours",
-                        "--operator", "bob")
+    denied = opscopilot(
+        home, "approvals", "deny", "a2", "--reason", "not in peak hours", "--operator", "bob"
+    )
     assert denied.returncode == 0, denied.stderr
     assert "denied a2" in denied.stdout and "opscopilot resume t1" in denied.stdout
     text = opscopilot(home, "approvals", "show", "a2")
@@ -147,7 +195,9 @@ def test_bad_input_is_one_line_and_exit_2_and_nothing_changes(home: Path) -> Non
     assert not_json.stderr.count("\n") == 1
     not_object = opscopilot(home, "approvals", "approve", "a1", "--args", '["ls"]')
     assert (not_object.returncode, not_object.stderr) == (
-        2, "error: --args must be a JSON object of the tool's arguments\n")
+        2,
+        "error: --args must be a JSON object of the tool's arguments\n",
+    )
     unknown = opscopilot(home, "approvals", "approve", "zzz")
     assert (unknown.returncode, unknown.stderr) == (1, "error: no approval zzz\n")
     with Store.open() as store:
@@ -167,7 +217,9 @@ def test_a_broken_database_is_one_line(isolated_home: Path) -> None:
     (isolated_home / "opscopilot.db").write_text("not sqlite at all\n" * 50)
     result = opscopilot(isolated_home, "approvals", "list")
     assert result.returncode == 1
-    assert result.stderr.startswith("error: cannot open database") and result.stderr.count("\n") == 1
+    assert (
+        result.stderr.startswith("error: cannot open database") and result.stderr.count("\n") == 1
+    )
 
 
 def test_always_allow_from_the_cli_is_listed_and_revocable(home: Path) -> None:

@@ -17,9 +17,17 @@ def budget(*args: str, env: dict[str, str] | None = None):
 
 def spend(call_id: str, cost: float, session: str | None, model: str = "gpt-4o-mini") -> None:
     with Ledger() as ledger:
-        ledger.record(call_id, session_id=session, turn_id=None, provider="openai", model=model,
-                      usage=Usage(input_tokens=100, output_tokens=50), cost_usd=cost,
-                      estimated=False, ts=time.time())
+        ledger.record(
+            call_id,
+            session_id=session,
+            turn_id=None,
+            provider="openai",
+            model=model,
+            usage=Usage(input_tokens=100, output_tokens=50),
+            cost_usd=cost,
+            estimated=False,
+            ts=time.time(),
+        )
 
 
 def test_set_stores_caps_that_show_reports_with_their_source() -> None:
@@ -41,14 +49,21 @@ def test_show_gives_todays_spend_per_cap_and_the_top_sessions_and_models() -> No
     spend("d", 0.75, None)
     shown = json.loads(budget("show", "--json", "--session", "s-small").output)
     assert shown["spent_today_usd"] == 3.0
-    assert shown["day_cap"] == {"spent_usd": 3.0, "cap_usd": 10.0, "remaining_usd": 7.0,
-                                "fraction": 0.3}
+    assert shown["day_cap"] == {
+        "spent_usd": 3.0,
+        "cap_usd": 10.0,
+        "remaining_usd": 7.0,
+        "fraction": 0.3,
+    }
     assert [(s["session_id"], s["today_usd"]) for s in shown["top_sessions"]] == [
-        ("s-big", 2.0), (None, 0.75), ("s-small", 0.25)
+        ("s-big", 2.0),
+        (None, 0.75),
+        ("s-small", 0.25),
     ]
     assert shown["top_sessions"][0]["remaining_usd"] == 2.0
     assert [(m["model"], m["cost_usd"], m["calls"]) for m in shown["top_models"]] == [
-        ("openai:gpt-4o", 1.5, 1), ("openai:gpt-4o-mini", 1.5, 3)  # a tie goes by name
+        ("openai:gpt-4o", 1.5, 1),
+        ("openai:gpt-4o-mini", 1.5, 3),  # a tie goes by name
     ]
     assert shown["session"]["spent_usd"] == 0.25 and shown["session"]["cap_usd"] == 4.0
     text = budget("show").output
@@ -59,13 +74,10 @@ def test_show_gives_todays_spend_per_cap_and_the_top_sessions_and_models() -> No
 def test_flag_env_and_config_precedence_shows_in_the_sources(isolated_home: Path) -> None:
     (isolated_home / "config.toml").write_text("[budget]\nper_call = 0.1\nper_day = 1.0\n")
     budget("set", "--per-day", "3")
-    shown = json.loads(budget("show", "--json",
-                              env={"OPSCOPILOT_MAX_COST_PER_TURN": "0.5"}).output)
-    assert shown["caps"]["call"] == {"cap_usd": 0.1,
-                                     "source": "config.toml [budget] per_call"}
+    shown = json.loads(budget("show", "--json", env={"OPSCOPILOT_MAX_COST_PER_TURN": "0.5"}).output)
+    assert shown["caps"]["call"] == {"cap_usd": 0.1, "source": "config.toml [budget] per_call"}
     assert shown["caps"]["day"] == {"cap_usd": 3.0, "source": "budget set"}
-    assert shown["caps"]["turn"] == {"cap_usd": 0.5,
-                                     "source": "env OPSCOPILOT_MAX_COST_PER_TURN"}
+    assert shown["caps"]["turn"] == {"cap_usd": 0.5, "source": "env OPSCOPILOT_MAX_COST_PER_TURN"}
 
 
 def test_none_removes_one_cap_and_clear_removes_all() -> None:
@@ -91,7 +103,6 @@ def test_bad_input_is_a_usage_error_in_one_line() -> None:
 
 
 def test_a_broken_env_cap_is_reported_not_crashed_on() -> None:
-    result = CliRunner().invoke(cli, ["budget", "show"],
-                                env={"OPSCOPILOT_MAX_COST_PER_DAY": "ten"})
+    result = CliRunner().invoke(cli, ["budget", "show"], env={"OPSCOPILOT_MAX_COST_PER_DAY": "ten"})
     assert result.exit_code == 2
     assert "OPSCOPILOT_MAX_COST_PER_DAY: 'ten' is not an amount in USD" in result.output

@@ -13,8 +13,11 @@ def request(text: str = "x" * 4000, max_tokens: int | None = None) -> Request:
 def test_prompt_estimate_counts_text_tool_schemas_and_anthropics_denser_tokens() -> None:
     plain = estimate_prompt_tokens(request())
     assert 1000 <= plain <= 1010
-    tool = ToolSpec(name="read_file", description="Read a file " * 20,
-                    parameters={"type": "object", "properties": {"path": {"type": "string"}}})
+    tool = ToolSpec(
+        name="read_file",
+        description="Read a file " * 20,
+        parameters={"type": "object", "properties": {"path": {"type": "string"}}},
+    )
     with_tools = estimate_prompt_tokens(request().model_copy(update={"tools": [tool]}))
     assert with_tools > plain + 60
     assert estimate_prompt_tokens(request(), "anthropic") > plain
@@ -46,7 +49,7 @@ def test_a_budget_too_small_for_the_prompt_is_refused() -> None:
 
 
 def test_unknown_price_with_a_cap_is_refused_with_the_price_hint() -> None:
-    hint = "set a price under [models.\"openai:x\"] in config.toml"
+    hint = 'set a price under [models."openai:x"] in config.toml'
     verdict = preflight(request(), None, Caps(per_call=1.0), Spent(), price_hint=hint)
     assert not verdict.allowed
     assert "no price known for m" in verdict.reason and hint in verdict.reason

@@ -59,11 +59,21 @@ async def test_crossing_a_cap_closes_upstream_at_once_and_ends_with_a_budget_err
     upstream = Upstream(["abcd"] * 10_000)
     published: list[object] = []
     with Ledger(tmp_path / "db.sqlite") as ledger:
-        events = await collect(guard_stream(
-            upstream.events(), price=PRICE, caps=Caps(per_call=0.001), spent_before=Spent(),
-            provider="openai", model="m", ledger=ledger, call_id="c1", session_id="s",
-            turn_id="t", publish=published.append,
-        ))
+        events = await collect(
+            guard_stream(
+                upstream.events(),
+                price=PRICE,
+                caps=Caps(per_call=0.001),
+                spent_before=Spent(),
+                provider="openai",
+                model="m",
+                ledger=ledger,
+                call_id="c1",
+                session_id="s",
+                turn_id="t",
+                publish=published.append,
+            )
+        )
         row = ledger.get("c1")
     assert upstream.closed and upstream.sent == 101  # 100 tokens = $0.001; the 101st crosses
     texts = [e for e in events if e.type == "text"]
@@ -85,9 +95,14 @@ async def test_crossing_a_cap_closes_upstream_at_once_and_ends_with_a_budget_err
 
 async def test_the_day_cap_counts_what_the_day_spent_before() -> None:
     upstream = Upstream(["abcd"] * 1000)
-    events = await collect(guard_stream(
-        upstream.events(), price=PRICE, caps=Caps(per_day=1.0), spent_before=Spent(day=0.9995),
-    ))
+    events = await collect(
+        guard_stream(
+            upstream.events(),
+            price=PRICE,
+            caps=Caps(per_day=1.0),
+            spent_before=Spent(day=0.9995),
+        )
+    )
     assert upstream.sent == 51
     assert "(per-day)" in str(events[-1].error)
 
@@ -97,10 +112,19 @@ async def test_the_providers_usage_replaces_the_estimate_and_is_recorded_as_fina
 ) -> None:
     upstream = Upstream(["abcd"] * 10, usage=Usage(input_tokens=7, output_tokens=12))
     with Ledger(tmp_path / "db.sqlite") as ledger:
-        events = await collect(guard_stream(
-            upstream.events(), price=PRICE, caps=Caps(per_call=1.0), spent_before=Spent(),
-            prompt_tokens=5, provider="openai", model="m", ledger=ledger, call_id="c1",
-        ))
+        events = await collect(
+            guard_stream(
+                upstream.events(),
+                price=PRICE,
+                caps=Caps(per_call=1.0),
+                spent_before=Spent(),
+                prompt_tokens=5,
+                provider="openai",
+                model="m",
+                ledger=ledger,
+                call_id="c1",
+            )
+        )
         row = ledger.get("c1")
     assert events[-1] == Finish("stop")
     assert row is not None and not row.estimated
@@ -112,10 +136,19 @@ async def test_a_stream_without_provider_usage_reports_and_records_the_estimate(
 ) -> None:
     upstream = Upstream(["abcd"] * 10)
     with Ledger(tmp_path / "db.sqlite") as ledger:
-        events = await collect(guard_stream(
-            upstream.events(), price=PRICE, caps=Caps(), spent_before=Spent(), prompt_tokens=5,
-            provider="openai", model="m", ledger=ledger, call_id="c1",
-        ))
+        events = await collect(
+            guard_stream(
+                upstream.events(),
+                price=PRICE,
+                caps=Caps(),
+                spent_before=Spent(),
+                prompt_tokens=5,
+                provider="openai",
+                model="m",
+                ledger=ledger,
+                call_id="c1",
+            )
+        )
         row = ledger.get("c1")
     assert events[-2] == UsageUpdate(Usage(input_tokens=5, output_tokens=10))
     assert row is not None and row.estimated and row.usage.output_tokens == 10
@@ -126,8 +159,16 @@ async def test_a_consumer_that_stops_early_still_closes_upstream_and_records(
 ) -> None:
     upstream = Upstream(["abcd"] * 100)
     with Ledger(tmp_path / "db.sqlite") as ledger:
-        guarded = guard_stream(upstream.events(), price=PRICE, caps=Caps(), spent_before=Spent(),
-                               provider="openai", model="m", ledger=ledger, call_id="c1")
+        guarded = guard_stream(
+            upstream.events(),
+            price=PRICE,
+            caps=Caps(),
+            spent_before=Spent(),
+            provider="openai",
+            model="m",
+            ledger=ledger,
+            call_id="c1",
+        )
         async for event in guarded:
             if event.type == "text":
                 break
@@ -144,22 +185,32 @@ def openai_sse_tokens(count: int) -> bytes:
 
 
 async def test_over_real_http_the_cut_off_closes_the_connection(
-    wire_server: WireServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    wire_server: WireServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0000000000000000000000")
     monkeypatch.setenv("OPENAI_BASE_URL", wire_server.url + "/v1")
     total_tokens = 100_000
-    wire_server.expect("/v1/chat/completions",
-                       Reply(body=openai_sse_tokens(total_tokens), delay_s=0.0002))
+    wire_server.expect(
+        "/v1/chat/completions", Reply(body=openai_sse_tokens(total_tokens), delay_s=0.0002)
+    )
     request = Request(model="test-model", messages=[Message.user("hi")])
     async with httpx.AsyncClient() as http:
         provider = open_provider("openai", http)
         with Ledger(tmp_path / "db.sqlite") as ledger:
-            events = await collect(guard_stream(
-                provider.stream(request), price=PRICE, caps=Caps(per_call=0.01),
-                spent_before=Spent(), provider="openai", model="test-model", ledger=ledger,
-                call_id="c1",
-            ))
+            events = await collect(
+                guard_stream(
+                    provider.stream(request),
+                    price=PRICE,
+                    caps=Caps(per_call=0.01),
+                    spent_before=Spent(),
+                    provider="openai",
+                    model="test-model",
+                    ledger=ledger,
+                    call_id="c1",
+                )
+            )
             cost = ledger.spent("call", "c1")
     assert events[-1].type == "error" and events[-1].error.kind == "budget"
     assert 0.01 < cost <= 0.01 + 0.00002  # within one event (one token) of the cap
@@ -187,13 +238,23 @@ async def test_concurrent_calls_of_one_session_share_its_cap(tmp_path: Path) -> 
     with Ledger(tmp_path / "db.sqlite") as ledger:
 
         async def call(call_id: str, upstream: Upstream) -> None:
-            results[call_id] = await collect(guard_stream(
-                upstream.events(), price=PRICE, caps=caps, spent_before=Spent(),
-                provider="openai", model="m", ledger=ledger, call_id=call_id,
-                session_id="s", ledger_interval_s=0.01,
-                refresh_spent=lambda: ledger.spent_before(session_id="s", turn_id=None,
-                                                          exclude_call=call_id),
-            ))
+            results[call_id] = await collect(
+                guard_stream(
+                    upstream.events(),
+                    price=PRICE,
+                    caps=caps,
+                    spent_before=Spent(),
+                    provider="openai",
+                    model="m",
+                    ledger=ledger,
+                    call_id=call_id,
+                    session_id="s",
+                    ledger_interval_s=0.01,
+                    refresh_spent=lambda: ledger.spent_before(
+                        session_id="s", turn_id=None, exclude_call=call_id
+                    ),
+                )
+            )
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(call, "a", upstreams[0])
@@ -211,8 +272,9 @@ async def test_a_running_call_cancelled_through_the_scheduler_is_cut_off_and_clo
     upstream = Upstream(["abcd"] * 1000)
     events: list[StreamEvent] = []
     async with scheduler.slot("openai") as ticket:
-        async for event in guard_stream(upstream.events(), price=PRICE, caps=Caps(),
-                                        spent_before=Spent(), ticket=ticket):
+        async for event in guard_stream(
+            upstream.events(), price=PRICE, caps=Caps(), spent_before=Spent(), ticket=ticket
+        ):
             events.append(event)
             if len(events) == 10:
                 assert scheduler.cancel(ticket_id=ticket.id) == 1

@@ -12,11 +12,28 @@ from opscopilot.llm.types import Usage
 NOON = 1_750_000_000.0  # 2025-06-15 15:06:40 UTC
 
 
-def record(ledger: Ledger, call_id: str, cost: float, *, estimated: bool = False,
-           session: str = "s1", turn: str = "t1", ts: float = NOON, model: str = "m") -> None:
-    ledger.record(call_id, session_id=session, turn_id=turn, provider="openai", model=model,
-                  usage=Usage(input_tokens=10, output_tokens=5), cost_usd=cost,
-                  estimated=estimated, ts=ts)
+def record(
+    ledger: Ledger,
+    call_id: str,
+    cost: float,
+    *,
+    estimated: bool = False,
+    session: str = "s1",
+    turn: str = "t1",
+    ts: float = NOON,
+    model: str = "m",
+) -> None:
+    ledger.record(
+        call_id,
+        session_id=session,
+        turn_id=turn,
+        provider="openai",
+        model=model,
+        usage=Usage(input_tokens=10, output_tokens=5),
+        cost_usd=cost,
+        estimated=estimated,
+        ts=ts,
+    )
 
 
 def test_spend_is_summed_by_call_turn_session_and_utc_day(tmp_path: Path) -> None:
@@ -35,7 +52,8 @@ def test_spend_is_summed_by_call_turn_session_and_utc_day(tmp_path: Path) -> Non
         )
         by_model = ledger.totals_by("model", day=utc_day(NOON))
         assert [(g.key, round(g.cost_usd, 2), g.calls) for g in by_model] == [
-            ("openai:big", 0.40, 1), ("openai:m", 0.30, 2)
+            ("openai:big", 0.40, 1),
+            ("openai:m", 0.30, 2),
         ]
 
 
@@ -67,8 +85,13 @@ def test_the_days_spend_is_seen_by_another_process(tmp_path: Path) -> None:
 
 def test_cap_precedence_is_flag_then_env_then_stored_then_config(tmp_path: Path) -> None:
     with Ledger(tmp_path / "db.sqlite") as ledger:
-        config = {"per_call": 1, "per_turn": 2, "per_session": 3, "per_day": 4,
-                  "warn_fraction": 0.5}
+        config = {
+            "per_call": 1,
+            "per_turn": 2,
+            "per_session": 3,
+            "per_day": 4,
+            "warn_fraction": 0.5,
+        }
         caps = load_caps(ledger=ledger, environ={}, budget_section=config)
         assert (caps.per_call, caps.per_turn, caps.per_session, caps.per_day) == (1, 2, 3, 4)
         assert caps.warn_fraction == 0.5
@@ -79,8 +102,9 @@ def test_cap_precedence_is_flag_then_env_then_stored_then_config(tmp_path: Path)
         assert (caps.per_call, caps.per_session, caps.per_day) == (1, 30, 400)
         assert caps.sources["day"] == "env OPSCOPILOT_MAX_COST_PER_DAY"
         assert caps.sources["session"] == "budget set"
-        caps = load_caps("0.25", flag_scope="turn", ledger=ledger, environ=env,
-                         budget_section=config)
+        caps = load_caps(
+            "0.25", flag_scope="turn", ledger=ledger, environ=env, budget_section=config
+        )
         assert caps.per_turn == 0.25 and caps.sources["turn"] == "flag --max-cost"
         ledger.clear_cap()
         assert load_caps(ledger=ledger, environ={}, budget_section={}) == Caps()

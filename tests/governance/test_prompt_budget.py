@@ -32,21 +32,35 @@ def priced_home(isolated_home: Path, wire_server: WireServer) -> dict[str, str]:
         '[models."openai:test-model"]\nprice = {input = 1.0, output = 10.0}\n'
     )
     env = dict(os.environ)
-    env.update(OPENAI_BASE_URL=wire_server.url + "/v1",
-               OPENAI_API_KEY="sk-test-governance-0000000000000")
+    env.update(
+        OPENAI_BASE_URL=wire_server.url + "/v1", OPENAI_API_KEY="sk-test-governance-0000000000000"
+    )
     return env
 
 
 def run_prompt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "opscopilot", "prompt", "why is the gateway slow?",
-         "--model", "openai:test-model", "--json", *args],
-        env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "opscopilot",
+            "prompt",
+            "why is the gateway slow?",
+            "--model",
+            "openai:test-model",
+            "--json",
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def test_max_cost_cuts_the_stream_off_within_one_chunk_and_closes_the_connection(
-    wire_server: WireServer, priced_home: dict[str, str],
+    wire_server: WireServer,
+    priced_home: dict[str, str],
 ) -> None:
     wire_server.expect("/v1/chat/completions", Reply(body=long_answer(), delay_s=0.0002))
     result = run_prompt(priced_home, "--max-cost", "0.01")
@@ -70,7 +84,8 @@ def test_max_cost_cuts_the_stream_off_within_one_chunk_and_closes_the_connection
 
 
 def test_a_day_cap_hit_in_one_process_is_enforced_in_the_next(
-    wire_server: WireServer, priced_home: dict[str, str],
+    wire_server: WireServer,
+    priced_home: dict[str, str],
 ) -> None:
     wire_server.expect("/v1/chat/completions", Reply(body=long_answer(), delay_s=0.0002))
     priced_home["OPSCOPILOT_MAX_COST_PER_DAY"] = "0.005"
@@ -85,12 +100,25 @@ def test_a_day_cap_hit_in_one_process_is_enforced_in_the_next(
 
 
 def test_a_cap_on_a_model_without_a_price_refuses_with_the_price_hint(
-    wire_server: WireServer, priced_home: dict[str, str],
+    wire_server: WireServer,
+    priced_home: dict[str, str],
 ) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "opscopilot", "prompt", "hi", "--model", "openai:unpriced",
-         "--max-cost", "1"],
-        env=priced_home, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "opscopilot",
+            "prompt",
+            "hi",
+            "--model",
+            "openai:unpriced",
+            "--max-cost",
+            "1",
+        ],
+        env=priced_home,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 4
     assert "no price known for unpriced" in result.stderr

@@ -45,8 +45,9 @@ class Probe:
         self.refused: list[tuple[int, int]] = []  # (call, calls done when refused)
         self.started: list[str] = []
 
-    async def call(self, n: int, provider: str = "openai", priority: str = "interactive",
-                   hold_s: float = 0.2) -> None:
+    async def call(
+        self, n: int, provider: str = "openai", priority: str = "interactive", hold_s: float = 0.2
+    ) -> None:
         try:
             async with self.scheduler.slot(provider, priority):  # type: ignore[arg-type]
                 self.started.append(f"{provider}:{n}")
@@ -148,16 +149,20 @@ def test_limits_come_from_config_toml(isolated_home: Path) -> None:
 
 
 def openai_reply(text: str) -> Reply:
-    return Reply(body=sse(
-        {"choices": [{"index": 0, "delta": {"content": text}}]},
-        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
-        "[DONE]",
-    ))
+    return Reply(
+        body=sse(
+            {"choices": [{"index": 0, "delta": {"content": text}}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
+            "[DONE]",
+        )
+    )
 
 
 async def test_after_a_429_with_retry_after_2_that_provider_waits_while_others_proceed(
-    wire_server: WireServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    wire_server: WireServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0000000000000000000000")
     monkeypatch.setenv("OPENAI_BASE_URL", wire_server.url + "/v1")
@@ -168,11 +173,17 @@ async def test_after_a_429_with_retry_after_2_that_provider_waits_while_others_p
         def handler(request: RecordedRequest) -> Reply:
             arrivals[provider].append(time.monotonic())
             return openai_reply(text)
+
         return handler
 
-    wire_server.expect("/v1/chat/completions", json_reply(
-        429, {"error": {"message": "slow down", "code": "rate_limit_exceeded"}},
-        {"retry-after": "2"}))
+    wire_server.expect(
+        "/v1/chat/completions",
+        json_reply(
+            429,
+            {"error": {"message": "slow down", "code": "rate_limit_exceeded"}},
+            {"retry-after": "2"},
+        ),
+    )
     wire_server.handle("/v1/chat/completions", answer("openai", "hello"))
     wire_server.handle("/vllm/v1/chat/completions", answer("vllm", "hi"))
     request = Request(model="test-model", messages=[Message.user("hi")])
@@ -181,10 +192,12 @@ async def test_after_a_429_with_retry_after_2_that_provider_waits_while_others_p
     texts: dict[str, str] = {}
 
     async with httpx.AsyncClient() as http:
+
         async def call(provider_name: str, call_id: str) -> None:
             provider = open_provider(provider_name, http)
-            events = governor.stream(provider.stream, request, provider=provider_name,
-                                     price=price, call_id=call_id)
+            events = governor.stream(
+                provider.stream, request, provider=provider_name, price=price, call_id=call_id
+            )
             texts[call_id] = "".join([e.text async for e in events if isinstance(e, TextDelta)])
 
         with pytest.raises(LLMError) as info:
@@ -210,9 +223,16 @@ async def test_metrics_report_queue_rates_cooldowns_and_spend(tmp_path: Path) ->
     scheduler.meter.add(100, 0.01)
     published: list[SchedulerMetrics] = []
     with Ledger(tmp_path / "db.sqlite") as ledger:
-        ledger.record("c", session_id="s1", turn_id="t1", provider="openai", model="m",
-                      usage=Usage(),
-                      cost_usd=0.25, estimated=False)
+        ledger.record(
+            "c",
+            session_id="s1",
+            turn_id="t1",
+            provider="openai",
+            model="m",
+            usage=Usage(),
+            cost_usd=0.25,
+            estimated=False,
+        )
 
         async def hold() -> None:
             async with scheduler.slot("openai"):
@@ -222,9 +242,14 @@ async def test_metrics_report_queue_rates_cooldowns_and_spend(tmp_path: Path) ->
             tg.start_soon(hold)
             await anyio.sleep(0.01)
             with anyio.move_on_after(0.12):
-                await publish_metrics(scheduler, published.append, ledger=ledger,
-                                      caps=Caps(per_day=1.0, per_session=0.5),
-                                      scope_keys=lambda: {"session_id": "s1"}, interval_s=0.05)
+                await publish_metrics(
+                    scheduler,
+                    published.append,
+                    ledger=ledger,
+                    caps=Caps(per_day=1.0, per_session=0.5),
+                    scope_keys=lambda: {"session_id": "s1"},
+                    interval_s=0.05,
+                )
     assert len(published) >= 2
     snapshot = published[0]
     assert (snapshot.in_flight, snapshot.queued, snapshot.capacity) == (1, 0, 2)
@@ -243,13 +268,24 @@ async def _never(request: Request) -> AsyncIterator[StreamEvent]:
 async def test_the_governor_refuses_a_call_the_day_cannot_pay_for(tmp_path: Path) -> None:
     published: list[object] = []
     ledger = Ledger(tmp_path / "db.sqlite")
-    ledger.record("old", session_id=None, turn_id=None, provider="openai", model="m",
-                  usage=Usage(), cost_usd=1.0,
-                  estimated=False)
+    ledger.record(
+        "old",
+        session_id=None,
+        turn_id=None,
+        provider="openai",
+        model="m",
+        usage=Usage(),
+        cost_usd=1.0,
+        estimated=False,
+    )
     governor = Governor(ledger, Caps(per_day=1.0), Scheduler(2), published.append)
     request = Request(model="m", messages=[Message.user("hi")])
-    events = [e async for e in governor.stream(_never, request, provider="openai",
-                                               price=Price(input=1, output=1), call_id="c")]
+    events = [
+        e
+        async for e in governor.stream(
+            _never, request, provider="openai", price=Price(input=1, output=1), call_id="c"
+        )
+    ]
     assert len(events) == 1 and events[0].error.kind == "budget"
     assert "per-day cap of $1.00 already reached" in events[0].error.message
     assert {type(e).__name__ for e in published} == {"BudgetCutoff", "Notice"}
@@ -262,8 +298,12 @@ async def test_a_full_queue_reaches_the_caller_as_a_non_retryable_overloaded_err
     governor = Governor(Ledger(tmp_path / "db.sqlite"), Caps(), Scheduler(1, max_queue=0))
     request = Request(model="m", messages=[Message.user("hi")])
     async with governor.scheduler.slot("openai"):
-        events = [e async for e in governor.stream(_never, request, provider="openai",
-                                                   price=None, call_id="c")]
+        events = [
+            e
+            async for e in governor.stream(
+                _never, request, provider="openai", price=None, call_id="c"
+            )
+        ]
     (error,) = events
     assert error.error.kind == "overloaded" and not error.error.retryable
     assert "the model queue is full (1 running, 0 waiting, limit 0)" in error.error.message

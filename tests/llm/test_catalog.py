@@ -16,8 +16,17 @@ from opscopilot.llm.catalog import CatalogEntry, CatalogError
 from opscopilot.llm.types import ModelSpec, Usage
 
 REQUIRED_PROVIDERS = {
-    "openai", "anthropic", "gemini", "ollama", "groq", "deepseek", "mistral",
-    "openrouter", "together", "xai", "builtin",
+    "openai",
+    "anthropic",
+    "gemini",
+    "ollama",
+    "groq",
+    "deepseek",
+    "mistral",
+    "openrouter",
+    "together",
+    "xai",
+    "builtin",
 }
 
 
@@ -61,14 +70,32 @@ def test_the_bundled_catalog_has_at_least_45_models_across_every_supported_provi
     assert len(models) >= 45
     assert {info.provider for info in models} >= REQUIRED_PROVIDERS
     named = {
-        "openai:gpt-4o", "openai:gpt-4o-mini", "openai:gpt-4.1", "openai:gpt-4.1-mini",
-        "openai:gpt-4.1-nano", "openai:o3", "openai:o4-mini", "openai:gpt-5",
-        "openai:gpt-5-mini", "openai:gpt-5-nano", "anthropic:claude-opus-4-1",
-        "anthropic:claude-sonnet-4-5", "anthropic:claude-sonnet-4", "anthropic:claude-haiku-4-5",
-        "anthropic:claude-3-5-haiku", "gemini:gemini-2.5-pro", "gemini:gemini-2.5-flash",
-        "gemini:gemini-2.5-flash-lite", "gemini:gemini-2.0-flash", "ollama:llama3.2",
-        "ollama:qwen3", "ollama:mistral", "deepseek:deepseek-chat", "deepseek:deepseek-reasoner",
-        "mistral:mistral-large-latest", "mistral:mistral-small-latest",
+        "openai:gpt-4o",
+        "openai:gpt-4o-mini",
+        "openai:gpt-4.1",
+        "openai:gpt-4.1-mini",
+        "openai:gpt-4.1-nano",
+        "openai:o3",
+        "openai:o4-mini",
+        "openai:gpt-5",
+        "openai:gpt-5-mini",
+        "openai:gpt-5-nano",
+        "anthropic:claude-opus-4-1",
+        "anthropic:claude-sonnet-4-5",
+        "anthropic:claude-sonnet-4",
+        "anthropic:claude-haiku-4-5",
+        "anthropic:claude-3-5-haiku",
+        "gemini:gemini-2.5-pro",
+        "gemini:gemini-2.5-flash",
+        "gemini:gemini-2.5-flash-lite",
+        "gemini:gemini-2.0-flash",
+        "ollama:llama3.2",
+        "ollama:qwen3",
+        "ollama:mistral",
+        "deepseek:deepseek-chat",
+        "deepseek:deepseek-reasoner",
+        "mistral:mistral-large-latest",
+        "mistral:mistral-small-latest",
     }
     assert named <= {info.id for info in models}
 
@@ -85,8 +112,9 @@ def test_local_models_cost_nothing_and_builtin_ops_has_a_simulated_demo_price():
 
 def test_cost_follows_the_design_formula_and_is_none_without_a_price():
     info = catalog.lookup("anthropic:claude-sonnet-4-5")
-    usage = Usage(input_tokens=10_000, cache_read_tokens=4_000, cache_write_tokens=1_000,
-                  output_tokens=2_000)
+    usage = Usage(
+        input_tokens=10_000, cache_read_tokens=4_000, cache_write_tokens=1_000, output_tokens=2_000
+    )
     expected = (5_000 * 3.0 + 4_000 * 0.3 + 1_000 * 3.75 + 2_000 * 15.0) / 1e6
     assert info.cost(usage) == pytest.approx(expected)
     assert catalog.price_for("openai:not-a-model") is None
@@ -145,12 +173,15 @@ def test_lookup_is_fast_on_a_cold_cache():
 
 
 def test_config_overrides_a_bundled_model_field_by_field(isolated_home: Path):
-    _write_config(isolated_home, """
+    _write_config(
+        isolated_home,
+        """
 [models."openai:gpt-4o"]
 price = { input = 0.5, output = 1.5 }
 context_window = 32768
 capabilities = { vision = false }
-""")
+""",
+    )
     info = catalog.lookup("openai:gpt-4o-2024-08-06")
     assert info.origin == "config"
     assert (info.price.input, info.price.output, info.price.cache_read) == (0.5, 1.5, None)
@@ -161,12 +192,15 @@ capabilities = { vision = false }
 
 
 def test_config_adds_a_model_the_catalog_does_not_know(isolated_home: Path):
-    _write_config(isolated_home, """
+    _write_config(
+        isolated_home,
+        """
 [models."vllm:my-llama"]
 price = { input = 0.2, output = 0.6 }
 context_window = 65536
 local = true
-""")
+""",
+    )
     info = catalog.lookup("vllm:my-llama")
     assert info is not None and info.origin == "config"
     assert info.price.output == 0.6 and info.context_window == 65536 and info.local
@@ -193,7 +227,7 @@ def test_a_bad_config_table_is_one_clear_line(isolated_home: Path, table, compla
 
 
 def test_a_config_key_that_is_not_provider_model_is_reported(isolated_home: Path):
-    _write_config(isolated_home, '[models.gpt4]\ncontext_window = 100\n')
+    _write_config(isolated_home, "[models.gpt4]\ncontext_window = 100\n")
     with pytest.raises(config.ConfigError, match="not provider:model"):
         catalog.all_models()
 
@@ -204,14 +238,25 @@ def test_a_config_key_that_is_not_provider_model_is_reported(isolated_home: Path
 def test_the_synced_layer_sits_between_bundled_and_config(isolated_home: Path):
     entries, skipped = catalog_sync.from_models_dev(
         {
-            "openai": {"models": {
-                "gpt-4o": {"id": "gpt-4o", "limit": {"context": 128000, "output": 16384},
-                           "cost": {"input": 2.0, "output": 9.0}, "tool_call": True},
-                "gpt-new": {"id": "gpt-new", "limit": {"context": 400000, "output": 64000},
-                            "cost": {"input": 1.0, "output": 3.0}, "reasoning": True},
-            }},
+            "openai": {
+                "models": {
+                    "gpt-4o": {
+                        "id": "gpt-4o",
+                        "limit": {"context": 128000, "output": 16384},
+                        "cost": {"input": 2.0, "output": 9.0},
+                        "tool_call": True,
+                    },
+                    "gpt-new": {
+                        "id": "gpt-new",
+                        "limit": {"context": 400000, "output": 64000},
+                        "cost": {"input": 1.0, "output": 3.0},
+                        "reasoning": True,
+                    },
+                }
+            },
         },
-        source_url="https://models.dev/api.json", today="2026-11-20",
+        source_url="https://models.dev/api.json",
+        today="2026-11-20",
     )
     assert skipped == 0
     catalog_sync.write_synced(entries, "https://models.dev/api.json")
@@ -233,21 +278,38 @@ def test_a_corrupt_synced_file_is_one_line_naming_the_fix(isolated_home: Path):
 
 def test_models_dev_mapping_keeps_supported_providers_and_skips_unusable_entries():
     payload = {
-        "google": {"models": {"gemini-9": {
-            "id": "gemini-9", "limit": {"context": 1_000_000, "output": 65_536},
-            "cost": {"input": 1.0, "output": 5.0, "cache_read": 0.1},
-            "modalities": {"input": ["text", "image"], "output": ["text"]}, "tool_call": True,
-        }}},
-        "togetherai": {"models": {"org/model": {
-            "id": "org/model", "limit": {"context": 32_768, "output": 4_096},
-            "cost": {"input": 0.2, "output": 0.2},
-        }}},
+        "google": {
+            "models": {
+                "gemini-9": {
+                    "id": "gemini-9",
+                    "limit": {"context": 1_000_000, "output": 65_536},
+                    "cost": {"input": 1.0, "output": 5.0, "cache_read": 0.1},
+                    "modalities": {"input": ["text", "image"], "output": ["text"]},
+                    "tool_call": True,
+                }
+            }
+        },
+        "togetherai": {
+            "models": {
+                "org/model": {
+                    "id": "org/model",
+                    "limit": {"context": 32_768, "output": 4_096},
+                    "cost": {"input": 0.2, "output": 0.2},
+                }
+            }
+        },
         "some-cloud": {"models": {"x": {"id": "x", "limit": {"context": 1, "output": 1}}}},
-        "openai": {"models": {
-            "no-limit": {"id": "no-limit", "cost": {"input": 1, "output": 1}},
-            "bad-cost": {"id": "bad-cost", "limit": {"context": 10}, "cost": {"input": -1, "output": 1}},
-            "not-a-dict": 7,
-        }},
+        "openai": {
+            "models": {
+                "no-limit": {"id": "no-limit", "cost": {"input": 1, "output": 1}},
+                "bad-cost": {
+                    "id": "bad-cost",
+                    "limit": {"context": 10},
+                    "cost": {"input": -1, "output": 1},
+                },
+                "not-a-dict": 7,
+            }
+        },
     }
     entries, skipped = catalog_sync.from_models_dev(payload, source_url="u", today="2026-11-20")
     assert set(entries) == {"gemini:gemini-9", "together:org/model"}

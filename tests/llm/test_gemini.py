@@ -53,17 +53,28 @@ def ask(text: str = "how full are the disks?", **kwargs: Any) -> Request:
     return Request(model=MODEL, messages=[Message.user(text)], **kwargs)
 
 
-def test_plain_text_with_non_ascii_streams_whole_and_key_stays_out_of_the_url(
-    gemini, wire_server
-):
-    wire_server.expect(PATH, Reply(body=sse(
-        chunk([{"text": "Le disque / est plein à 92 % — "}],
-              promptTokenCount=12, candidatesTokenCount=9),
-        chunk([{"text": "nettoyez /var/log. 日本語 ✓"}], "STOP",
-              promptTokenCount=12, candidatesTokenCount=17),
-    )))
-    response, events = aggregate(gemini, ask(system="You are an SRE.", max_tokens=256,
-                                             temperature=0.2))
+def test_plain_text_with_non_ascii_streams_whole_and_key_stays_out_of_the_url(gemini, wire_server):
+    wire_server.expect(
+        PATH,
+        Reply(
+            body=sse(
+                chunk(
+                    [{"text": "Le disque / est plein à 92 % — "}],
+                    promptTokenCount=12,
+                    candidatesTokenCount=9,
+                ),
+                chunk(
+                    [{"text": "nettoyez /var/log. 日本語 ✓"}],
+                    "STOP",
+                    promptTokenCount=12,
+                    candidatesTokenCount=17,
+                ),
+            )
+        ),
+    )
+    response, events = aggregate(
+        gemini, ask(system="You are an SRE.", max_tokens=256, temperature=0.2)
+    )
     assert response.text == "Le disque / est plein à 92 % — nettoyez /var/log. 日本語 ✓"
     assert response.finish_reason == "stop"
     assert response.usage.input_tokens == 12
@@ -81,20 +92,40 @@ def test_plain_text_with_non_ascii_streams_whole_and_key_stays_out_of_the_url(
 
 
 def test_parallel_function_calls_get_synthesized_ids_after_earlier_calls(gemini, wire_server):
-    wire_server.expect(PATH, Reply(body=sse(
-        chunk([{"text": "Checking both."}]),
-        chunk([
-            {"functionCall": {"name": "run_command", "args": {"command": "df -h"}},
-             "thoughtSignature": "c2lnLTE="},
-            {"functionCall": {"name": "http_check", "args": {"url": "https://ops.example/ü"}}},
-        ], "STOP", promptTokenCount=40, candidatesTokenCount=22),
-    )))
+    wire_server.expect(
+        PATH,
+        Reply(
+            body=sse(
+                chunk([{"text": "Checking both."}]),
+                chunk(
+                    [
+                        {
+                            "functionCall": {"name": "run_command", "args": {"command": "df -h"}},
+                            "thoughtSignature": "c2lnLTE=",
+                        },
+                        {
+                            "functionCall": {
+                                "name": "http_check",
+                                "args": {"url": "https://ops.example/ü"},
+                            }
+                        },
+                    ],
+                    "STOP",
+                    promptTokenCount=40,
+                    candidatesTokenCount=22,
+                ),
+            )
+        ),
+    )
     history = [
         Message.user("check memory"),
-        Message(role="assistant", parts=[
-            ThinkingPart(text="", signature="b2xkLXNpZw=="),
-            ToolCallPart(id="call_0", name="run_command", arguments={"command": "free -m"}),
-        ]),
+        Message(
+            role="assistant",
+            parts=[
+                ThinkingPart(text="", signature="b2xkLXNpZw=="),
+                ToolCallPart(id="call_0", name="run_command", arguments={"command": "free -m"}),
+            ],
+        ),
         Message.tool_result("call_0", "Mem: 24105 445 23227"),  # no name: found via the call
         Message.user("now disks and the site"),
     ]
@@ -110,27 +141,55 @@ def test_parallel_function_calls_get_synthesized_ids_after_earlier_calls(gemini,
 
     contents = wire_server.requests_to(PATH)[0].json()["contents"]
     assert [c["role"] for c in contents] == ["user", "model", "user"]
-    assert contents[1]["parts"] == [{
-        "functionCall": {"name": "run_command", "args": {"command": "free -m"}},
-        "thoughtSignature": "b2xkLXNpZw==",
-    }]
+    assert contents[1]["parts"] == [
+        {
+            "functionCall": {"name": "run_command", "args": {"command": "free -m"}},
+            "thoughtSignature": "b2xkLXNpZw==",
+        }
+    ]
     # The tool result and the next user text share one user turn, answered by NAME.
     assert contents[2]["parts"] == [
-        {"functionResponse": {"name": "run_command",
-                              "response": {"result": "Mem: 24105 445 23227"}}},
+        {
+            "functionResponse": {
+                "name": "run_command",
+                "response": {"result": "Mem: 24105 445 23227"},
+            }
+        },
         {"text": "now disks and the site"},
     ]
 
 
 def test_thinking_parts_become_thinking_and_thoughts_are_billed_as_output(gemini, wire_server):
-    wire_server.expect(PATH, Reply(body=sse(
-        chunk([{"text": "The load is high; ", "thought": True}],
-              promptTokenCount=30, thoughtsTokenCount=64),
-        chunk([{"text": "check uptime first.", "thought": True, "thoughtSignature": "dGhvdWdodA=="}],
-              promptTokenCount=30, thoughtsTokenCount=120),
-        chunk([{"text": "Load is 3.2 on 2 cores."}], "STOP",
-              promptTokenCount=30, candidatesTokenCount=10, thoughtsTokenCount=120),
-    )))
+    wire_server.expect(
+        PATH,
+        Reply(
+            body=sse(
+                chunk(
+                    [{"text": "The load is high; ", "thought": True}],
+                    promptTokenCount=30,
+                    thoughtsTokenCount=64,
+                ),
+                chunk(
+                    [
+                        {
+                            "text": "check uptime first.",
+                            "thought": True,
+                            "thoughtSignature": "dGhvdWdodA==",
+                        }
+                    ],
+                    promptTokenCount=30,
+                    thoughtsTokenCount=120,
+                ),
+                chunk(
+                    [{"text": "Load is 3.2 on 2 cores."}],
+                    "STOP",
+                    promptTokenCount=30,
+                    candidatesTokenCount=10,
+                    thoughtsTokenCount=120,
+                ),
+            )
+        ),
+    )
     response, _ = aggregate(gemini, ask("why slow?", thinking_budget=1024))
     assert response.thinking == "The load is high; check uptime first."
     assert response.thinking_signature == "dGhvdWdodA=="
@@ -141,13 +200,21 @@ def test_thinking_parts_become_thinking_and_thoughts_are_billed_as_output(gemini
     assert config["thinkingConfig"] == {"thinkingBudget": 1024, "includeThoughts": True}
 
 
-def test_cached_content_tokens_are_part_of_input_and_reported_as_cache_reads(
-    gemini, wire_server
-):
-    wire_server.expect(PATH, Reply(body=sse(
-        chunk([{"text": "ok"}], "STOP", promptTokenCount=5000,
-              cachedContentTokenCount=4096, candidatesTokenCount=3),
-    )))
+def test_cached_content_tokens_are_part_of_input_and_reported_as_cache_reads(gemini, wire_server):
+    wire_server.expect(
+        PATH,
+        Reply(
+            body=sse(
+                chunk(
+                    [{"text": "ok"}],
+                    "STOP",
+                    promptTokenCount=5000,
+                    cachedContentTokenCount=4096,
+                    candidatesTokenCount=3,
+                ),
+            )
+        ),
+    )
     events, error = collect(gemini, ask())
     assert error is None
     usage = [e for e in events if isinstance(e, UsageUpdate)][-1].usage
@@ -155,10 +222,21 @@ def test_cached_content_tokens_are_part_of_input_and_reported_as_cache_reads(
 
 
 def test_mid_stream_error_keeps_the_text_before_it_and_maps_the_status(gemini, wire_server):
-    wire_server.expect(PATH, Reply(body=sse(
-        chunk([{"text": "Partial answer"}]),
-        {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}},
-    )))
+    wire_server.expect(
+        PATH,
+        Reply(
+            body=sse(
+                chunk([{"text": "Partial answer"}]),
+                {
+                    "error": {
+                        "code": 503,
+                        "message": "The model is overloaded.",
+                        "status": "UNAVAILABLE",
+                    }
+                },
+            )
+        ),
+    )
     events, error = collect(gemini, ask())
     assert [e.text for e in events if e.type == "text"] == ["Partial answer"]
     assert error is not None and error.kind == "overloaded" and error.retryable
@@ -174,12 +252,25 @@ def test_a_stream_cut_before_finish_reason_is_a_connection_error(gemini, wire_se
 
 
 def test_a_bad_key_is_auth_and_the_key_never_reaches_the_error_text(gemini, wire_server):
-    wire_server.expect(PATH, json_reply(400, {"error": {
-        "code": 400, "status": "INVALID_ARGUMENT",
-        "message": f"API key not valid. Please pass a valid API key. (got {KEY})",
-        "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                     "reason": "API_KEY_INVALID"}],
-    }}))
+    wire_server.expect(
+        PATH,
+        json_reply(
+            400,
+            {
+                "error": {
+                    "code": 400,
+                    "status": "INVALID_ARGUMENT",
+                    "message": f"API key not valid. Please pass a valid API key. (got {KEY})",
+                    "details": [
+                        {
+                            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                            "reason": "API_KEY_INVALID",
+                        }
+                    ],
+                }
+            },
+        ),
+    )
     _, error = collect(gemini, ask())
     assert error is not None and error.kind == "auth" and not error.retryable
     assert KEY not in str(error)
@@ -196,8 +287,13 @@ HTTP_ERRORS = [
 
 def test_http_errors_map_to_kinds(gemini, wire_server):
     for status, rpc, _ in HTTP_ERRORS:
-        wire_server.expect(PATH, json_reply(status, {"error": {
-            "code": status, "message": f"{rpc.lower()} happened", "status": rpc}}))
+        wire_server.expect(
+            PATH,
+            json_reply(
+                status,
+                {"error": {"code": status, "message": f"{rpc.lower()} happened", "status": rpc}},
+            ),
+        )
     for status, rpc, kind in HTTP_ERRORS:
         _, error = collect(gemini, ask())
         assert error is not None and (error.kind, error.status) == (kind, status), rpc
@@ -206,34 +302,73 @@ def test_http_errors_map_to_kinds(gemini, wire_server):
 
 
 def test_rate_limit_takes_retry_after_from_the_header(gemini, wire_server):
-    wire_server.expect(PATH, json_reply(429, {"error": {
-        "code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"}},
-        headers={"Retry-After": "7"}))
+    wire_server.expect(
+        PATH,
+        json_reply(
+            429,
+            {
+                "error": {
+                    "code": 429,
+                    "message": "Resource has been exhausted",
+                    "status": "RESOURCE_EXHAUSTED",
+                }
+            },
+            headers={"Retry-After": "7"},
+        ),
+    )
     _, error = collect(gemini, ask())
     assert error is not None and error.kind == "rate_limit" and error.retry_after == 7.0
 
 
 def test_rate_limit_as_a_json_array_takes_retry_after_from_retry_info(gemini, wire_server):
-    wire_server.expect(PATH, json_reply(429, [{"error": {
-        "code": 429, "message": "You exceeded your current quota.", "status": "RESOURCE_EXHAUSTED",
-        "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "32s"}],
-    }}]))
+    wire_server.expect(
+        PATH,
+        json_reply(
+            429,
+            [
+                {
+                    "error": {
+                        "code": 429,
+                        "message": "You exceeded your current quota.",
+                        "status": "RESOURCE_EXHAUSTED",
+                        "details": [
+                            {
+                                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                                "retryDelay": "32s",
+                            }
+                        ],
+                    }
+                }
+            ],
+        ),
+    )
     _, error = collect(gemini, ask())
     assert error is not None and error.kind == "rate_limit" and error.retry_after == 32.0
     assert "exceeded your current quota" in str(error)
 
 
 def test_a_blocked_prompt_is_a_content_filter_error(gemini, wire_server):
-    wire_server.expect(PATH, Reply(body=sse(
-        {"promptFeedback": {"blockReason": "SAFETY"},
-         "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8}},
-    )))
+    wire_server.expect(
+        PATH,
+        Reply(
+            body=sse(
+                {
+                    "promptFeedback": {"blockReason": "SAFETY"},
+                    "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8},
+                },
+            )
+        ),
+    )
     _, error = collect(gemini, ask())
     assert error is not None and error.kind == "content_filter" and "SAFETY" in str(error)
 
 
-FINISHES = [("MAX_TOKENS", "length"), ("SAFETY", "content_filter"),
-            ("RECITATION", "content_filter"), ("OTHER", "stop")]
+FINISHES = [
+    ("MAX_TOKENS", "length"),
+    ("SAFETY", "content_filter"),
+    ("RECITATION", "content_filter"),
+    ("OTHER", "stop"),
+]
 
 
 def test_finish_reasons_map(gemini, wire_server):
@@ -272,7 +407,10 @@ def test_tool_schemas_are_rewritten_into_gemini_s_dialect():
         assert banned not in text
     assert parameters["properties"]["lines"] == {"type": "integer", "nullable": True}
     assert parameters["properties"]["inner"]["properties"]["level"] == {
-        "type": "integer", "description": "severity", "minimum": 0}
+        "type": "integer",
+        "description": "severity",
+        "minimum": 0,
+    }
     assert parameters["properties"]["mode"]["enum"] == ["tail"]
     assert parameters["required"] == ["path", "inner"]
 
@@ -281,7 +419,9 @@ def test_a_tool_without_arguments_omits_parameters_and_unknown_results_are_rejec
     empty = ToolSpec(name="system_info", description="load, memory, disks")
     body = build_body(Request(model=MODEL, messages=[Message.user("x")], tools=[empty]))
     assert body["tools"][0]["functionDeclarations"][0] == {
-        "name": "system_info", "description": "load, memory, disks"}
+        "name": "system_info",
+        "description": "load, memory, disks",
+    }
     assert gemini_schema({"type": ["string", "null"]}) == {"type": "string", "nullable": True}
     orphan = Request(model=MODEL, messages=[Message.tool_result("call_9", "out")])
     with pytest.raises(LLMError) as caught:

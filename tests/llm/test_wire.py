@@ -77,7 +77,9 @@ def test_sse_event_without_final_blank_line_is_pending_not_dispatched():
     trailing_newline=st.booleans(),
 )
 @settings(max_examples=300, deadline=None)
-def test_ndjson_decoder_gives_the_same_objects_whatever_the_chunking(objects, cuts, trailing_newline):
+def test_ndjson_decoder_gives_the_same_objects_whatever_the_chunking(
+    objects, cuts, trailing_newline
+):
     wire = "\n\n".join(json.dumps(o, ensure_ascii=False) for o in objects)
     if objects and trailing_newline:
         wire += "\n"

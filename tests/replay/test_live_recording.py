@@ -86,10 +86,15 @@ def test_the_recorder_keeps_sessions_apart_and_leaves_out_events_of_no_session(t
     opened: list[str] = []
     recorder = SessionRecorder(tmp_path, on_open=lambda session, _path: opened.append(session))
     for session in ("s-a", "s-b", "s-a"):
-        recorder.write(ev.TurnStarted(ts=1.0, session_id=session, turn_id="t", prompt="p",
-                                      model="builtin:ops"))
+        recorder.write(
+            ev.TurnStarted(ts=1.0, session_id=session, turn_id="t", prompt="p", model="builtin:ops")
+        )
     recorder.write(ev.SchedulerMetrics(ts=2.0, in_flight=1, queued=0, capacity=8))
-    recorder.write(ev.Notice(ts=3.0, session_id="s-b", turn_id="t", message="api_key=sk-live-0123456789abcdefghij"))
+    recorder.write(
+        ev.Notice(
+            ts=3.0, session_id="s-b", turn_id="t", message="api_key=sk-live-0123456789abcdefghij"
+        )
+    )
     recorder.close()
     assert opened == ["s-a", "s-b"]
     a, b = read_recording(tmp_path / "s-a.jsonl"), read_recording(tmp_path / "s-b.jsonl")

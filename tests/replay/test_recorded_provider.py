@@ -22,21 +22,60 @@ def _fresh():
 def session(tmp_path: Path) -> Path:
     s, t = "s", "t"
     events: list[ev.Event] = [
-        ev.ModelCallStarted(ts=1, session_id=s, turn_id=t, call_id="c1", provider="openai", model="m"),
+        ev.ModelCallStarted(
+            ts=1, session_id=s, turn_id=t, call_id="c1", provider="openai", model="m"
+        ),
         ev.ModelText(ts=2, session_id=s, turn_id=t, call_id="c1", text="lost on retry"),
-        ev.ModelCallStarted(ts=3, session_id=s, turn_id=t, call_id="c1", provider="openai", model="m", attempt=2),
+        ev.ModelCallStarted(
+            ts=3, session_id=s, turn_id=t, call_id="c1", provider="openai", model="m", attempt=2
+        ),
         ev.ModelText(ts=4, session_id=s, turn_id=t, call_id="c1", text="Let me check "),
-        ev.ModelToolCall(ts=5, session_id=s, turn_id=t, call_id="c1", tool_call_id="k1",
-                         name="run_command", arguments={"command": "df -h"}),
-        ev.ModelFinished(ts=6, session_id=s, turn_id=t, call_id="c1", provider="openai", model="m",
-                         finish_reason="tool_calls", usage=Usage(input_tokens=20, output_tokens=7)),
-        ev.ModelCallStarted(ts=7, session_id=s, turn_id=t, call_id="c2", provider="openai", model="m"),
-        ev.ModelFinished(ts=8, session_id=s, turn_id=t, call_id="c2", provider="openai", model="m",
-                         finish_reason="error", error=ErrorInfo(kind="server", message="HTTP 500", retryable=True)),
-        ev.ModelCallStarted(ts=9, session_id=s, turn_id=t, call_id="c3", provider="openai", model="m"),
+        ev.ModelToolCall(
+            ts=5,
+            session_id=s,
+            turn_id=t,
+            call_id="c1",
+            tool_call_id="k1",
+            name="run_command",
+            arguments={"command": "df -h"},
+        ),
+        ev.ModelFinished(
+            ts=6,
+            session_id=s,
+            turn_id=t,
+            call_id="c1",
+            provider="openai",
+            model="m",
+            finish_reason="tool_calls",
+            usage=Usage(input_tokens=20, output_tokens=7),
+        ),
+        ev.ModelCallStarted(
+            ts=7, session_id=s, turn_id=t, call_id="c2", provider="openai", model="m"
+        ),
+        ev.ModelFinished(
+            ts=8,
+            session_id=s,
+            turn_id=t,
+            call_id="c2",
+            provider="openai",
+            model="m",
+            finish_reason="error",
+            error=ErrorInfo(kind="server", message="HTTP 500", retryable=True),
+        ),
+        ev.ModelCallStarted(
+            ts=9, session_id=s, turn_id=t, call_id="c3", provider="openai", model="m"
+        ),
         ev.ModelText(ts=10, session_id=s, turn_id=t, call_id="c3", text="Disk is fine."),
-        ev.ModelFinished(ts=11, session_id=s, turn_id=t, call_id="c3", provider="openai", model="m",
-                         finish_reason="stop", usage=Usage(input_tokens=40, output_tokens=4)),
+        ev.ModelFinished(
+            ts=11,
+            session_id=s,
+            turn_id=t,
+            call_id="c3",
+            provider="openai",
+            model="m",
+            finish_reason="stop",
+            usage=Usage(input_tokens=40, output_tokens=4),
+        ),
     ]
     path = tmp_path / "session.jsonl"
     write_recording(path, RecordingHeader(), events)

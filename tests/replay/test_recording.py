@@ -26,17 +26,47 @@ def sample_events(base: float = 1_700_000_000.0) -> list[ev.Event]:
     s, t = "sess-1", "turn-1"
     return [
         ev.SessionStarted(ts=base, session_id=s, model="builtin:ops", title="disk"),
-        ev.TurnStarted(ts=base + 0.01, session_id=s, turn_id=t, prompt="why is / full?", model="builtin:ops"),
-        ev.ModelText(ts=base + 0.02, session_id=s, turn_id=t, call_id="c1", text="Checking disks… "),
+        ev.TurnStarted(
+            ts=base + 0.01, session_id=s, turn_id=t, prompt="why is / full?", model="builtin:ops"
+        ),
+        ev.ModelText(
+            ts=base + 0.02, session_id=s, turn_id=t, call_id="c1", text="Checking disks… "
+        ),
         ev.ModelText(ts=base + 0.03, session_id=s, turn_id=t, call_id="c1", text="naïve ☕\n"),
-        ev.ToolProposed(ts=base + 0.04, session_id=s, turn_id=t, tool_call_id="k1", name="run_command",
-                        arguments={"command": "df -h"}, risk="read"),
-        ev.ToolFinished(ts=base + 0.05, session_id=s, turn_id=t, tool_call_id="k1", name="run_command",
-                        status="ok", content="Filesystem Size Used\n/dev/vda 252G 22G\n", duration_s=0.01),
-        ev.ModelFinished(ts=base + 0.06, session_id=s, turn_id=t, call_id="c1", provider="builtin",
-                         model="ops", finish_reason="stop", usage=Usage(input_tokens=10, output_tokens=5),
-                         cost_usd=0.00003, cost_simulated=True),
-        ev.TurnFinished(ts=base + 0.07, session_id=s, turn_id=t, status="completed", cost_usd=0.00003),
+        ev.ToolProposed(
+            ts=base + 0.04,
+            session_id=s,
+            turn_id=t,
+            tool_call_id="k1",
+            name="run_command",
+            arguments={"command": "df -h"},
+            risk="read",
+        ),
+        ev.ToolFinished(
+            ts=base + 0.05,
+            session_id=s,
+            turn_id=t,
+            tool_call_id="k1",
+            name="run_command",
+            status="ok",
+            content="Filesystem Size Used\n/dev/vda 252G 22G\n",
+            duration_s=0.01,
+        ),
+        ev.ModelFinished(
+            ts=base + 0.06,
+            session_id=s,
+            turn_id=t,
+            call_id="c1",
+            provider="builtin",
+            model="ops",
+            finish_reason="stop",
+            usage=Usage(input_tokens=10, output_tokens=5),
+            cost_usd=0.00003,
+            cost_simulated=True,
+        ),
+        ev.TurnFinished(
+            ts=base + 0.07, session_id=s, turn_id=t, status="completed", cost_usd=0.00003
+        ),
     ]
 
 
@@ -55,14 +85,22 @@ def test_secrets_are_redacted_on_write(tmp_path: Path):
     redact.register_secret("hunter2-very-secret")
     redact.register_patterns([r"INC-SECRET-\d+"])
     leaky = ev.ToolFinished(
-        ts=1.0, tool_call_id="k", name="read_file", status="ok",
+        ts=1.0,
+        tool_call_id="k",
+        name="read_file",
+        status="ok",
         content='OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwxyz "hunter2-very-secret" INC-SECRET-42 '
-                "Authorization: Bearer abcdefgh12345678",
+        "Authorization: Bearer abcdefgh12345678",
     )
     path = tmp_path / "r.jsonl"
     write_recording(path, RecordingHeader(title="hunter2-very-secret"), [leaky])
     raw = path.read_text()
-    for secret in ("sk-proj-abcdefghijklmnopqrstuvwxyz", "hunter2-very-secret", "INC-SECRET-42", "abcdefgh12345678"):
+    for secret in (
+        "sk-proj-abcdefghijklmnopqrstuvwxyz",
+        "hunter2-very-secret",
+        "INC-SECRET-42",
+        "abcdefgh12345678",
+    ):
         assert secret not in raw
     assert raw.count("[REDACTED]") >= 4
     read_recording(path)  # still valid JSON lines
@@ -70,7 +108,9 @@ def test_secrets_are_redacted_on_write(tmp_path: Path):
 
 def test_newer_format_versions_and_garbage_are_refused_in_one_line(tmp_path: Path):
     newer = tmp_path / "newer.jsonl"
-    newer.write_text(json.dumps({"format": "opscopilot-recording", "version": FORMAT_VERSION + 1}) + "\n")
+    newer.write_text(
+        json.dumps({"format": "opscopilot-recording", "version": FORMAT_VERSION + 1}) + "\n"
+    )
     with pytest.raises(RecordingError, match=r"newer than this opscopilot"):
         read_recording(newer)
     garbage = tmp_path / "garbage.jsonl"
@@ -78,8 +118,12 @@ def test_newer_format_versions_and_garbage_are_refused_in_one_line(tmp_path: Pat
     with pytest.raises(RecordingError, match=r"garbage.jsonl:1: not a JSON line"):
         read_recording(garbage)
     bad_event = tmp_path / "bad.jsonl"
-    bad_event.write_text(json.dumps({"format": "opscopilot-recording", "version": 1}) + "\n"
-                         + json.dumps({"t": 0, "event": {"type": "nope", "ts": 0}}) + "\n")
+    bad_event.write_text(
+        json.dumps({"format": "opscopilot-recording", "version": 1})
+        + "\n"
+        + json.dumps({"t": 0, "event": {"type": "nope", "ts": 0}})
+        + "\n"
+    )
     with pytest.raises(RecordingError, match=r"bad.jsonl:2: not a valid event line"):
         read_recording(bad_event)
 
@@ -107,7 +151,9 @@ def test_player_pause_step_and_seek():
     async def main():
         from opscopilot.replay.recording import Recording, TimedEvent
 
-        rec = Recording(RecordingHeader(), [TimedEvent(i * 0.001, e) for i, e in enumerate(recording_events)])
+        rec = Recording(
+            RecordingHeader(), [TimedEvent(i * 0.001, e) for i, e in enumerate(recording_events)]
+        )
         player = Player(rec, speed=None)
         player.pause()
         seen: list[ev.Event] = []
@@ -130,7 +176,9 @@ def test_headless_replay_prints_every_streamed_character_and_tool_result(tmp_pat
     write_recording(path, RecordingHeader(), sample_events())
     result = subprocess.run(
         [sys.executable, "-m", "opscopilot", "replay", str(path), "--headless", "--speed", "max"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "Checking disks… naïve ☕\n" in result.stdout
     assert "Filesystem Size Used\n/dev/vda 252G 22G\n" in result.stdout
@@ -143,7 +191,8 @@ def test_replay_of_a_bad_file_is_one_line_and_exit_1(tmp_path: Path):
     path.write_text("{}\n")
     result = subprocess.run(
         [sys.executable, "-m", "opscopilot", "replay", str(path), "--headless"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0
@@ -157,8 +206,10 @@ def test_pausing_while_the_player_waits_for_the_next_event_holds_every_later_eve
         from opscopilot.replay.recording import Recording, TimedEvent
 
         # The second event is due 0.2 s after the first: pause in that gap.
-        timed = [TimedEvent(0.0 if i == 0 else 0.2 + i * 0.001, e)
-                 for i, e in enumerate(recording_events)]
+        timed = [
+            TimedEvent(0.0 if i == 0 else 0.2 + i * 0.001, e)
+            for i, e in enumerate(recording_events)
+        ]
         player = Player(Recording(RecordingHeader(), timed), speed=1.0)
         seen: list[ev.Event] = []
         async with anyio.create_task_group() as tg:

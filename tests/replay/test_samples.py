@@ -25,7 +25,9 @@ def sample(name: str) -> list[ev.Event]:
 def headless(path: Path) -> str:
     return subprocess.run(
         [sys.executable, "-m", "opscopilot", "replay", str(path), "--headless", "--speed", "max"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
 
@@ -75,7 +77,9 @@ def test_the_samples_cover_streaming_tools_approval_denial_cutoff_and_provider_e
 
 
 def test_no_key_or_configured_secret_pattern_appears_in_any_recording(tmp_path: Path):
-    key_shapes = re.compile(r"sk-(?!sample)[A-Za-z0-9_-]{16,}|sk-ant-|AIza[0-9A-Za-z_-]{20}|Bearer [A-Za-z0-9]")
+    key_shapes = re.compile(
+        r"sk-(?!sample)[A-Za-z0-9_-]{16,}|sk-ant-|AIza[0-9A-Za-z_-]{20}|Bearer [A-Za-z0-9]"
+    )
     for path in SAMPLES.glob("*.jsonl"):
         text = path.read_text()
         assert not key_shapes.search(text), path.name
@@ -88,14 +92,28 @@ def test_no_key_or_configured_secret_pattern_appears_in_any_recording(tmp_path: 
     (home / "config.toml").write_text('[redact]\npatterns = ["INC-SECRET-\\\\d+"]\n')
     env = {**os.environ, "MY_SERVICE_TOKEN": "tok-abcdefgh12345678"}
     run = subprocess.run(
-        [sys.executable, "-m", "opscopilot", "run", f"show me the log {secret_file} errors "
-         "and my token tok-abcdefgh12345678", "--approve", "all", "--json"],
-        capture_output=True, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "opscopilot",
+            "run",
+            f"show me the log {secret_file} errors and my token tok-abcdefgh12345678",
+            "--approve",
+            "all",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     session_id = json.loads(run.stdout)["session_id"]
     out = tmp_path / "r.jsonl"
-    subprocess.run([sys.executable, "-m", "opscopilot", "sessions", "export", session_id, "-o",
-                    str(out)], check=True, capture_output=True, env=env)
+    subprocess.run(
+        [sys.executable, "-m", "opscopilot", "sessions", "export", session_id, "-o", str(out)],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     text = out.read_text()
     assert "hunter2hunter2" not in text
     assert "INC-SECRET-7781" not in text
@@ -107,22 +125,37 @@ def test_rerunning_the_agent_against_a_recording_gives_the_recorded_answers(tmp_
     recorded = sample("01-disk-and-memory.jsonl")
     prompt = next(e.prompt for e in recorded if isinstance(e, ev.TurnStarted))
     result = subprocess.run(
-        [sys.executable, "-m", "opscopilot", "run", prompt, "--json",
-         "--model", f"replay:{SAMPLES / '01-disk-and-memory.jsonl'}"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "opscopilot",
+            "run",
+            prompt,
+            "--json",
+            "--model",
+            f"replay:{SAMPLES / '01-disk-and-memory.jsonl'}",
+        ],
+        capture_output=True,
+        text=True,
     )
     outcome = json.loads(result.stdout)
     assert outcome["status"] == "completed", result.stderr
     recorded_calls = [(e.name, e.arguments) for e in recorded if isinstance(e, ev.ModelToolCall)]
     assert [(c["name"], c["arguments"]) for c in outcome["tool_calls"]] == recorded_calls
     recorded_text = "".join(e.text for e in recorded if isinstance(e, ev.ModelText))
-    assert outcome["text"].split() == recorded_text.split()  # same words (calls are joined by blank lines)
+    assert (
+        outcome["text"].split() == recorded_text.split()
+    )  # same words (calls are joined by blank lines)
 
 
 def test_replay_at_max_speed_plays_a_10k_event_recording_whole(tmp_path: Path):
     base = 1_800_000_000.0
-    events = [ev.ModelText(ts=base + i * 0.01, session_id="s", turn_id="t", call_id="c",
-                           text=f"token{i} ") for i in range(10_000)]
+    events = [
+        ev.ModelText(
+            ts=base + i * 0.01, session_id="s", turn_id="t", call_id="c", text=f"token{i} "
+        )
+        for i in range(10_000)
+    ]
     path = tmp_path / "big.jsonl"
     write_recording(path, RecordingHeader(), events)
     transcript = headless(path)  # how fast is measured in benchmarks/bench_replay.py

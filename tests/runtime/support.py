@@ -17,24 +17,51 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
 
 
 def usage_chunk(prompt: int = 50, completion: int = 10) -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
-            "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                                     "total_tokens": prompt + completion}}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o-mini",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
 
 
 def tool_call_reply(*calls: tuple[str, str, dict[str, Any]], delay_s: float = 0.0) -> Reply:
     """The model asks for tools: (id, name, arguments) each."""
     events: list[Any] = [chunk({"role": "assistant", "content": ""})]
     for index, (call_id, name, arguments) in enumerate(calls):
-        events.append(chunk({"tool_calls": [{"index": index, "id": call_id, "type": "function",
-                                             "function": {"name": name, "arguments": ""}}]}))
-        events.append(chunk({"tool_calls": [{"index": index, "function": {
-            "arguments": json.dumps(arguments)}}]}))
+        events.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call_id,
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
+        events.append(
+            chunk(
+                {"tool_calls": [{"index": index, "function": {"arguments": json.dumps(arguments)}}]}
+            )
+        )
     events += [chunk({}, "tool_calls"), usage_chunk(), "[DONE]"]
     return Reply(body=sse(*events), delay_s=delay_s)
 
@@ -59,28 +86,30 @@ def script_append_turn(server: WireServer, text: str = "hello", delay_s: float =
         results = tool_results(request)
         if not results:
             return tool_call_reply(("call_1", "append_line", {"text": text}), delay_s=delay_s)
-        return text_reply(f"Appended. The tool said: {results[-1]['content'][:40]}",
-                          delay_s=delay_s)
+        return text_reply(
+            f"Appended. The tool said: {results[-1]['content'][:40]}", delay_s=delay_s
+        )
 
     server.handle(CHAT_PATH, answer)
 
 
 def write_config(home: Path, audit_file: Path, *, sleep_s: float = 0.0, extra: str = "") -> None:
     """A config.toml with a `write` custom tool that appends one line to `audit_file`."""
-    program = ("import sys, time; f = open(sys.argv[1], 'a'); f.write(sys.argv[2] + '\\n'); "
-               f"f.flush(); time.sleep({sleep_s}); print('appended', sys.argv[2])")
+    program = (
+        "import sys, time; f = open(sys.argv[1], 'a'); f.write(sys.argv[2] + '\\n'); "
+        f"f.flush(); time.sleep({sleep_s}); print('appended', sys.argv[2])"
+    )
     command = [sys.executable, "-c", program, str(audit_file), "{text}"]
     (home / "config.toml").write_text(
-        "[defaults]\nmodel = \"openai:gpt-4o-mini\"\n\n"
+        '[defaults]\nmodel = "openai:gpt-4o-mini"\n\n'
         "[tools.append_line]\n"
-        "description = \"Append one line of text to the audit file\"\n"
+        'description = "Append one line of text to the audit file"\n'
         f"command = {json.dumps(command)}\n"
-        "risk = \"write\"\n"
+        'risk = "write"\n'
         "timeout_s = 20\n"
         "[tools.append_line.params.text]\n"
-        "type = \"string\"\n"
-        "description = \"the line to append\"\n"
-        + extra
+        'type = "string"\n'
+        'description = "the line to append"\n' + extra
     )
 
 
@@ -95,10 +124,22 @@ def cli_env(home: Path, server: WireServer | None) -> dict[str, str]:
 
 
 def opscopilot(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "opscopilot", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "opscopilot", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def spawn(*args: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "opscopilot", *args], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "opscopilot", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

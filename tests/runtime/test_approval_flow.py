@@ -34,9 +34,14 @@ def test_write_tool_waits_for_approval_from_another_process_and_runs_exactly_onc
     assert resumed.returncode == 0, resumed.stderr
     final = json.loads(resumed.stdout)
     assert final["status"] == "completed"
-    assert final["tool_calls"] == [{"id": "call_1", "name": "append_line",
-                                    "arguments": {"text": "hello-from-the-model"},
-                                    "status": "ok"}]
+    assert final["tool_calls"] == [
+        {
+            "id": "call_1",
+            "name": "append_line",
+            "arguments": {"text": "hello-from-the-model"},
+            "status": "ok",
+        }
+    ]
     assert "Appended" in final["text"]
     assert audit.read_text() == "hello-from-the-model\n"
 
@@ -53,8 +58,11 @@ def test_write_tool_waits_for_approval_from_another_process_and_runs_exactly_onc
         assert TEST_KEY.encode() not in text
     # the model saw the tool's real output the second time round
     second = wire_server.requests_to(CHAT_PATH)[-1].json()
-    assert any("appended hello-from-the-model" in m.get("content", "")
-               for m in second["messages"] if m["role"] == "tool")
+    assert any(
+        "appended hello-from-the-model" in m.get("content", "")
+        for m in second["messages"]
+        if m["role"] == "tool"
+    )
 
 
 def _cli(*args: str):

@@ -74,8 +74,12 @@ def _one_iteration(index: int, rng: random.Random, wire_server, home: Path, tmp:
         outcome = json.loads(paused.stdout)
         turn_id = outcome["turn_id"]
         for approval_id in outcome["pending_approvals"]:
-            assert opscopilot("approvals", "approve", approval_id, "--operator", "bob",
-                              env=env).returncode == 0
+            assert (
+                opscopilot(
+                    "approvals", "approve", approval_id, "--operator", "bob", env=env
+                ).returncode
+                == 0
+            )
         _kill_at_random(["resume", turn_id, "--json"], env, rng)
 
     final, unknown = _finish(turn_id, env, home)
@@ -91,8 +95,9 @@ def _one_iteration(index: int, rng: random.Random, wire_server, home: Path, tmp:
         # every run that never got a result was put in front of the operator, not re-run
         assert len(unfinished) == len(unknown)
         if unknown:
-            assert not any(e.status == "ok" and e.created_at > unfinished[0].created_at
-                           for e in runs)
+            assert not any(
+                e.status == "ok" and e.created_at > unfinished[0].created_at for e in runs
+            )
         for approval_id in unknown:
             record = store.get_approval(approval_id)
             assert record is not None and record.status == "denied"

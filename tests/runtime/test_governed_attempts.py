@@ -24,11 +24,17 @@ def test_a_429_cools_the_provider_down_at_once_and_each_attempt_has_its_ledger_r
 ):
     monkeypatch.setenv("OPENAI_BASE_URL", wire_server.url + "/v1")
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    replies = iter([
-        Reply(status=429, body=json.dumps({"error": {"message": "slow down"}}).encode(),
-              headers={"retry-after": "1"}, content_type="application/json"),
-        text_reply("Nothing is wrong."),
-    ])
+    replies = iter(
+        [
+            Reply(
+                status=429,
+                body=json.dumps({"error": {"message": "slow down"}}).encode(),
+                headers={"retry-after": "1"},
+                content_type="application/json",
+            ),
+            text_reply("Nothing is wrong."),
+        ]
+    )
     wire_server.handle(CHAT_PATH, lambda _request: next(replies))
     cooling_at_retry: list[dict[str, float]] = []
 
@@ -58,5 +64,3 @@ def test_a_429_cools_the_provider_down_at_once_and_each_attempt_has_its_ledger_r
     assert [row.call_id.rpartition("~")[2] for row in rows] == ["2"]
     assert rows[0].usage.output_tokens > 0 and turn_spend == outcome.cost_usd
     assert len(wire_server.requests_to(CHAT_PATH)) == 2
-
-

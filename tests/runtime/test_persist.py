@@ -19,8 +19,11 @@ SECRETS = [
 
 def deltas(text: str, cuts: list[int]) -> list[ev.ModelText]:
     points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
-    return [ev.ModelText(ts=float(i), session_id="s", turn_id="t", call_id="c", text=text[a:b])
-            for i, (a, b) in enumerate(itertools.pairwise(points)) if b > a]
+    return [
+        ev.ModelText(ts=float(i), session_id="s", turn_id="t", call_id="c", text=text[a:b])
+        for i, (a, b) in enumerate(itertools.pairwise(points))
+        if b > a
+    ]
 
 
 def persisted(events: list[ev.Event]) -> list[ev.Event]:
@@ -43,14 +46,17 @@ def test_a_key_streamed_in_two_pieces_is_still_masked():
 
 def test_a_label_in_one_chunk_still_masks_the_value_in_the_next():
     filler = "x " * 140  # pushes the first chunk out right after the label
-    events = deltas(filler + "Authorization: Bearer " + "abcdefgh12345678zz tail\n", [len(filler) + 22])
+    events = deltas(
+        filler + "Authorization: Bearer " + "abcdefgh12345678zz tail\n", [len(filler) + 22]
+    )
     out = text_of(persisted(events))
     assert "abcdefgh12345678" not in out
 
 
 @given(
-    words=st.lists(st.sampled_from(["disk", "is", "full", "ok", "\n", "naïve", "☕", *SECRETS]),
-                   max_size=120),
+    words=st.lists(
+        st.sampled_from(["disk", "is", "full", "ok", "\n", "naïve", "☕", *SECRETS]), max_size=120
+    ),
     cuts=st.lists(st.integers(0, 10_000), max_size=60),
     usage_every=st.integers(1, 9),
 )
@@ -61,8 +67,15 @@ def test_no_secret_survives_any_split_and_nothing_else_changes(words, cuts, usag
     for i, delta in enumerate(deltas(text, cuts)):
         stream.append(delta)
         if i % usage_every == 0:  # figures may arrive between any two deltas
-            stream.append(ev.ModelUsage(ts=delta.ts, session_id="s", turn_id="t", call_id="c",
-                                        usage={"output_tokens": i}))
+            stream.append(
+                ev.ModelUsage(
+                    ts=delta.ts,
+                    session_id="s",
+                    turn_id="t",
+                    call_id="c",
+                    usage={"output_tokens": i},
+                )
+            )
     out = persisted(stream)
     written = text_of(out)
     for secret in SECRETS:
@@ -72,13 +85,23 @@ def test_no_secret_survives_any_split_and_nothing_else_changes(words, cuts, usag
         expected = expected.replace(secret, "[REDACTED]")
     assert written == expected
     assert sum(isinstance(e, ev.ModelUsage) for e in out) == sum(
-        isinstance(e, ev.ModelUsage) for e in stream)
+        isinstance(e, ev.ModelUsage) for e in stream
+    )
 
 
 def test_other_events_flush_the_text_first_so_order_is_kept():
-    stream = [*deltas("checking the disks", [5, 9]),
-              ev.ModelToolCall(ts=9, session_id="s", turn_id="t", call_id="c", tool_call_id="k",
-                               name="run_command", arguments={"command": "df -h"})]
+    stream = [
+        *deltas("checking the disks", [5, 9]),
+        ev.ModelToolCall(
+            ts=9,
+            session_id="s",
+            turn_id="t",
+            call_id="c",
+            tool_call_id="k",
+            name="run_command",
+            arguments={"command": "df -h"},
+        ),
+    ]
     out = persisted(stream)
     assert [e.type for e in out] == ["model.text", "model.tool_call"]
     assert out[0].text == "checking the disks"

@@ -49,8 +49,12 @@ def test_a_read_call_runs_and_every_event_reaches_the_bus_and_the_store(
 ) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("disk is 91% full\n")
-    openai_env.handle(CHAT_PATH, _reply_after_tools(
-        tool_call_reply(("call_r", "read_file", {"path": str(notes)})), "The disk is 91% full."))
+    openai_env.handle(
+        CHAT_PATH,
+        _reply_after_tools(
+            tool_call_reply(("call_r", "read_file", {"path": str(notes)})), "The disk is 91% full."
+        ),
+    )
 
     async def main() -> Any:
         with Store.open() as store:
@@ -69,9 +73,18 @@ def test_a_read_call_runs_and_every_event_reaches_the_bus_and_the_store(
     assert outcome.text == "The disk is 91% full."
     assert outcome.tool_calls[0].status == "ok"
     kinds = [e.type for e in seen]
-    for expected in ("session.started", "turn.started", "model.started", "model.tool_call",
-                     "tool.proposed", "tool.started", "tool.finished", "model.text",
-                     "model.finished", "turn.finished"):
+    for expected in (
+        "session.started",
+        "turn.started",
+        "model.started",
+        "model.tool_call",
+        "tool.proposed",
+        "tool.started",
+        "tool.finished",
+        "model.text",
+        "model.finished",
+        "turn.finished",
+    ):
         assert expected in kinds, expected
     assert kinds.index("tool.started") < kinds.index("tool.finished") < kinds.index("turn.finished")
     # The store keeps the bus's events, streamed text joined into redacted chunks.
@@ -79,7 +92,8 @@ def test_a_read_call_runs_and_every_event_reaches_the_bus_and_the_store(
     persisted = [p for e in seen for p in persist.feed(e)] + persist.flush()
     assert [e.type for e in stored if e.turn_id] == [e.type for e in persisted if e.turn_id]
     assert "".join(e.text for e in stored if e.type == "model.text") == "".join(
-        e.text for e in seen if e.type == "model.text")
+        e.text for e in seen if e.type == "model.text"
+    )
     assert snapshot is not None and snapshot["status"] == "completed"
     assert turn is not None and turn.status == "completed" and turn.usage.input_tokens > 0
     second = openai_env.requests_to(CHAT_PATH)[-1].json()
@@ -126,8 +140,9 @@ def test_a_turn_waiting_in_process_continues_when_the_operator_decides(
     audit = tmp_path / "audit.log"
     write_config(isolated_home, audit)
     config._cached_config.cache_clear()
-    openai_env.handle(CHAT_PATH, _reply_after_tools(
-        tool_call_reply(("call_w", "append_line", {"text": "tui"}))))
+    openai_env.handle(
+        CHAT_PATH, _reply_after_tools(tool_call_reply(("call_w", "append_line", {"text": "tui"})))
+    )
 
     async def main() -> Any:
         with Store.open() as store:
@@ -137,7 +152,8 @@ def test_a_turn_waiting_in_process_continues_when_the_operator_decides(
 
             async def drive() -> None:
                 result["outcome"] = await runtime.start_turn(
-                    None, "append", model=MODEL, wait_for_approval=True)
+                    None, "append", model=MODEL, wait_for_approval=True
+                )
 
             async with anyio.create_task_group() as group:
                 group.start_soon(drive)
@@ -160,8 +176,12 @@ def test_a_pending_approval_past_its_deadline_becomes_a_denial_that_says_it_expi
     audit = tmp_path / "audit.log"
     write_config(isolated_home, audit, extra="\n[approvals]\nexpire_after_s = 60\n")
     config._cached_config.cache_clear()
-    openai_env.handle(CHAT_PATH, _reply_after_tools(
-        tool_call_reply(("call_w", "append_line", {"text": "late"})), "It expired."))
+    openai_env.handle(
+        CHAT_PATH,
+        _reply_after_tools(
+            tool_call_reply(("call_w", "append_line", {"text": "late"})), "It expired."
+        ),
+    )
     clock = [1_000_000.0]
 
     async def main() -> Any:

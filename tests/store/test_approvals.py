@@ -9,14 +9,26 @@ from opscopilot.store import ApprovalRecord, Store, StoreError
 from opscopilot.store.approvals import call_hash
 
 
-def pending(approval_id: str = "a1", *, turn_id: str = "t1", requested_at: float = 100.0,
-            expires_at: float | None = None, command: str = "systemctl restart nginx"
-            ) -> ApprovalRecord:
+def pending(
+    approval_id: str = "a1",
+    *,
+    turn_id: str = "t1",
+    requested_at: float = 100.0,
+    expires_at: float | None = None,
+    command: str = "systemctl restart nginx",
+) -> ApprovalRecord:
     arguments = {"command": command}
     return ApprovalRecord(
-        id=approval_id, session_id="s1", turn_id=turn_id, tool_call_id=f"call-{approval_id}",
-        tool="run_command", arguments=arguments, risk="write", reason="restarts a service",
-        call_hash=call_hash("run_command", arguments), requested_at=requested_at,
+        id=approval_id,
+        session_id="s1",
+        turn_id=turn_id,
+        tool_call_id=f"call-{approval_id}",
+        tool="run_command",
+        arguments=arguments,
+        risk="write",
+        reason="restarts a service",
+        call_hash=call_hash("run_command", arguments),
+        requested_at=requested_at,
         expires_at=expires_at,
     )
 
@@ -38,14 +50,25 @@ def test_create_get_and_list_pending(store: Store) -> None:
 
 def test_decide_is_atomic_and_a_second_decision_conflicts(store: Store) -> None:
     store.create_approval(pending("a1"))
-    decided = store.decide_approval("a1", decision="denied", operator="ann", host="box1",
-                                    reason="not during business hours", decided_at=150.0)
+    decided = store.decide_approval(
+        "a1",
+        decision="denied",
+        operator="ann",
+        host="box1",
+        reason="not during business hours",
+        decided_at=150.0,
+    )
     assert (decided.status, decided.operator, decided.host, decided.decided_at) == (
-        "denied", "ann", "box1", 150.0)
+        "denied",
+        "ann",
+        "box1",
+        150.0,
+    )
     assert store.get_approval("a1") == decided
     with pytest.raises(StoreError) as second:
-        store.decide_approval("a1", decision="approved", operator="bob", host="box2",
-                              decided_at=151.0)
+        store.decide_approval(
+            "a1", decision="approved", operator="bob", host="box2", decided_at=151.0
+        )
     assert second.value.kind == "conflict"
     assert "already denied" in str(second.value)
     assert store.get_approval("a1").operator == "ann"
@@ -61,16 +84,16 @@ def test_deciding_writes_no_event_of_its_own(store: Store) -> None:
     # The runtime's core emits `approval.decided` when it picks the decision up; a second
     # copy from the store would show every decision twice in a replay.
     store.create_approval(pending("a1"))
-    store.decide_approval("a1", decision="approved", operator="ann", host="box1",
-                          decided_at=150.0)
+    store.decide_approval("a1", decision="approved", operator="ann", host="box1", decided_at=150.0)
     assert store.events() == []
 
 
 def test_approving_edited_arguments_binds_a_new_call_hash(store: Store) -> None:
     original = store.create_approval(pending("a1"))
     edited = {"command": "systemctl reload nginx"}
-    decided = store.decide_approval("a1", decision="approved", operator="ann", host="h",
-                                    arguments=edited, decided_at=120.0)
+    decided = store.decide_approval(
+        "a1", decision="approved", operator="ann", host="h", arguments=edited, decided_at=120.0
+    )
     assert decided.edited_arguments == edited
     assert decided.arguments == original.arguments  # the model's proposal is kept for the audit
     assert decided.effective_arguments == edited
@@ -87,12 +110,19 @@ def test_a_lapsed_request_lists_as_expired_and_deciding_it_records_the_expiry(
     assert store.list_approvals(now=201.0) == []
     lapsed = store.list_approvals(status="expired", now=201.0)
     assert [(a.id, a.status) for a in lapsed] == [("a1", "expired")]
-    decided = store.decide_approval("a1", decision="approved", operator="ann", host="h",
-                                    arguments={"command": "true"}, decided_at=250.0)
+    decided = store.decide_approval(
+        "a1",
+        decision="approved",
+        operator="ann",
+        host="h",
+        arguments={"command": "true"},
+        decided_at=250.0,
+    )
     assert decided.status == "expired"
     assert decided.edited_arguments is None
     assert "expired at" in decided.decision_reason and "approved by ann came too late" in (
-        decided.decision_reason)
+        decided.decision_reason
+    )
 
 
 def test_expiry_defaults_from_config(isolated_home: Path, db_path: Path) -> None:
@@ -109,8 +139,9 @@ def test_racing_threads_decide_exactly_once(store: Store) -> None:
 
     def decide(operator: str) -> None:
         try:
-            store.decide_approval("a1", decision="approved", operator=operator, host="h",
-                                  decided_at=150.0)
+            store.decide_approval(
+                "a1", decision="approved", operator=operator, host="h", decided_at=150.0
+            )
             outcomes.append("won")
         except StoreError as exc:
             outcomes.append(exc.kind)

@@ -21,17 +21,39 @@ def test_four_processes_append_and_decide_at_once_without_lock_errors_or_lost_wr
     with Store.open(db_path) as store:
         store.create_session("s1", "builtin:ops", "shared", 1.0)
         for i in range(SHARED):
-            store.create_approval(ApprovalRecord(
-                id=f"a{i}", session_id="s1", turn_id="t1", tool_call_id=f"c{i}",
-                tool="run_command", arguments={"command": f"echo {i}"}, risk="write",
-                call_hash=f"h{i}", requested_at=1.0))
+            store.create_approval(
+                ApprovalRecord(
+                    id=f"a{i}",
+                    session_id="s1",
+                    turn_id="t1",
+                    tool_call_id=f"c{i}",
+                    tool="run_command",
+                    arguments={"command": f"echo {i}"},
+                    risk="write",
+                    call_hash=f"h{i}",
+                    requested_at=1.0,
+                )
+            )
     start_at = time.time() + 1.5  # every interpreter is up before anyone starts
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.store.concurrent_worker", str(db_path), f"w{n}",
-             str(start_at), "2.0", str(SHARED)],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "tests.store.concurrent_worker",
+                str(db_path),
+                f"w{n}",
+                str(start_at),
+                "2.0",
+                str(SHARED),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for n in range(WORKERS)
     ]
     reports = []
@@ -49,19 +71,25 @@ def test_four_processes_append_and_decide_at_once_without_lock_errors_or_lost_wr
 
     conn = sqlite3.connect(db_path)
     for report in reports:
-        texts = [row[0] for row in conn.execute(
-            "SELECT json_extract(data, '$.text') FROM events WHERE turn_id = ? ORDER BY seq",
-            [f"turn-{report['worker']}"])]
+        texts = [
+            row[0]
+            for row in conn.execute(
+                "SELECT json_extract(data, '$.text') FROM events WHERE turn_id = ? ORDER BY seq",
+                [f"turn-{report['worker']}"],
+            )
+        ]
         # Exact count, and each process's events in the order it appended them.
         assert texts == [f"{report['worker']}:{i}" for i in range(report["events"])]
         decided_by = conn.execute(
-            "SELECT COUNT(*) FROM approvals WHERE operator = ?", [report["worker"]]).fetchone()[0]
+            "SELECT COUNT(*) FROM approvals WHERE operator = ?", [report["worker"]]
+        ).fetchone()[0]
         assert decided_by == len(report["won"])
     turns = conn.execute("SELECT COUNT(*) FROM turns").fetchone()[0]
     assert turns == sum(r["turns"] for r in reports)
-    decided = conn.execute(
-        "SELECT COUNT(*) FROM approvals WHERE status = 'approved'").fetchone()[0]
+    decided = conn.execute("SELECT COUNT(*) FROM approvals WHERE status = 'approved'").fetchone()[0]
     assert decided == SHARED
     conn.close()
-    print(f"\n[store] {WORKERS} processes: {sum(r['events'] for r in reports)} events, "
-          f"{SHARED} approvals decided once each, {turns} turns")
+    print(
+        f"\n[store] {WORKERS} processes: {sum(r['events'] for r in reports)} events, "
+        f"{SHARED} approvals decided once each, {turns} turns"
+    )

@@ -15,12 +15,26 @@ def test_kill_9_keeps_journal_snapshot_decision_and_the_events_before_them(
     db_path: Path,
 ) -> None:
     with Store.open(db_path) as store:
-        store.create_approval(ApprovalRecord(
-            id="a1", session_id="s1", turn_id="t1", tool_call_id="c1", tool="run_command",
-            arguments={"command": "uptime"}, risk="write", call_hash="h", requested_at=1.0))
+        store.create_approval(
+            ApprovalRecord(
+                id="a1",
+                session_id="s1",
+                turn_id="t1",
+                tool_call_id="c1",
+                tool="run_command",
+                arguments={"command": "uptime"},
+                risk="write",
+                call_hash="h",
+                requested_at=1.0,
+            )
+        )
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.store.crash_worker", str(db_path)], cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-m", "tests.store.crash_worker", str(db_path)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline().strip() == "ready"
         child.send_signal(signal.SIGKILL)

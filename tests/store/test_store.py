@@ -17,12 +17,22 @@ def test_open_migrates_an_empty_file_and_reopening_keeps_data(db_path: Path) -> 
     with Store.open(db_path) as store:
         store.create_session("s1", "builtin:ops", "disk", 10.0)
     conn = sqlite3.connect(db_path)
-    version = conn.execute("SELECT version FROM schema_versions WHERE track = ?", [TRACK]).fetchone()
+    version = conn.execute(
+        "SELECT version FROM schema_versions WHERE track = ?", [TRACK]
+    ).fetchone()
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     conn.close()
     assert version == (len(CORE_STEPS),)
-    assert {"sessions", "turns", "messages", "events", "journal", "snapshots", "approvals",
-            "allow_rules"} <= tables
+    assert {
+        "sessions",
+        "turns",
+        "messages",
+        "events",
+        "journal",
+        "snapshots",
+        "approvals",
+        "allow_rules",
+    } <= tables
     with Store.open(db_path) as store:
         assert store.get_session("s1").title == "disk"
 
@@ -50,14 +60,24 @@ def test_sessions_and_turns_record_status_usage_cost_and_errors(store: Store) ->
     store.create_session("s2", "openai:gpt-4o-mini", "second", 2.0)
     store.create_turn("t1", "s1", "why is disk full?", "builtin:ops", 3.0)
     store.create_turn("t2", "s1", "restart nginx", "builtin:ops", 4.0)
-    store.update_turn("t1", status="completed", updated_at=5.0, text="/var is 98% full",
-                      usage=Usage(input_tokens=10, output_tokens=5), cost_usd=0.25)
+    store.update_turn(
+        "t1",
+        status="completed",
+        updated_at=5.0,
+        text="/var is 98% full",
+        usage=Usage(input_tokens=10, output_tokens=5),
+        cost_usd=0.25,
+    )
     error = ErrorInfo(kind="server", message="boom", retryable=True)
     store.update_turn("t2", status="awaiting_approval", updated_at=6.0, error=error)
 
     turn = store.get_turn("t1")
     assert (turn.status, turn.text, turn.usage.output_tokens, turn.cost_usd) == (
-        "completed", "/var is 98% full", 5, 0.25)
+        "completed",
+        "/var is 98% full",
+        5,
+        0.25,
+    )
     assert turn.finished
     assert store.get_turn("t2").error == error.model_dump()
     assert [t.id for t in store.list_turns("s1")] == ["t1", "t2"]
@@ -87,10 +107,13 @@ def test_messages_round_trip_in_order_with_secrets_masked(store: Store) -> None:
     key = "sk-proj-" + "A" * 30
     conversation = [
         Message.user(f"my key is {key}, check the gateway"),
-        Message(role="assistant", parts=[
-            ThinkingPart(text="look at logs", signature="sig"),
-            ToolCallPart(id="c1", name="tail_log", arguments={"unit": "nginx", "lines": 50}),
-        ]),
+        Message(
+            role="assistant",
+            parts=[
+                ThinkingPart(text="look at logs", signature="sig"),
+                ToolCallPart(id="c1", name="tail_log", arguments={"unit": "nginx", "lines": 50}),
+            ],
+        ),
         Message.tool_result("c1", "upstream timed out", is_error=False),
         Message.assistant("The upstream is slow."),
     ]
@@ -114,23 +137,39 @@ def every_kind_of_event() -> list[ev.Event]:
         ev.ModelCallStarted(**common, call_id="c", provider="builtin", model="ops"),
         ev.ModelText(**common, call_id="c", text="héllo ✓"),
         ev.ModelThinking(**common, call_id="c", text="hmm"),
-        ev.ModelToolCall(**common, call_id="c", tool_call_id="k", name="read_file",
-                         arguments={"path": "/etc/hosts"}),
+        ev.ModelToolCall(
+            **common,
+            call_id="c",
+            tool_call_id="k",
+            name="read_file",
+            arguments={"path": "/etc/hosts"},
+        ),
         ev.ModelUsage(**common, call_id="c", usage=usage, cost_usd=0.01, estimated=True),
         ev.ModelRetry(**common, call_id="c", attempt=2, delay_s=0.5, reason="overloaded"),
-        ev.ModelFinished(**common, call_id="c", provider="builtin", model="ops",
-                         finish_reason="tool_calls", usage=usage),
+        ev.ModelFinished(
+            **common,
+            call_id="c",
+            provider="builtin",
+            model="ops",
+            finish_reason="tool_calls",
+            usage=usage,
+        ),
         ev.ToolProposed(**common, tool_call_id="k", name="read_file", arguments={}, risk="read"),
-        ev.ApprovalRequested(**common, approval_id="a", tool_call_id="k", name="run_command",
-                             arguments={"command": "systemctl restart nginx"}, risk="write"),
+        ev.ApprovalRequested(
+            **common,
+            approval_id="a",
+            tool_call_id="k",
+            name="run_command",
+            arguments={"command": "systemctl restart nginx"},
+            risk="write",
+        ),
         ev.ApprovalDecided(**common, approval_id="a", decision="approved", operator="ann"),
         ev.ToolStarted(**common, tool_call_id="k", name="read_file"),
         ev.ToolOutput(**common, tool_call_id="k", stream="stderr", text="line\n"),
         ev.ToolFinished(**common, tool_call_id="k", name="read_file", status="ok", content="x"),
         ev.BudgetWarning(**common, scope="turn", spent_usd=0.8, cap_usd=1.0),
         ev.BudgetCutoff(**common, scope="call", spent_usd=1.0, cap_usd=1.0, call_id="c"),
-        ev.SchedulerMetrics(ts=1.0, in_flight=1, queued=0, capacity=4,
-                            spend={"day": (0.5, None)}),
+        ev.SchedulerMetrics(ts=1.0, in_flight=1, queued=0, capacity=4, spend={"day": (0.5, None)}),
         ev.TurnFinished(**common, status="completed", text="done", usage=usage, cost_usd=0.02),
         ev.Notice(ts=2.0, level="warning", message="hi"),
     ]
@@ -151,8 +190,15 @@ def test_every_event_kind_round_trips_through_parse_event(store: Store) -> None:
 def test_events_filter_by_session_turn_and_sequence(store: Store) -> None:
     for turn in ("t1", "t2"):
         for index in range(5):
-            store.append_event(ev.ModelText(ts=float(index), session_id="s1", turn_id=turn,
-                                            call_id="c", text=f"{turn}-{index}"))
+            store.append_event(
+                ev.ModelText(
+                    ts=float(index),
+                    session_id="s1",
+                    turn_id=turn,
+                    call_id="c",
+                    text=f"{turn}-{index}",
+                )
+            )
     store.append_event(ev.Notice(ts=9.0, message="global"))
     assert len(store.events()) == 11
     assert len(store.events(session_id="s1")) == 10
@@ -167,8 +213,10 @@ def test_batched_writer_takes_10k_events_without_blocking_and_flushes_fast(
     store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     count = 10_000
-    events = [ev.ModelText(ts=float(i), session_id="s", turn_id="t", call_id="c", text=f"tok{i} ")
-              for i in range(count)]
+    events = [
+        ev.ModelText(ts=float(i), session_id="s", turn_id="t", call_id="c", text=f"tok{i} ")
+        for i in range(count)
+    ]
     started = time.perf_counter()
     for event in events:
         store.append_event(event)
@@ -178,8 +226,10 @@ def test_batched_writer_takes_10k_events_without_blocking_and_flushes_fast(
     stored = store.events(turn_id="t")
     assert [e.text for _, e in stored] == [e.text for e in events]
     with capsys.disabled():
-        print(f"\n[store] 10k events: append {appended * 1000:.0f} ms, "
-              f"append+flush {flushed * 1000:.0f} ms ({count / flushed:,.0f} events/s)")
+        print(
+            f"\n[store] 10k events: append {appended * 1000:.0f} ms, "
+            f"append+flush {flushed * 1000:.0f} ms ({count / flushed:,.0f} events/s)"
+        )
     assert flushed < 5.0  # generous on 2 shared cores; typically well under 0.5 s
 
 
@@ -224,7 +274,11 @@ def test_journal_intent_is_idempotent_and_its_result_is_final(store: Store) -> N
     store.journal_result("e1", status="ok", result={"content": "x"}, finished_at=3.0)
     entry = store.journal_entry("e1")
     assert (entry.status, entry.result, entry.finished_at, entry.finished) == (
-        "ok", {"content": "x"}, 3.0, True)
+        "ok",
+        {"content": "x"},
+        3.0,
+        True,
+    )
     with pytest.raises(StoreError) as again:
         store.journal_result("e1", status="error", result={}, finished_at=4.0)
     assert again.value.kind == "conflict"
@@ -267,7 +321,9 @@ def test_allow_rules_add_list_and_revoke(store: Store) -> None:
     store.add_allow_rule("s2", tool="http_check", created_at=3.0)
     rules = store.list_allow_rules("s1")
     assert [(r.id, r.tool, r.command) for r in rules] == [
-        (first, "run_command", "df -h"), (second, "read_file", None)]
+        (first, "run_command", "df -h"),
+        (second, "read_file", None),
+    ]
     store.revoke_allow_rule(first)
     assert [r.id for r in store.list_allow_rules("s1")] == [second]
     with pytest.raises(StoreError) as again:
@@ -277,8 +333,9 @@ def test_allow_rules_add_list_and_revoke(store: Store) -> None:
 
 def test_a_turn_keeps_the_options_it_was_started_with(store: Store) -> None:
     store.create_session("s1", "builtin:ops", "t", 1.0)
-    store.create_turn("t1", "s1", "p", "builtin:ops", 2.0,
-                      options={"approve_mode": "read-only", "max_cost": 0.5})
+    store.create_turn(
+        "t1", "s1", "p", "builtin:ops", 2.0, options={"approve_mode": "read-only", "max_cost": 0.5}
+    )
     store.create_turn("t2", "s1", "p", "builtin:ops", 3.0)
     assert store.get_turn("t1").options == {"approve_mode": "read-only", "max_cost": 0.5}
     assert store.get_turn("t2").options == {}

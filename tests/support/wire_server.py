@@ -161,7 +161,10 @@ class WireServer:
         rng = random.Random(reply.seed) if reply.seed is not None else self.random
         write = h.wfile.write
         for piece in self._pieces(reply, rng):
-            if reply.abort_after is not None and delivery.bytes_sent + len(piece) > reply.abort_after:
+            if (
+                reply.abort_after is not None
+                and delivery.bytes_sent + len(piece) > reply.abort_after
+            ):
                 piece = piece[: reply.abort_after - delivery.bytes_sent]
                 if piece:
                     write(b"%x\r\n%s\r\n" % (len(piece), piece))

@@ -13,22 +13,57 @@ from opscopilot.tools.commands import READ_PROGRAMS, SUBCOMMAND_RULES
 
 WORD = st.text(
     alphabet=st.characters(whitelist_categories=("L", "N"), whitelist_characters="-_./=:,+@%"),
-    min_size=1, max_size=12,
+    min_size=1,
+    max_size=12,
 )
 KNOWN = READ_PROGRAMS | set(SUBCOMMAND_RULES) | {"rm", "sudo", "env", "xargs", "nice", "sh"}
 UNKNOWN_PROGRAM = WORD.filter(lambda w: w.rsplit("/", 1)[-1] not in KNOWN and "=" not in w)
-KNOWN_COMMANDS = st.sampled_from([
-    "df -h", "rm -rf /tmp/x", "systemctl status nginx", "systemctl stop nginx", "cat /etc/hosts",
-    "kubectl get pods", "kubectl delete pod x", "git log", "git push --force", "ls -la",
-    "curl -sS http://localhost/", "journalctl -u nginx", "docker ps", "docker rm web", "uptime",
-])
-WRAPPERS = st.sampled_from([
-    "sudo", "sudo -u root", "env", "env -i", "env A=1", "nohup", "timeout 5", "timeout -s KILL 3",
-    "nice", "nice -n 5", "ionice -c 3", "stdbuf -oL", "xargs", "xargs -0", "busybox", "command",
-    "setsid", "time", "/usr/bin/sudo", "LANG=C",
-])
-METACHARACTERS = st.sampled_from(["|", "||", "&&", ";", ">", ">>", "<", "$(id)", "`id`", "\n", "&",
-                                  "*", "$HOME"])
+KNOWN_COMMANDS = st.sampled_from(
+    [
+        "df -h",
+        "rm -rf /tmp/x",
+        "systemctl status nginx",
+        "systemctl stop nginx",
+        "cat /etc/hosts",
+        "kubectl get pods",
+        "kubectl delete pod x",
+        "git log",
+        "git push --force",
+        "ls -la",
+        "curl -sS http://localhost/",
+        "journalctl -u nginx",
+        "docker ps",
+        "docker rm web",
+        "uptime",
+    ]
+)
+WRAPPERS = st.sampled_from(
+    [
+        "sudo",
+        "sudo -u root",
+        "env",
+        "env -i",
+        "env A=1",
+        "nohup",
+        "timeout 5",
+        "timeout -s KILL 3",
+        "nice",
+        "nice -n 5",
+        "ionice -c 3",
+        "stdbuf -oL",
+        "xargs",
+        "xargs -0",
+        "busybox",
+        "command",
+        "setsid",
+        "time",
+        "/usr/bin/sudo",
+        "LANG=C",
+    ]
+)
+METACHARACTERS = st.sampled_from(
+    ["|", "||", "&&", ";", ">", ">>", "<", "$(id)", "`id`", "\n", "&", "*", "$HOME"]
+)
 
 
 def rank(command: str) -> int:

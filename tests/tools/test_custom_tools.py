@@ -18,11 +18,20 @@ def registry(tools: dict) -> ToolRegistry:
 
 
 def test_custom_tools_are_listed_with_a_schema_from_their_params() -> None:
-    reg = registry({"restart_unit": {
-        "description": "Restart a unit", "command": ["systemctl", "restart", "{unit}"],
-        "params": {"unit": {"type": "string", "description": "unit name"},
-                   "wait": {"type": "boolean", "required": False}},
-        "risk": "write", "timeout_s": 20}})
+    reg = registry(
+        {
+            "restart_unit": {
+                "description": "Restart a unit",
+                "command": ["systemctl", "restart", "{unit}"],
+                "params": {
+                    "unit": {"type": "string", "description": "unit name"},
+                    "wait": {"type": "boolean", "required": False},
+                },
+                "risk": "write",
+                "timeout_s": 20,
+            }
+        }
+    )
     spec = {s.name: s for s in reg.specs()}["restart_unit"]
     assert spec.description == "Restart a unit"
     assert spec.parameters["required"] == ["unit"]
@@ -30,11 +39,30 @@ def test_custom_tools_are_listed_with_a_schema_from_their_params() -> None:
     assert reg.names()[:5] == ["run_command", "read_file", "tail_log", "http_check", "system_info"]
 
 
-@pytest.mark.parametrize("hostile", ["a b c", "x; rm -rf /", "$(touch /tmp/pwned)", "`id`",
-                                     "a\nb", "'quoted' \"double\"", "*", "| cat"])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "a b c",
+        "x; rm -rf /",
+        "$(touch /tmp/pwned)",
+        "`id`",
+        "a\nb",
+        "'quoted' \"double\"",
+        "*",
+        "| cat",
+    ],
+)
 def test_a_hostile_value_stays_one_argument(hostile: str, tmp_path: Path) -> None:
-    reg = registry({"show": {"description": "d", "command": [*ECHO_ARGS, "{value}", "--x={value}"],
-                             "params": {"value": {"type": "string"}}, "risk": "read"}})
+    reg = registry(
+        {
+            "show": {
+                "description": "d",
+                "command": [*ECHO_ARGS, "{value}", "--x={value}"],
+                "params": {"value": {"type": "string"}},
+                "risk": "read",
+            }
+        }
+    )
     result = anyio.run(lambda: reg.get("show").run({"value": hostile}))
     import json
 
@@ -43,10 +71,20 @@ def test_a_hostile_value_stays_one_argument(hostile: str, tmp_path: Path) -> Non
 
 
 def test_typed_params_are_validated_and_rendered(tmp_path: Path) -> None:
-    reg = registry({"t": {"description": "d", "command": [*ECHO_ARGS, "{n}", "{f}", "{b}", "{opt}"],
-                          "params": {"n": {"type": "integer"}, "f": {"type": "number"},
-                                     "b": {"type": "boolean"},
-                                     "opt": {"type": "string", "required": False}}}})
+    reg = registry(
+        {
+            "t": {
+                "description": "d",
+                "command": [*ECHO_ARGS, "{n}", "{f}", "{b}", "{opt}"],
+                "params": {
+                    "n": {"type": "integer"},
+                    "f": {"type": "number"},
+                    "b": {"type": "boolean"},
+                    "opt": {"type": "string", "required": False},
+                },
+            }
+        }
+    )
     tool = reg.get("t")
     result = anyio.run(lambda: tool.run({"n": 3, "f": 1.5, "b": True}))
     assert result.content.strip() == '["3", "1.5", "true"]'  # the missing optional word is dropped
@@ -56,17 +94,27 @@ def test_typed_params_are_validated_and_rendered(tmp_path: Path) -> None:
 
 
 def test_a_value_that_looks_like_an_option_is_refused() -> None:
-    reg = registry({"logs": {"description": "d", "command": ["journalctl", "-u", "{unit}"],
-                             "params": {"unit": {"type": "string"}}, "risk": "read"}})
+    reg = registry(
+        {
+            "logs": {
+                "description": "d",
+                "command": ["journalctl", "-u", "{unit}"],
+                "params": {"unit": {"type": "string"}},
+                "risk": "read",
+            }
+        }
+    )
     with pytest.raises(ToolError) as caught:
         reg.get("logs").validate({"unit": "--vacuum-size=1"})
     assert "may not start with '-'" in str(caught.value)
 
 
 def test_custom_tools_get_their_configured_risk() -> None:
-    tools = {"peek": {"description": "d", "command": ["cat", "/etc/hostname"], "risk": "read"},
-             "nuke": {"description": "d", "command": ["true"], "risk": "destructive"},
-             "plain": {"description": "d", "command": ["true"]}}
+    tools = {
+        "peek": {"description": "d", "command": ["cat", "/etc/hostname"], "risk": "read"},
+        "nuke": {"description": "d", "command": ["true"], "risk": "destructive"},
+        "plain": {"description": "d", "command": ["true"]},
+    }
     reg = registry(tools)
     assert classify("peek", {}, reg).risk == "read"
     assert classify("nuke", {}, reg).risk == "destructive"
@@ -79,15 +127,29 @@ def test_custom_tools_get_their_configured_risk() -> None:
     [
         ({"x": {"command": ["ls"]}}, "[tools.x] description: Field required"),
         ({"x": {"description": "d", "command": []}}, "[tools.x] command:"),
-        ({"x": {"description": "d", "command": ["ls", "{nope}"]}},
-         "[tools.x] command uses {nope}, which is not in params"),
+        (
+            {"x": {"description": "d", "command": ["ls", "{nope}"]}},
+            "[tools.x] command uses {nope}, which is not in params",
+        ),
         ({"x": {"description": "d", "command": ["ls"], "risk": "harmless"}}, "[tools.x] risk:"),
-        ({"x": {"description": "d", "command": ["ls"], "params": {"p": {"type": "list"}}}},
-         "[tools.x] params.p.type:"),
-        ({"x": {"description": "d", "command": ["sh", "-c", "echo {p}"],
-                "params": {"p": {"type": "string"}}}}, "[tools.x] puts a placeholder into a shell"),
-        ({"run_command": {"description": "d", "command": ["ls"]}},
-         "[tools.run_command] would replace a built-in tool"),
+        (
+            {"x": {"description": "d", "command": ["ls"], "params": {"p": {"type": "list"}}}},
+            "[tools.x] params.p.type:",
+        ),
+        (
+            {
+                "x": {
+                    "description": "d",
+                    "command": ["sh", "-c", "echo {p}"],
+                    "params": {"p": {"type": "string"}},
+                }
+            },
+            "[tools.x] puts a placeholder into a shell",
+        ),
+        (
+            {"run_command": {"description": "d", "command": ["ls"]}},
+            "[tools.run_command] would replace a built-in tool",
+        ),
         ({"x": "ls"}, "[tools.x] must be a table"),
     ],
 )

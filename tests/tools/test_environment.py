@@ -7,9 +7,22 @@ import pytest
 from opscopilot.tools import is_secret_variable, scrubbed_environment
 
 
-@pytest.mark.parametrize("name", ["OPENAI_API_KEY", "FOO_TOKEN", "client_secret", "DB_PASSWORD",
-                                  "GOOGLE_APPLICATION_CREDENTIALS", "AWS_REGION", "HTTP_AUTH_HEADER",
-                                  "MYSQL_PWD", "SSH_PRIVATE_FILE", "SENTRY_DSN", "Github_Token"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "OPENAI_API_KEY",
+        "FOO_TOKEN",
+        "client_secret",
+        "DB_PASSWORD",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "AWS_REGION",
+        "HTTP_AUTH_HEADER",
+        "MYSQL_PWD",
+        "SSH_PRIVATE_FILE",
+        "SENTRY_DSN",
+        "Github_Token",
+    ],
+)
 def test_secret_looking_names_are_dropped(name: str) -> None:
     assert is_secret_variable(name, "value")
 

@@ -13,8 +13,12 @@ def verdict(command: str, mode: str = "ask", rules: Rules | None = None) -> str:
 
 @pytest.mark.parametrize(
     ("mode", "read", "write", "destructive"),
-    [("ask", "run", "ask", "ask"), ("read-only", "run", "deny", "deny"),
-     ("none", "ask", "ask", "ask"), ("all", "run", "run", "run")],
+    [
+        ("ask", "run", "ask", "ask"),
+        ("read-only", "run", "deny", "deny"),
+        ("none", "ask", "ask", "ask"),
+        ("all", "run", "run", "run"),
+    ],
 )
 def test_modes(mode: str, read: str, write: str, destructive: str) -> None:
     assert verdict("df -h", mode) == read
@@ -29,16 +33,32 @@ def test_an_unknown_mode_is_a_clear_error() -> None:
 
 
 def test_deny_rules_win_over_allow_rules_and_mode_all() -> None:
-    rules = Rules.from_config({"approvals": {"allow": ["rm -rf /tmp/x", "run_command"],
-                                             "deny": ["rm *", "kubectl delete *"]}})
+    rules = Rules.from_config(
+        {
+            "approvals": {
+                "allow": ["rm -rf /tmp/x", "run_command"],
+                "deny": ["rm *", "kubectl delete *"],
+            }
+        }
+    )
     assert verdict("rm -rf /tmp/x", "all", rules) == "deny"
     assert verdict("kubectl delete pod api", "all", rules) == "deny"
     decision = decide(classify("run_command", {"command": "rm x"}), "ask", rules)
     assert decision.reason == "denied by rule 'rm *'"
 
 
-@pytest.mark.parametrize("command", ["sudo rm -rf /", "/bin/rm x", "env -i rm x", "echo a; rm x",
-                                     "nice -n 5 timeout 3 rm x", "xargs rm", "echo $(rm x)"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "sudo rm -rf /",
+        "/bin/rm x",
+        "env -i rm x",
+        "echo a; rm x",
+        "nice -n 5 timeout 3 rm x",
+        "xargs rm",
+        "echo $(rm x)",
+    ],
+)
 def test_deny_rules_see_through_wrappers_paths_and_lists(command: str) -> None:
     rules = Rules(deny=("rm *",))
     assert verdict(command, "all", rules) == "deny"
@@ -75,8 +95,10 @@ def test_session_rules_allow_a_tool_or_an_exact_command() -> None:
 
     rules = Rules().with_session([StoredRule(), {"tool": "http_check", "command": None}])
     assert verdict("systemctl reload nginx", "ask", rules) == "run"
-    assert decide(classify("http_check", {"url": "http://x/", "method": "POST"}), "ask",
-                  rules).action == "run"
+    assert (
+        decide(classify("http_check", {"url": "http://x/", "method": "POST"}), "ask", rules).action
+        == "run"
+    )
     # A tool-wide allow of run_command never covers destructive or shell commands.
     wide = Rules(session_allow=(AllowRule("run_command"),))
     assert verdict("systemctl restart nginx", "ask", wide) == "run"

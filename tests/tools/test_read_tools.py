@@ -75,7 +75,13 @@ def test_tail_log_validates_its_source() -> None:
 
 def test_tail_log_of_a_unit_runs_journalctl_as_argv() -> None:
     assert TOOLS.get("tail_log").journal_argv("nginx.service", 20) == [
-        "journalctl", "-u", "nginx.service", "-n", "20", "--no-pager"]
+        "journalctl",
+        "-u",
+        "nginx.service",
+        "-n",
+        "20",
+        "--no-pager",
+    ]
     result = run("tail_log", {"unit": "opscopilot-test-unit", "lines": 5})
     if shutil.which("journalctl") is None:
         assert result.content == "command not found: journalctl"
@@ -84,8 +90,15 @@ def test_tail_log_of_a_unit_runs_journalctl_as_argv() -> None:
 
 
 def test_http_check_reports_status_latency_headers_and_body(wire_server: WireServer) -> None:
-    wire_server.expect("/health", Reply(200, b'{"ok": true}', content_type="application/json",
-                                        headers={"X-Request-Id": "abc123"}))
+    wire_server.expect(
+        "/health",
+        Reply(
+            200,
+            b'{"ok": true}',
+            content_type="application/json",
+            headers={"X-Request-Id": "abc123"},
+        ),
+    )
     result = run("http_check", {"url": f"{wire_server.url}/health", "expect_status": 200})
     assert result.status == "ok"
     assert "-> 200 OK in" in result.content and "(as expected)" in result.content
@@ -95,7 +108,9 @@ def test_http_check_reports_status_latency_headers_and_body(wire_server: WireSer
     assert wire_server.requests_to("/health")[0].method == "GET"
 
 
-def test_http_check_flags_unhealthy_status_and_keeps_only_an_excerpt(wire_server: WireServer) -> None:
+def test_http_check_flags_unhealthy_status_and_keeps_only_an_excerpt(
+    wire_server: WireServer,
+) -> None:
     wire_server.expect("/big", Reply(503, b"e" * 100_000, content_type="text/plain"))
     result = run("http_check", {"url": f"{wire_server.url}/big"})
     assert result.status == "error" and "-> 503" in result.content
@@ -128,8 +143,9 @@ def test_http_check_connection_refused_and_timeouts_are_results(wire_server: Wir
     assert slow.status == "timeout"
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://x/", "gopher://x", "localhost:80",
-                                 "http://"])
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://x/", "gopher://x", "localhost:80", "http://"]
+)
 def test_http_check_accepts_only_http_urls(url: str) -> None:
     with pytest.raises(ToolError):
         TOOLS.get("http_check").validate({"url": url})
@@ -149,6 +165,8 @@ def test_system_info_returns_real_figures() -> None:
     statvfs = os.statvfs("/")
     assert root["total"] == statvfs.f_blocks * statvfs.f_frsize
     assert len(data["processes"]["by_memory"]) == 3
-    assert os.getpid() in {p["pid"] for p in data["processes"]["by_memory"]} or data["processes"][
-        "count"] > 3
+    assert (
+        os.getpid() in {p["pid"] for p in data["processes"]["by_memory"]}
+        or data["processes"]["count"] > 3
+    )
     assert "load " in result.content and "disks:" in result.content

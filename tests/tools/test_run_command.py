@@ -85,8 +85,9 @@ def test_a_shell_interpreter_is_refused_without_approval(canary: Path) -> None:
 
 def test_an_approved_shell_command_runs_through_the_shell(tmp_path: Path) -> None:
     target = tmp_path / "out"
-    result = run({"command": f"echo one | tr a-z A-Z > {target}; cat {target}"},
-                 approved_shell=True)
+    result = run(
+        {"command": f"echo one | tr a-z A-Z > {target}; cat {target}"}, approved_shell=True
+    )
     assert result.status == "ok" and result.content.strip() == "ONE"
 
 
@@ -130,13 +131,21 @@ def test_output_is_capped_with_a_truncation_marker() -> None:
 
 def test_output_streams_line_by_line_to_on_output(tmp_path: Path) -> None:
     script = tmp_path / "slow.py"
-    script.write_text("import sys, time\nfor i in range(3):\n    print(i, flush=True)\n"
-                      "    time.sleep(0.2)\nprint('oops', file=sys.stderr)\n")
+    script.write_text(
+        "import sys, time\nfor i in range(3):\n    print(i, flush=True)\n"
+        "    time.sleep(0.2)\nprint('oops', file=sys.stderr)\n"
+    )
     seen: list[tuple[str, str, float]] = []
-    result = run({"command": f"{sys.executable} {script}"},
-                 on_output=lambda stream, text: seen.append((stream, text, time.monotonic())))
-    assert [(s, t) for s, t, _ in seen] == [("stdout", "0"), ("stdout", "1"), ("stdout", "2"),
-                                            ("stderr", "oops")]
+    result = run(
+        {"command": f"{sys.executable} {script}"},
+        on_output=lambda stream, text: seen.append((stream, text, time.monotonic())),
+    )
+    assert [(s, t) for s, t, _ in seen] == [
+        ("stdout", "0"),
+        ("stdout", "1"),
+        ("stdout", "2"),
+        ("stderr", "oops"),
+    ]
     assert seen[2][2] - seen[0][2] > 0.3  # lines arrived as they were printed, not at the end
     assert result.status == "ok"
 

@@ -32,18 +32,29 @@ def answer_script(text_pieces: list[str], *, cost: float = 0.0021) -> Script:
         ]
         events += [ev.ModelText(**ids, call_id=call, text=piece) for piece in text_pieces]
         events += [
-            ev.ModelUsage(**ids, call_id=call, usage={"output_tokens": 40}, cost_usd=cost, estimated=True),
+            ev.ModelUsage(
+                **ids, call_id=call, usage={"output_tokens": 40}, cost_usd=cost, estimated=True
+            ),
             ev.ModelFinished(
-                **ids, call_id=call, provider=provider, model=name, finish_reason="tool_calls",
-                usage={"input_tokens": 120, "output_tokens": 40}, cost_usd=cost,
+                **ids,
+                call_id=call,
+                provider=provider,
+                model=name,
+                finish_reason="tool_calls",
+                usage={"input_tokens": 120, "output_tokens": 40},
+                cost_usd=cost,
                 cost_simulated=provider == "builtin",
             ),
             ev.ToolProposed(**ids, tool_call_id=f"tc-{turn_id}", name="system_info", risk="read"),
             ev.ToolStarted(**ids, tool_call_id=f"tc-{turn_id}", name="system_info"),
             ev.ToolOutput(**ids, tool_call_id=f"tc-{turn_id}", text="load 0.42 0.30 0.21\n"),
             ev.ToolFinished(
-                **ids, tool_call_id=f"tc-{turn_id}", name="system_info", status="ok",
-                content="load 0.42 0.30 0.21", duration_s=0.05,
+                **ids,
+                tool_call_id=f"tc-{turn_id}",
+                name="system_info",
+                status="ok",
+                content="load 0.42 0.30 0.21",
+                duration_s=0.05,
             ),
             ev.TurnFinished(**ids, status="completed", text="".join(text_pieces), cost_usd=cost),
         ]
@@ -82,7 +93,9 @@ class ScriptedEngine(RuntimeEngine):
     async def resume(self, turn_id: str) -> None:
         self.resumed.append(turn_id)
         if self.resume_script is not None:
-            session_id = self.store.get_turn(turn_id).session_id if self.store.get_turn(turn_id) else ""
+            session_id = (
+                self.store.get_turn(turn_id).session_id if self.store.get_turn(turn_id) else ""
+            )
             await self.publish(self.resume_script(session_id, turn_id, "", "builtin:ops"))
 
 
@@ -102,7 +115,9 @@ def make_app(engine: ScriptedEngine, **options: Any) -> OpsCopilotApp:
 
 @pytest.fixture
 def engine() -> ScriptedEngine:
-    scripted = ScriptedEngine(answer_script(["## Disk\n\n", "Root is **42%** full.\n\n", "```sh\ndf -h /\n```\n"]))
+    scripted = ScriptedEngine(
+        answer_script(["## Disk\n\n", "Root is **42%** full.\n\n", "```sh\ndf -h /\n```\n"])
+    )
     yield scripted
     scripted.close()
 

@@ -20,8 +20,13 @@ pytestmark = pytest.mark.anyio
 
 
 def create_approval_in_another_process(
-    approval_id: str, *, tool: str = "run_command", arguments: dict | None = None,
-    risk: str = "write", session_id: str = "ses-ops", turn_id: str = "turn-ops",
+    approval_id: str,
+    *,
+    tool: str = "run_command",
+    arguments: dict | None = None,
+    risk: str = "write",
+    session_id: str = "ses-ops",
+    turn_id: str = "turn-ops",
 ) -> None:
     """What `opscopilot run` does when a turn pauses: a pending approval in the shared DB."""
     arguments = arguments or {"command": "systemctl restart nginx"}
@@ -82,8 +87,9 @@ async def test_an_approval_from_another_process_appears_alerts_and_is_approved_f
 async def test_deny_asks_for_a_reason_and_records_it(approvals_engine):
     app = make_app(approvals_engine)
     async with app.run_test(size=(140, 40)) as pilot:
-        create_approval_in_another_process("ap-2", arguments={"command": "rm -rf /var/cache/app"},
-                                           risk="destructive")
+        create_approval_in_another_process(
+            "ap-2", arguments={"command": "rm -rf /var/cache/app"}, risk="destructive"
+        )
         await wait_for(pilot, lambda: len(app.pending) == 1)
         await pilot.press("f5", "d")
         await wait_for(pilot, lambda: isinstance(app.screen, DenyReasonScreen))
@@ -113,14 +119,18 @@ async def test_edited_arguments_must_be_valid_json_matching_the_tool_before_appr
     problems = {"lines": "lines: Input should be a valid integer"}
 
     def validate(tool, arguments):  # the tool schema check, as D's registry reports it
-        bad = [problems[k] for k in arguments if k in problems and not isinstance(arguments[k], int)]
+        bad = [
+            problems[k] for k in arguments if k in problems and not isinstance(arguments[k], int)
+        ]
         return bad[0] if bad else None
 
     monkeypatch.setattr(approvals_engine, "validate_arguments", validate)
     app = make_app(approvals_engine)
     async with app.run_test(size=(140, 40)) as pilot:
         create_approval_in_another_process(
-            "ap-4", tool="tail_log", arguments={"path": "/var/log/nginx/error.log", "lines": 100},
+            "ap-4",
+            tool="tail_log",
+            arguments={"path": "/var/log/nginx/error.log", "lines": 100},
             risk="read",
         )
         await wait_for(pilot, lambda: len(app.pending) == 1)
@@ -161,7 +171,9 @@ async def test_the_turn_resumes_only_when_its_last_pending_approval_is_decided(a
     app = make_app(approvals_engine)
     async with app.run_test(size=(140, 40)) as pilot:
         create_approval_in_another_process("ap-6")
-        create_approval_in_another_process("ap-7", arguments={"command": "systemctl reload haproxy"})
+        create_approval_in_another_process(
+            "ap-7", arguments={"command": "systemctl reload haproxy"}
+        )
         await wait_for(pilot, lambda: len(app.pending) == 2)
         await pilot.press("f5", "a")
         await wait_for(pilot, lambda: len(app.pending) == 1)
@@ -180,7 +192,9 @@ async def test_a_decision_made_elsewhere_first_is_one_error_line(approvals_engin
             "ap-8", decision="denied", operator="bob", host="other", decided_at=FIXED_NOW
         )
         await pilot.press("f5", "a")
-        await wait_for(pilot, lambda: any("already denied" in n.message for n in app._notifications))
+        await wait_for(
+            pilot, lambda: any("already denied" in n.message for n in app._notifications)
+        )
         assert approvals_engine.resumed == []
 
 
@@ -194,11 +208,14 @@ async def test_allow_rules_of_the_focused_session_are_listed_and_revoked_from_th
         session_id = app.active_pane.session_id
         approvals_engine.store.create_session(session_id, "builtin:ops", "t", FIXED_NOW)
         rule_id = approvals_engine.store.add_allow_rule(
-            session_id, tool="run_command", command="systemctl restart nginx", created_at=FIXED_NOW)
+            session_id, tool="run_command", command="systemctl restart nginx", created_at=FIXED_NOW
+        )
         await pilot.press("f10")
         await wait_for(pilot, lambda: isinstance(app.screen, AllowRulesScreen))
-        assert "`systemctl restart nginx`" in app.screen.query_one("#rule-list").get_option_at_index(
-            0).prompt
+        assert (
+            "`systemctl restart nginx`"
+            in app.screen.query_one("#rule-list").get_option_at_index(0).prompt
+        )
         await pilot.press("enter")
         await wait_for(pilot, lambda: approvals_engine.store.list_allow_rules(session_id) == [])
         assert rule_id > 0

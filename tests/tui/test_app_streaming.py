@@ -18,6 +18,7 @@ async def submit(pilot, app, text: str) -> None:
     app.main_screen.query_one("#prompt", Input).value = text
     await pilot.press("enter")
 
+
 ANSWER = "## Disk\n\nRoot is **42%** full.\n\n```sh\ndf -h /\n```\n"
 
 
@@ -57,8 +58,12 @@ async def test_a_budget_cutoff_is_shown_where_it_happened_and_keeps_the_partial_
             ev.ModelUsage(**ids, call_id="c1", usage={"output_tokens": 900}, cost_usd=0.0011),
             ev.BudgetCutoff(**ids, scope="call", spent_usd=0.0011, cap_usd=0.001, call_id="c1"),
             ev.ModelFinished(
-                **ids, call_id="c1", provider="openai", model="gpt-4o-mini",
-                finish_reason="budget", cost_usd=0.0011,
+                **ids,
+                call_id="c1",
+                provider="openai",
+                model="gpt-4o-mini",
+                finish_reason="budget",
+                cost_usd=0.0011,
             ),
             ev.TurnFinished(**ids, status="cut_off", cost_usd=0.0011),
         ]:
@@ -86,11 +91,14 @@ async def test_split_send_to_all_panes_compares_models_side_by_side(engine):
         await submit(pilot, app, "why 5xx?")
         await wait_for(pilot, lambda: all(p.state == "completed" for p in app.panes))
 
-        assert sorted(model for _, _, model in engine.turns) == ["builtin:ops", "openai:gpt-4o-mini"]
+        assert sorted(model for _, _, model in engine.turns) == [
+            "builtin:ops",
+            "openai:gpt-4o-mini",
+        ]
         assert all(p.last_answer_text == ANSWER for p in app.panes)
-        assert {p.query_one(".answer-meta", Static).render().plain.split()[0] for p in app.panes} == {
-            "builtin:ops", "openai:gpt-4o-mini"
-        }
+        assert {
+            p.query_one(".answer-meta", Static).render().plain.split()[0] for p in app.panes
+        } == {"builtin:ops", "openai:gpt-4o-mini"}
 
         await pilot.press("f6")
         assert app.active_pane is app.panes[0]
@@ -104,7 +112,9 @@ async def test_copy_keys_put_the_answer_code_and_tool_output_on_the_clipboard(en
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         assert not app.action_applies("copy_answer")  # nothing to copy yet: not in the palette
         await pilot.press("ctrl+y")  # ... and the key says so instead of doing nothing
-        await wait_for(pilot, lambda: any(n.message == "no answer to copy" for n in app._notifications))
+        await wait_for(
+            pilot, lambda: any(n.message == "no answer to copy" for n in app._notifications)
+        )
         await submit(pilot, app, "disk")
         await wait_for(pilot, lambda: app.active_pane.state == "completed")
         await pilot.press("ctrl+y")
@@ -121,8 +131,12 @@ async def test_a_busy_pane_refuses_a_second_prompt_and_keeps_what_was_typed():
         return [
             ev.TurnStarted(**ids, prompt=prompt, model=model),
             ev.ApprovalRequested(
-                **ids, approval_id="ap-x", tool_call_id="tc-x", name="run_command",
-                arguments={"command": "systemctl restart nginx"}, risk="write",
+                **ids,
+                approval_id="ap-x",
+                tool_call_id="tc-x",
+                name="run_command",
+                arguments={"command": "systemctl restart nginx"},
+                risk="write",
             ),
         ]
 
@@ -160,7 +174,13 @@ async def test_events_of_a_session_without_a_pane_open_one(engine):
     app = make_app(engine)
     async with app.run_test(size=(160, 40)) as pilot:
         await app.ingest(
-            ev.TurnStarted(ts=FIXED_NOW, session_id="ses-elsewhere", turn_id="t9", prompt="hi", model="builtin:ops")
+            ev.TurnStarted(
+                ts=FIXED_NOW,
+                session_id="ses-elsewhere",
+                turn_id="t9",
+                prompt="hi",
+                model="builtin:ops",
+            )
         )
         await pilot.pause()
         assert [p.session_id for p in app.query(ConversationPane)][-1] == "ses-elsewhere"

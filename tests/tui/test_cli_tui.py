@@ -25,7 +25,7 @@ def test_a_model_that_is_not_provider_colon_model_is_a_usage_error():
 
 def test_tui_record_flag_and_a_bad_recording_section_is_a_usage_error(isolated_home):
     assert "--record" in CliRunner().invoke(cli, ["tui", "--help"]).output
-    (isolated_home / "config.toml").write_text('[recording]\ndir = 3\n')
+    (isolated_home / "config.toml").write_text("[recording]\ndir = 3\n")
     result = CliRunner().invoke(cli, ["tui", "--record"])
     assert result.exit_code == 2
     assert "[recording] dir must be a folder path" in result.output
@@ -36,5 +36,7 @@ def test_importing_the_tui_commands_does_not_load_textual():
         "import sys, opscopilot.cli.tui_cmd, opscopilot.cli.themes\n"
         "print(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"

@@ -27,7 +27,9 @@ def recorded(tmp_path: Path, *, spacing_s: float = 0.0, turns: int = 1) -> Path:
     """A recording of `turns` turns of one session, written in format v1 to a real file."""
     events = []
     for number in range(1, turns + 1):
-        events += answer_script(PIECES)("s-rec", f"t-{number}", f"disk usage {number}?", "builtin:ops")
+        events += answer_script(PIECES)(
+            "s-rec", f"t-{number}", f"disk usage {number}?", "builtin:ops"
+        )
     events = [e.model_copy(update={"ts": FIXED_NOW + i * spacing_s}) for i, e in enumerate(events)]
     path = tmp_path / "session.jsonl"
     write_recording(path, RecordingHeader(models=["builtin:ops"], session_id="s-rec"), events)
@@ -52,7 +54,11 @@ async def test_max_speed_fills_the_same_panes_with_the_text_and_tool_cards_and_s
         assert len(app.panes) == 1 and pane.session_id == "s-rec"
         assert [m.source for m in pane.query(".answer-text").results(Markdown)] == [ANSWER]
         card = pane.query_one(ToolCard)
-        assert (card.tool_name, card.status, card.output) == ("system_info", "ok", "load 0.42 0.30 0.21\n")
+        assert (card.tool_name, card.status, card.output) == (
+            "system_info",
+            "ok",
+            "load 0.42 0.30 0.21\n",
+        )
         assert pane.state == "completed"
         assert bar(app).startswith(f"replay session.jsonl  ·  event {app.total}/{app.total}")
         assert "finished" in bar(app) and "speed max" in bar(app)
@@ -125,7 +131,9 @@ async def test_replay_keys_are_in_help_and_palette_and_q_quits(tmp_path):
         await pilot.press("q")  # closes the help screen, not the replay
         assert not isinstance(app.screen, HelpScreen) and app.is_running
         titles = [title for title, _, _ in OpsCommands(app.screen)._commands()]
-        assert {"Pause / resume", "Step one event (paused)", "Go to event…", "Faster"} <= set(titles)
+        assert {"Pause / resume", "Step one event (paused)", "Go to event…", "Faster"} <= set(
+            titles
+        )
         assert "Split" not in titles and "Sessions" not in titles
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running)

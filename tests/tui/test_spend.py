@@ -22,8 +22,14 @@ def test_spend_sums_calls_by_turn_and_session_and_reconciles_estimates():
     for event in [
         ev.ModelCallStarted(**_ids("t1"), call_id="c1", provider="openai", model="m"),
         ev.ModelUsage(**_ids("t1"), call_id="c1", usage={}, cost_usd=0.004, estimated=True),
-        ev.ModelFinished(**_ids("t1"), call_id="c1", provider="openai", model="m",
-                         finish_reason="stop", cost_usd=0.003),  # the provider's figure wins
+        ev.ModelFinished(
+            **_ids("t1"),
+            call_id="c1",
+            provider="openai",
+            model="m",
+            finish_reason="stop",
+            cost_usd=0.003,
+        ),  # the provider's figure wins
         ev.ModelCallStarted(**_ids("t2"), call_id="c2", provider="openai", model="m"),
         ev.ModelUsage(**_ids("t2"), call_id="c2", usage={}, cost_usd=0.009),
     ]:
@@ -34,24 +40,37 @@ def test_spend_sums_calls_by_turn_and_session_and_reconciles_estimates():
     assert round(readings["session"].spent_usd, 6) == 0.012
     assert round(readings["day"].spent_usd, 6) == 0.512
     assert not readings["session"].simulated
-    tracker.ingest(ev.SchedulerMetrics(ts=1, in_flight=0, queued=0, capacity=4,
-                                       spend={"day": (2.0, 1.5)}))
+    tracker.ingest(
+        ev.SchedulerMetrics(ts=1, in_flight=0, queued=0, capacity=4, spend={"day": (2.0, 1.5)})
+    )
     day = {r.scope: r for r in tracker.readings("s1")}["day"]
     assert (day.spent_usd, day.cap_usd, day.level) == (2.0, 1.5, "over")
 
 
 def test_builtin_calls_are_marked_simulated():
     tracker = SpendTracker()
-    tracker.ingest(ev.ModelFinished(**_ids("t1"), call_id="c", provider="builtin", model="ops",
-                                    finish_reason="stop", cost_usd=0.001, cost_simulated=True))
+    tracker.ingest(
+        ev.ModelFinished(
+            **_ids("t1"),
+            call_id="c",
+            provider="builtin",
+            model="ops",
+            finish_reason="stop",
+            cost_usd=0.001,
+            cost_simulated=True,
+        )
+    )
     assert all(r.simulated for r in tracker.readings("s1"))
 
 
 def test_cooldowns_count_down_from_when_the_metrics_were_taken():
     queue = QueueTracker()
     assert queue.reading(0) is None
-    queue.ingest(ev.SchedulerMetrics(ts=100.0, in_flight=2, queued=5, capacity=2,
-                                     cooldowns={"openai": 30.0, "gemini": 2.0}))
+    queue.ingest(
+        ev.SchedulerMetrics(
+            ts=100.0, in_flight=2, queued=5, capacity=2, cooldowns={"openai": 30.0, "gemini": 2.0}
+        )
+    )
     reading = queue.reading(110.0)
     assert reading.cooldowns == {"openai": 20.0}  # gemini's ended
     assert (reading.in_flight, reading.queued, reading.capacity) == (2, 5, 2)
@@ -59,10 +78,32 @@ def test_cooldowns_count_down_from_when_the_metrics_were_taken():
 
 def test_today_never_falls_behind_calls_made_after_the_last_metrics_event():
     tracker = SpendTracker(spent_today_before=0.0)
-    tracker.ingest(ev.SchedulerMetrics(ts=1, in_flight=1, queued=0, capacity=8, spend={"day": (0.001, None)}))
-    tracker.ingest(ev.ModelFinished(ts=2, session_id="s1", turn_id="t1", call_id="c1", provider="builtin",
-                                 model="ops", finish_reason="stop", cost_usd=0.001))
-    tracker.ingest(ev.ModelFinished(ts=3, session_id="s1", turn_id="t1", call_id="c2", provider="builtin",
-                                 model="ops", finish_reason="stop", cost_usd=0.0012))
+    tracker.ingest(
+        ev.SchedulerMetrics(ts=1, in_flight=1, queued=0, capacity=8, spend={"day": (0.001, None)})
+    )
+    tracker.ingest(
+        ev.ModelFinished(
+            ts=2,
+            session_id="s1",
+            turn_id="t1",
+            call_id="c1",
+            provider="builtin",
+            model="ops",
+            finish_reason="stop",
+            cost_usd=0.001,
+        )
+    )
+    tracker.ingest(
+        ev.ModelFinished(
+            ts=3,
+            session_id="s1",
+            turn_id="t1",
+            call_id="c2",
+            provider="builtin",
+            model="ops",
+            finish_reason="stop",
+            cost_usd=0.0012,
+        )
+    )
     day = {r.scope: r for r in tracker.readings("s1")}["day"]
     assert round(day.spent_usd, 6) == 0.0022

@@ -43,8 +43,9 @@ def ids(pane, turn_id: str = "t-1") -> dict:
 
 async def start_call(app, pane, call_id: str = "c-1") -> None:
     await app.ingest(ev.TurnStarted(**ids(pane), prompt="why 5xx?", model="openai:gpt-4o-mini"))
-    await app.ingest(ev.ModelCallStarted(**ids(pane), call_id=call_id, provider="openai",
-                                         model="gpt-4o-mini"))
+    await app.ingest(
+        ev.ModelCallStarted(**ids(pane), call_id=call_id, provider="openai", model="gpt-4o-mini")
+    )
 
 
 async def test_deltas_reach_the_markdown_once_per_frame_without_refreshing_key_bindings(
@@ -86,11 +87,18 @@ async def test_a_long_answer_continues_in_bounded_blocks_split_outside_code_and_
         text = "".join(SECTION.format(k=k) for k in range(1, 26))  # ~5,000 characters
         tokens = tokens_of(text)
         for start in range(0, len(tokens), 100):  # a fast model: many frames, many tokens each
-            for token in tokens[start:start + 100]:
+            for token in tokens[start : start + 100]:
                 await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text=token))
             await pilot.pause(0.04)
-        await app.ingest(ev.ModelFinished(**ids(pane), call_id="c-1", provider="openai",
-                                          model="gpt-4o-mini", finish_reason="stop"))
+        await app.ingest(
+            ev.ModelFinished(
+                **ids(pane),
+                call_id="c-1",
+                provider="openai",
+                model="gpt-4o-mini",
+                finish_reason="stop",
+            )
+        )
         await pilot.pause()
 
         block = pane.answers["c-1"]
@@ -118,8 +126,16 @@ async def test_a_retry_that_voids_the_output_clears_every_block_and_keeps_the_th
             await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text=token))
         block = pane.answers["c-1"]
         await wait_for(pilot, lambda: len(block._answer.segments) > 2)
-        await app.ingest(ev.ModelRetry(**ids(pane), call_id="c-1", attempt=2, delay_s=0.5,
-                                       reason="502 from upstream", discarded_output=True))
+        await app.ingest(
+            ev.ModelRetry(
+                **ids(pane),
+                call_id="c-1",
+                attempt=2,
+                delay_s=0.5,
+                reason="502 from upstream",
+                discarded_output=True,
+            )
+        )
         await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text="Second try: all good."))
         await wait_for(pilot, lambda: block.markdown_source == "Second try: all good.")
         assert len(block._answer.segments) == 1 and type(block._answer.segments[0]) is Markdown
@@ -140,8 +156,14 @@ async def test_tool_output_lines_reach_the_log_batched_per_frame(engine, monkeyp
     app = make_app(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.active_pane
-        await app.ingest(ev.ToolStarted(**ids(pane), tool_call_id="tc-1", name="run_command",
-                                        arguments={"command": "journalctl -n 500"}))
+        await app.ingest(
+            ev.ToolStarted(
+                **ids(pane),
+                tool_call_id="tc-1",
+                name="run_command",
+                arguments={"command": "journalctl -n 500"},
+            )
+        )
         for n in range(500):
             await app.ingest(ev.ToolOutput(**ids(pane), tool_call_id="tc-1", text=f"line {n}"))
         card = pane.query_one(ToolCard)

@@ -30,7 +30,9 @@ def test_a_bad_theme_file_is_one_error_line_and_the_rest_still_load(isolated_hom
     folder.mkdir(parents=True)
     (folder / "broken.toml").write_text('name = "broken"\nprimary = "#12"\n[variables\n')
     (folder / "badcolour.toml").write_text('name = "badcolour"\nprimary = "not-a-colour"\n')
-    (folder / "mine.toml").write_text('name = "mine"\nprimary = "#336699"\n[variables]\nmeter-ok = "#00ff00"\n')
+    (folder / "mine.toml").write_text(
+        'name = "mine"\nprimary = "#336699"\n[variables]\nmeter-ok = "#00ff00"\n'
+    )
     specs, errors = theming.load_theme_specs()
     assert sorted(e.split(":")[0] for e in errors) == ["theme badcolour.toml", "theme broken.toml"]
     assert all("\n" not in e for e in errors)

@@ -29,21 +29,69 @@ ADAPTERS: dict[str, str] = {
 # name -> (adapter, default base URL, key variables, key required, base-URL variable)
 KNOWN: dict[str, tuple[str, str, tuple[str, ...], bool, str]] = {
     "openai": ("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",), True, "OPENAI_BASE_URL"),
-    "anthropic": ("anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",), True, "ANTHROPIC_BASE_URL"),
-    "gemini": ("gemini", "https://generativelanguage.googleapis.com", ("GEMINI_API_KEY", "GOOGLE_API_KEY"), True, "GEMINI_BASE_URL"),
+    "anthropic": (
+        "anthropic",
+        "https://api.anthropic.com",
+        ("ANTHROPIC_API_KEY",),
+        True,
+        "ANTHROPIC_BASE_URL",
+    ),
+    "gemini": (
+        "gemini",
+        "https://generativelanguage.googleapis.com",
+        ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        True,
+        "GEMINI_BASE_URL",
+    ),
     "ollama": ("ollama", "http://127.0.0.1:11434", (), False, "OLLAMA_HOST"),
     "builtin": ("builtin", "builtin://ops", (), False, ""),
     # answers from a recording: `replay:PATH` (see opscopilot/replay/provider.py)
     "replay": ("replay", "replay://", (), False, ""),
     # OpenAI-compatible presets
     "vllm": ("openai", "http://127.0.0.1:8000/v1", ("VLLM_API_KEY",), False, "VLLM_BASE_URL"),
-    "llamacpp": ("openai", "http://127.0.0.1:8080/v1", ("LLAMACPP_API_KEY",), False, "LLAMACPP_BASE_URL"),
-    "lmstudio": ("openai", "http://127.0.0.1:1234/v1", ("LMSTUDIO_API_KEY",), False, "LMSTUDIO_BASE_URL"),
-    "openrouter": ("openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",), True, "OPENROUTER_BASE_URL"),
+    "llamacpp": (
+        "openai",
+        "http://127.0.0.1:8080/v1",
+        ("LLAMACPP_API_KEY",),
+        False,
+        "LLAMACPP_BASE_URL",
+    ),
+    "lmstudio": (
+        "openai",
+        "http://127.0.0.1:1234/v1",
+        ("LMSTUDIO_API_KEY",),
+        False,
+        "LMSTUDIO_BASE_URL",
+    ),
+    "openrouter": (
+        "openai",
+        "https://openrouter.ai/api/v1",
+        ("OPENROUTER_API_KEY",),
+        True,
+        "OPENROUTER_BASE_URL",
+    ),
     "groq": ("openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",), True, "GROQ_BASE_URL"),
-    "deepseek": ("openai", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",), True, "DEEPSEEK_BASE_URL"),
-    "mistral": ("openai", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",), True, "MISTRAL_BASE_URL"),
-    "together": ("openai", "https://api.together.xyz/v1", ("TOGETHER_API_KEY",), True, "TOGETHER_BASE_URL"),
+    "deepseek": (
+        "openai",
+        "https://api.deepseek.com/v1",
+        ("DEEPSEEK_API_KEY",),
+        True,
+        "DEEPSEEK_BASE_URL",
+    ),
+    "mistral": (
+        "openai",
+        "https://api.mistral.ai/v1",
+        ("MISTRAL_API_KEY",),
+        True,
+        "MISTRAL_BASE_URL",
+    ),
+    "together": (
+        "openai",
+        "https://api.together.xyz/v1",
+        ("TOGETHER_API_KEY",),
+        True,
+        "TOGETHER_BASE_URL",
+    ),
     "xai": ("openai", "https://api.x.ai/v1", ("XAI_API_KEY",), True, "XAI_BASE_URL"),
 }
 
@@ -66,15 +114,24 @@ def settings_for(name: str) -> ProviderSettings:
             'with adapter = "openai" and base_url in config.toml)',
         )
     adapter, default_url, key_vars, key_required, url_var = known or (
-        section["adapter"], "", (), False, ""
+        section["adapter"],
+        "",
+        (),
+        False,
+        "",
     )
     adapter = section.get("adapter", adapter)
     if adapter not in ADAPTERS:
-        raise LLMError("bad_request", f"config.toml: [providers.{name}] adapter {adapter!r} is not one of {', '.join(ADAPTERS)}")
+        raise LLMError(
+            "bad_request",
+            f"config.toml: [providers.{name}] adapter {adapter!r} is not one of {', '.join(ADAPTERS)}",
+        )
     key_vars = tuple(section.get("key_env", [])) or key_vars
     api_key = env_first(*key_vars) or section.get("api_key")
     redact.register_secret(api_key)
-    base_url = (os.environ.get(url_var) if url_var else None) or section.get("base_url") or default_url
+    base_url = (
+        (os.environ.get(url_var) if url_var else None) or section.get("base_url") or default_url
+    )
     if not base_url:
         raise LLMError("bad_request", f"config.toml: [providers.{name}] needs a base_url")
     if name == "ollama" and "://" not in base_url:

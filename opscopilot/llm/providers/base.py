@@ -85,8 +85,15 @@ def retry_after_seconds(headers: Any, now: float | None = None) -> float | None:
     return max(when - (time.time() if now is None else now), 0.0)
 
 
-_CONTEXT_HINTS = ("context length", "context_length", "maximum context", "too many tokens",
-                  "prompt is too long", "context window", "exceeds the maximum")
+_CONTEXT_HINTS = (
+    "context length",
+    "context_length",
+    "maximum context",
+    "too many tokens",
+    "prompt is too long",
+    "context window",
+    "exceeds the maximum",
+)
 
 
 def error_message_from_body(body: bytes | str) -> str:
@@ -108,9 +115,7 @@ def error_message_from_body(body: bytes | str) -> str:
     return " ".join(text.split())[:300]
 
 
-def error_from_status(
-    status: int, body: bytes | str, headers: Any, provider: str
-) -> LLMError:
+def error_from_status(status: int, body: bytes | str, headers: Any, provider: str) -> LLMError:
     """Map an HTTP error status and body to an LLMError (adapters refine with their own codes)."""
     message = redact.redact(error_message_from_body(body)) or f"HTTP {status}"
     lowered = message.lower()

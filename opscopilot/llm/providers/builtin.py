@@ -51,13 +51,13 @@ _PIECE = re.compile(r"\S+\s*|\s+")
 HELP_TEXT = (
     "Hi — I'm `builtin:ops`, the offline model. I turn a question about this machine into "
     "read-only checks and summarise what they find. Ask me about:\n\n"
-    "- **disk** — \"how full are the disks?\" (`df -h`)\n"
-    "- **memory** — \"are we out of memory?\" (`free -m`)\n"
-    "- **load** — \"why is the box slow?\" (`uptime`, `system_info`)\n"
-    "- **processes** — \"what's running?\" (`ps`)\n"
-    "- **ports** — \"what is listening?\" (`ss -ltn`)\n"
-    "- **logs** — \"errors in the nginx logs\" (`tail_log`)\n"
-    "- **URLs** — \"is https://example.com/health up?\" (`http_check`)\n\n"
+    '- **disk** — "how full are the disks?" (`df -h`)\n'
+    '- **memory** — "are we out of memory?" (`free -m`)\n'
+    '- **load** — "why is the box slow?" (`uptime`, `system_info`)\n'
+    '- **processes** — "what\'s running?" (`ps`)\n'
+    '- **ports** — "what is listening?" (`ss -ltn`)\n'
+    '- **logs** — "errors in the nginx logs" (`tail_log`)\n'
+    '- **URLs** — "is https://example.com/health up?" (`http_check`)\n\n'
     "I can also propose changes such as `systemctl restart nginx`; those wait for your "
     "approval.\n"
 )
@@ -90,14 +90,19 @@ class BuiltinProvider:
             self.delay_s = max(float(extra.get("delay_ms", 0)), 0.0) / 1000.0
         except (TypeError, ValueError):
             raise LLMError(
-                "bad_request", "config.toml: [providers.builtin] delay_ms must be a number",
+                "bad_request",
+                "config.toml: [providers.builtin] delay_ms must be a number",
                 provider=self.name,
             ) from None
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         if request.model != MODEL_ID:
-            raise LLMError("not_found", f"the builtin provider has one model, builtin:{MODEL_ID}"
-                           f" (not builtin:{request.model})", provider=self.name)
+            raise LLMError(
+                "not_found",
+                f"the builtin provider has one model, builtin:{MODEL_ID}"
+                f" (not builtin:{request.model})",
+                provider=self.name,
+            )
         reply = compose_reply(request)
         input_tokens = count_tokens(prompt_text(request))
         limit = request.max_tokens * CHARS_PER_TOKEN if request.max_tokens else None
@@ -106,10 +111,13 @@ class BuiltinProvider:
 
         def usage() -> UsageUpdate:
             thinking = min(len(reply.thinking), produced)
-            return UsageUpdate(Usage(
-                input_tokens=input_tokens, output_tokens=math.ceil(produced / CHARS_PER_TOKEN),
-                reasoning_tokens=math.ceil(thinking / CHARS_PER_TOKEN),
-            ))
+            return UsageUpdate(
+                Usage(
+                    input_tokens=input_tokens,
+                    output_tokens=math.ceil(produced / CHARS_PER_TOKEN),
+                    reasoning_tokens=math.ceil(thinking / CHARS_PER_TOKEN),
+                )
+            )
 
         for kind, text in [("thinking", reply.thinking), ("text", reply.text)]:
             for piece in _PIECE.findall(text):
@@ -126,13 +134,14 @@ class BuiltinProvider:
             arguments = json.dumps(call.arguments, ensure_ascii=False, sort_keys=True)
             yield ToolCallStart(index, call_id, call.tool)
             for start in range(0, len(arguments), 16):
-                yield ToolCallDelta(index, arguments[start:start + 16])
+                yield ToolCallDelta(index, arguments[start : start + 16])
             yield ToolCallEnd(index, call_id, call.tool, dict(call.arguments))
             produced += len(call.tool) + len(arguments)
             await self._pause()
         yield usage()
-        yield Finish("tool_calls" if reply.calls else "stop", "tool_calls" if reply.calls
-                     else "stop")
+        yield Finish(
+            "tool_calls" if reply.calls else "stop", "tool_calls" if reply.calls else "stop"
+        )
 
     async def _pause(self) -> None:
         if self.delay_s:
@@ -157,8 +166,11 @@ def compose_reply(request: Request) -> BuiltinReply:
     offered = {tool.name for tool in request.tools}
     runnable = [c for c in calls if c.tool in offered]
     skipped = [c for c in calls if c.tool not in offered]
-    thinking = (f"The operator asks \u201c{asked}\u201d. Matching checks: "
-                + ", ".join(c.display for c in calls) + ".")
+    thinking = (
+        f"The operator asks \u201c{asked}\u201d. Matching checks: "
+        + ", ".join(c.display for c in calls)
+        + "."
+    )
     return BuiltinReply(_intro(runnable, skipped), _if_thinking(request, thinking), runnable)
 
 
@@ -175,15 +187,19 @@ def _intro(runnable: list[PlannedCall], skipped: list[PlannedCall]) -> str:
         plural = "checks" if len(checks) > 1 else "check"
         sentences.append(f"I'll run {len(checks)} read-only {plural}: {listed}.")
     for change in changes:
-        sentences.append(f"To {change.purpose} I'll run `{change.display}`; it changes the "
-                         "system, so it waits for your approval.")
+        sentences.append(
+            f"To {change.purpose} I'll run `{change.display}`; it changes the "
+            "system, so it waits for your approval."
+        )
     if skipped:
         listed = ", ".join(f"`{c.display}`" for c in skipped)
         if runnable:
             sentences.append(f"These tools aren't available in this call, so I skipped: {listed}.")
         else:
-            sentences.append(f"Tools aren't enabled for this call, so I can't run anything. I "
-                             f"would check {listed}; ask through `opscopilot run` to let me.")
+            sentences.append(
+                f"Tools aren't enabled for this call, so I can't run anything. I "
+                f"would check {listed}; ask through `opscopilot run` to let me."
+            )
     return " ".join(sentences) + "\n"
 
 
@@ -208,7 +224,7 @@ def trailing_tool_outcomes(messages: list[Message]) -> list[ToolOutcome]:
         if edit:  # the operator changed the call before approving it: report what really ran
             try:
                 arguments = json.loads(edit.group(1))
-                content = content[edit.end():]
+                content = content[edit.end() :]
             except ValueError:
                 pass
         outcomes.append(ToolOutcome(name, arguments, content, result.is_error))
@@ -216,7 +232,9 @@ def trailing_tool_outcomes(messages: list[Message]) -> list[ToolOutcome]:
 
 
 # How the agent core tells a model that the operator edited a call (agent/core.py).
-_EDITED = re.compile(r"The operator edited the arguments before approving; it ran with (\{.*?\})\.\n")
+_EDITED = re.compile(
+    r"The operator edited the arguments before approving; it ran with (\{.*?\})\.\n"
+)
 
 
 def prompt_text(request: Request) -> str:

@@ -13,11 +13,37 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_PSEUDO_FS = frozenset({"tmpfs", "devtmpfs", "udev", "overlay", "none", "shm", "squashfs",
-                        "proc", "sysfs", "cgroup", "cgroup2"})
-_UNITS = {"": 1.0, "b": 1 / 2**20, "k": 1 / 1024, "ki": 1 / 1024, "kib": 1 / 1024,
-          "m": 1.0, "mi": 1.0, "mib": 1.0, "g": 1024.0, "gi": 1024.0, "gib": 1024.0,
-          "t": 2**20, "ti": 2**20, "tib": 2**20}
+_PSEUDO_FS = frozenset(
+    {
+        "tmpfs",
+        "devtmpfs",
+        "udev",
+        "overlay",
+        "none",
+        "shm",
+        "squashfs",
+        "proc",
+        "sysfs",
+        "cgroup",
+        "cgroup2",
+    }
+)
+_UNITS = {
+    "": 1.0,
+    "b": 1 / 2**20,
+    "k": 1 / 1024,
+    "ki": 1 / 1024,
+    "kib": 1 / 1024,
+    "m": 1.0,
+    "mi": 1.0,
+    "mib": 1.0,
+    "g": 1024.0,
+    "gi": 1024.0,
+    "gib": 1024.0,
+    "t": 2**20,
+    "ti": 2**20,
+    "tib": 2**20,
+}
 
 
 def as_text(content: str) -> str:
@@ -72,7 +98,7 @@ def parse_df(content: str) -> list[Filesystem] | None:
         return None
     rows: list[Filesystem] = []
     carried = ""
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip() or line.startswith("["):
             continue
         fields = (carried + " " + line).split() if carried else line.split()
@@ -83,11 +109,12 @@ def parse_df(content: str) -> list[Filesystem] | None:
         pct_index = next((i for i, f in enumerate(fields) if re.fullmatch(r"\d+%", f)), None)
         if pct_index is None or pct_index < 3:
             continue
-        device, mount = fields[0], " ".join(fields[pct_index + 1:])
+        device, mount = fields[0], " ".join(fields[pct_index + 1 :])
         if device in _PSEUDO_FS or device.startswith("/dev/loop") or mount.startswith("/snap/"):
             continue
-        rows.append(Filesystem(device, fields[1], fields[pct_index - 1],
-                               int(fields[pct_index][:-1]), mount))
+        rows.append(
+            Filesystem(device, fields[1], fields[pct_index - 1], int(fields[pct_index][:-1]), mount)
+        )
     return rows
 
 
@@ -125,7 +152,7 @@ def parse_free(content: str) -> Memory | None:
         used = values[column.get("used", 1)] or 0.0
         available = values[column.get("available", column.get("free", 2))] or 0.0
         swap_total = swap_used = 0.0
-        for other in lines[index + 1:]:
+        for other in lines[index + 1 :]:
             if other.startswith("Swap:"):
                 swap = [_mib(v) or 0.0 for v in other.split()[1:3]]
                 swap_total, swap_used = [*swap, 0.0, 0.0][:2]
@@ -154,9 +181,14 @@ def parse_uptime(content: str) -> Load | None:
     if not match:
         return None
     up = re.search(r"\bup\s+(.+?),\s+\d+\s+users?", text) or re.search(
-        r"\bup\s+(\d+d \d+h \d+m)", text)
-    return Load(float(match.group(1)), float(match.group(2)), float(match.group(3)),
-                up.group(1).strip() if up else None)
+        r"\bup\s+(\d+d \d+h \d+m)", text
+    )
+    return Load(
+        float(match.group(1)),
+        float(match.group(2)),
+        float(match.group(3)),
+        up.group(1).strip() if up else None,
+    )
 
 
 def parse_cores(content: str) -> int | None:
@@ -184,14 +216,15 @@ class Process:
 def parse_ps(content: str) -> list[Process] | None:
     """`ps aux` or `ps -eo pid,user,pcpu,pmem,comm`: processes, busiest CPU first."""
     lines = as_text(content).splitlines()
-    start = next((i for i, line in enumerate(lines) if re.search(r"\bPID\b", line)
-                  and "%CPU" in line), None)
+    start = next(
+        (i for i, line in enumerate(lines) if re.search(r"\bPID\b", line) and "%CPU" in line), None
+    )
     if start is None:
         return None
     header = lines[start].split()
     column = {name: i for i, name in enumerate(header)}
     processes: list[Process] = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         fields = line.split(None, len(header) - 1)
         if len(fields) < len(header) or line.startswith("["):
             continue
@@ -208,10 +241,14 @@ def parse_ps(content: str) -> list[Process] | None:
 
 # --------------------------------------------------------------------------- system_info
 
-_SI_MEMORY = re.compile(r"\bmemory (\S+ \S+) used of (\S+ \S+) \(\d+%\), (\S+ \S+) available; "
-                        r"swap (\S+ \S+) of (\S+ \S+)")
-_SI_DISK = re.compile(r"^\s+(\S+) \((\S+)\) \S+ \S+ of (\S+ \S+) used \((\d+)%\), "
-                      r"(\S+ \S+) free")
+_SI_MEMORY = re.compile(
+    r"\bmemory (\S+ \S+) used of (\S+ \S+) \(\d+%\), (\S+ \S+) available; "
+    r"swap (\S+ \S+) of (\S+ \S+)"
+)
+_SI_DISK = re.compile(
+    r"^\s+(\S+) \((\S+)\) \S+ \S+ of (\S+ \S+) used \((\d+)%\), "
+    r"(\S+ \S+) free"
+)
 _SI_PROCESS = re.compile(r"^\s+(\d+)\s+(\S+)\s+([\d.]+)%\s+\S+ \S+\s+(.+)$")
 
 
@@ -230,7 +267,8 @@ def parse_system_info(content: str) -> SystemInfo | None:
     memory = None
     if match := _SI_MEMORY.search(text):
         used, total, available, swap_used, swap_total = (
-            _mib(v.replace(" ", "")) or 0.0 for v in match.groups())
+            _mib(v.replace(" ", "")) or 0.0 for v in match.groups()
+        )
         memory = Memory(total, available, used, swap_total, swap_used)
     disks: list[Filesystem] = []
     processes: list[Process] = []
@@ -241,8 +279,11 @@ def parse_system_info(content: str) -> SystemInfo | None:
             continue
         if section.startswith("disks") and (disk := _SI_DISK.match(line)):
             mount, fstype, size, percent, free = disk.groups()
-            disks.append(Filesystem(fstype, size.replace(" ", ""), free.replace(" ", ""),
-                                    int(percent), mount))
+            disks.append(
+                Filesystem(
+                    fstype, size.replace(" ", ""), free.replace(" ", ""), int(percent), mount
+                )
+            )
         elif section.startswith("top processes by cpu") and (proc := _SI_PROCESS.match(line)):
             pid, _user, cpu, name = proc.groups()
             processes.append(Process(pid, float(cpu), 0.0, name.strip()[:40]))
@@ -293,9 +334,13 @@ class LogReport:
 
 def parse_log(content: str) -> LogReport:
     """Count error-looking lines; the most repeated one, with numbers masked, is the lead."""
-    lines = [line for line in content.splitlines()
-             if line.strip() and not re.fullmatch(r"\[(?:exit code -?\d+|stderr)\]", line)
-             and line.strip() != "-- No entries --"]
+    lines = [
+        line
+        for line in content.splitlines()
+        if line.strip()
+        and not re.fullmatch(r"\[(?:exit code -?\d+|stderr)\]", line)
+        and line.strip() != "-- No entries --"
+    ]
     errors = [line for line in lines if _ERROR_LINE.search(line)]
     counts: dict[str, int] = {}
     for line in errors:

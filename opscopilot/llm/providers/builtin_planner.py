@@ -18,27 +18,97 @@ from typing import Any
 MAX_CALLS = 6
 
 # Words that follow a verb but never name a service ("restart the", "stop it").
-_NOT_A_NAME = frozenset({
-    "the", "a", "an", "it", "this", "that", "them", "of", "to", "with", "from", "by", "up",
-    "over", "again", "all", "now", "my", "our", "your", "please", "and", "then", "is", "its",
-    "service", "services", "process", "processes", "server", "machine", "host", "box",
-    "system", "everything", "me", "for", "on", "in", "at",
-})
+_NOT_A_NAME = frozenset(
+    {
+        "the",
+        "a",
+        "an",
+        "it",
+        "this",
+        "that",
+        "them",
+        "of",
+        "to",
+        "with",
+        "from",
+        "by",
+        "up",
+        "over",
+        "again",
+        "all",
+        "now",
+        "my",
+        "our",
+        "your",
+        "please",
+        "and",
+        "then",
+        "is",
+        "its",
+        "service",
+        "services",
+        "process",
+        "processes",
+        "server",
+        "machine",
+        "host",
+        "box",
+        "system",
+        "everything",
+        "me",
+        "for",
+        "on",
+        "in",
+        "at",
+    }
+)
 
 KNOWN_SERVICES = (
-    "nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "php-fpm",
-    "postgresql", "postgres", "mysql", "mariadb", "redis", "memcached", "mongod", "mongodb",
-    "rabbitmq-server", "rabbitmq", "kafka", "elasticsearch", "docker", "containerd",
-    "kubelet", "sshd", "ssh", "cron", "systemd-journald", "grafana-server", "prometheus",
-    "node_exporter", "gunicorn", "uwsgi", "celery", "supervisor", "fail2ban", "ufw",
+    "nginx",
+    "apache2",
+    "httpd",
+    "haproxy",
+    "caddy",
+    "traefik",
+    "envoy",
+    "php-fpm",
+    "postgresql",
+    "postgres",
+    "mysql",
+    "mariadb",
+    "redis",
+    "memcached",
+    "mongod",
+    "mongodb",
+    "rabbitmq-server",
+    "rabbitmq",
+    "kafka",
+    "elasticsearch",
+    "docker",
+    "containerd",
+    "kubelet",
+    "sshd",
+    "ssh",
+    "cron",
+    "systemd-journald",
+    "grafana-server",
+    "prometheus",
+    "node_exporter",
+    "gunicorn",
+    "uwsgi",
+    "celery",
+    "supervisor",
+    "fail2ban",
+    "ufw",
 )
 _PRONOUNS = frozenset({"it", "this", "that", "them"})
 _SERVICE_WORDS = re.compile(r"\b(" + "|".join(re.escape(s) for s in KNOWN_SERVICES) + r")\b")
 _URL = re.compile(r"https?://[^\s<>\"'`()\[\]]+")
 _LOG_PATH = re.compile(r"(/[\w./@-]+\.log(?:\.\d+)?|/var/log/[\w./@-]+)")
 # A ticket's evidence: "Attached evidence ...:" then one "- /absolute/path" per line.
-_ATTACHMENTS = re.compile(r"^attached evidence[^\n]*:[ \t]*\n((?:[ \t]*- [^\n]+\n?)+)",
-                          re.IGNORECASE | re.MULTILINE)
+_ATTACHMENTS = re.compile(
+    r"^attached evidence[^\n]*:[ \t]*\n((?:[ \t]*- [^\n]+\n?)+)", re.IGNORECASE | re.MULTILINE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +167,18 @@ def plan(text: str, context: str = "") -> list[PlannedCall]:
     words, attachments = attached_files(text)
     planner = _Planner(text=" ".join(words.lower().split()), context=context.lower())
     for path in attachments:
-        planner.add(PlannedCall("tail_log", {"path": path, "lines": 200},
-                                f"the attached {path.rsplit('/', 1)[-1]}"))
+        planner.add(
+            PlannedCall(
+                "tail_log", {"path": path, "lines": 200}, f"the attached {path.rsplit('/', 1)[-1]}"
+            )
+        )
     rules = _MUTATING_RULES if attachments else _MUTATING_RULES + _DIAGNOSTIC_RULES
     for rule in rules:
         rule(planner)
     # Mutating rules run first (they consume their words) but read better after the checks.
-    ordered = [c for c in planner.calls if not c.mutating] + [c for c in planner.calls if c.mutating]
+    ordered = [c for c in planner.calls if not c.mutating] + [
+        c for c in planner.calls if c.mutating
+    ]
     return ordered[:MAX_CALLS]
 
 
@@ -137,8 +212,10 @@ def _reboot(p: _Planner) -> None:
 
 
 def _service_action(p: _Planner) -> None:
-    pattern = (r"\b(restart|reload|start|stop|enable|disable)\s+(?:the\s+)?"
-               r"([a-z0-9][\w@-]*(?:\.service)?)(\s+(?:service|unit|daemon)\b)?")
+    pattern = (
+        r"\b(restart|reload|start|stop|enable|disable)\s+(?:the\s+)?"
+        r"([a-z0-9][\w@-]*(?:\.service)?)(\s+(?:service|unit|daemon)\b)?"
+    )
     for match in re.finditer(pattern, p.text):
         verb, explicit = match.group(1), bool(match.group(3))
         # "start"/"stop" are common English; only a known or explicitly named service counts.
@@ -155,8 +232,11 @@ def _kill(p: _Planner) -> None:
     signal = "-9 " if force else ""
     for match in re.finditer(r"\bkill\s+(?:-9\s+)?(?:pid\s+|process\s+)?(\d+)\b", p.text):
         p.consume(match)
-        p.add(_command(f"kill {signal}{match.group(1)}", f"stop process {match.group(1)}",
-                       mutating=True))
+        p.add(
+            _command(
+                f"kill {signal}{match.group(1)}", f"stop process {match.group(1)}", mutating=True
+            )
+        )
     for match in re.finditer(r"\b(?:kill|pkill)\s+(?:-9\s+)?(?:the\s+)?([a-z][\w.-]*)", p.text):
         name = match.group(1)
         if name in _NOT_A_NAME or name in {"pid", "process"}:
@@ -166,39 +246,56 @@ def _kill(p: _Planner) -> None:
 
 
 def _clear_cache(p: _Planner) -> None:
-    pattern = r"\b(?:clear|flush|drop|purge|empty|wipe)\s+(?:the\s+)?(?:([a-z0-9][\w.-]*)\s+)?caches?\b"
+    pattern = (
+        r"\b(?:clear|flush|drop|purge|empty|wipe)\s+(?:the\s+)?(?:([a-z0-9][\w.-]*)\s+)?caches?\b"
+    )
     for match in re.finditer(pattern, p.text):
         p.consume(match)
         which = match.group(1)
         if which in (None, "page", "system", "memory", "kernel", "os", "file", "disk"):
-            p.add(_command("sysctl -w vm.drop_caches=3", "drop the kernel page cache",
-                           mutating=True))
+            p.add(
+                _command("sysctl -w vm.drop_caches=3", "drop the kernel page cache", mutating=True)
+            )
         elif which in ("apt", "package", "packages"):
             p.add(_command("apt-get clean", "empty the apt package cache", mutating=True))
         else:
-            p.add(_command(f"find /var/cache/{which} -mindepth 1 -delete",
-                           f"empty /var/cache/{which}", mutating=True))
+            p.add(
+                _command(
+                    f"find /var/cache/{which} -mindepth 1 -delete",
+                    f"empty /var/cache/{which}",
+                    mutating=True,
+                )
+            )
 
 
 def _delete_old_logs(p: _Planner) -> None:
-    pattern = (r"\b(?:delete|remove|clean(?: up)?|purge|prune|clear)\s+(?:the\s+|up\s+)?"
-               r"old\s+(?:([a-z0-9][\w.-]*)\s+)?logs?\b")
+    pattern = (
+        r"\b(?:delete|remove|clean(?: up)?|purge|prune|clear)\s+(?:the\s+|up\s+)?"
+        r"old\s+(?:([a-z0-9][\w.-]*)\s+)?logs?\b"
+    )
     for match in re.finditer(pattern, p.text):
         p.consume(match)
         directory = f"/var/log/{match.group(1)}" if match.group(1) else "/var/log"
-        p.add(_command(f"find {directory} -type f -name '*.gz' -mtime +7 -delete",
-                       f"delete rotated logs older than 7 days in {directory}", mutating=True))
+        p.add(
+            _command(
+                f"find {directory} -type f -name '*.gz' -mtime +7 -delete",
+                f"delete rotated logs older than 7 days in {directory}",
+                mutating=True,
+            )
+        )
     for match in re.finditer(r"\brotate\s+(?:the\s+)?logs?\b", p.text):
         p.consume(match)
         p.add(_command("logrotate -f /etc/logrotate.conf", "force a log rotation", mutating=True))
 
 
 def _delete_path(p: _Planner) -> None:
-    for match in re.finditer(r"\b(?:delete|remove|rm)\s+(?:the\s+)?(?:file\s+)?(/[\w./@-]+)",
-                             p.text):
+    for match in re.finditer(
+        r"\b(?:delete|remove|rm)\s+(?:the\s+)?(?:file\s+)?(/[\w./@-]+)", p.text
+    ):
         p.consume(match)
-        p.add(_command(f"rm {shlex.quote(match.group(1))}", f"delete {match.group(1)}",
-                       mutating=True))
+        p.add(
+            _command(f"rm {shlex.quote(match.group(1))}", f"delete {match.group(1)}", mutating=True)
+        )
 
 
 # --------------------------------------------------------------------------- diagnostics
@@ -213,13 +310,19 @@ def _urls(p: _Planner) -> None:
         url = match.group(0).rstrip(".,;:!?")
         p.add(PlannedCall("http_check", {"url": url}, f"probe {url}"))
     if not _URL.search(p.text) and _words(
-        p, r"\b(?:health|healthy|5xx|50[0-4]|gateway|bad gateway|http errors?|site down|"
-           r"website|endpoint)\b"
+        p,
+        r"\b(?:health|healthy|5xx|50[0-4]|gateway|bad gateway|http errors?|site down|"
+        r"website|endpoint)\b",
     ):
         p.add(PlannedCall("http_check", {"url": "http://127.0.0.1/"}, "probe the local web server"))
         if _words(p, r"\b(?:5xx|50[0-4]|gateway)\b") and not _service_in(p.text):
-            p.add(PlannedCall("tail_log", {"path": "/var/log/nginx/error.log", "lines": 100},
-                              "read the gateway's error log"))
+            p.add(
+                PlannedCall(
+                    "tail_log",
+                    {"path": "/var/log/nginx/error.log", "lines": 100},
+                    "read the gateway's error log",
+                )
+            )
 
 
 def _service_status(p: _Planner) -> None:
@@ -239,8 +342,11 @@ def _service_status(p: _Planner) -> None:
 
 
 def _disk(p: _Planner) -> None:
-    if _words(p, r"\b(?:disks?|space|full|df|storage|filesystems?|partitions?|volumes?|"
-                 r"no space left)\b"):
+    if _words(
+        p,
+        r"\b(?:disks?|space|full|df|storage|filesystems?|partitions?|volumes?|"
+        r"no space left)\b",
+    ):
         p.add(_command("df -h", "disk usage"))
     if _words(p, r"\binodes?\b"):
         p.add(_command("df -i", "inode usage"))
@@ -252,8 +358,11 @@ def _memory(p: _Planner) -> None:
 
 
 def _load(p: _Planner) -> None:
-    if _words(p, r"\b(?:load|cpus?|slow|sluggish|laggy|lagging|hangs?|hanging|busy|"
-                 r"performance|unresponsive)\b"):
+    if _words(
+        p,
+        r"\b(?:load|cpus?|slow|sluggish|laggy|lagging|hangs?|hanging|busy|"
+        r"performance|unresponsive)\b",
+    ):
         p.add(_command("uptime", "load averages"))
         p.add(PlannedCall("system_info", {}, "a system overview"))
 
@@ -270,13 +379,19 @@ def _ports(p: _Planner) -> None:
 
 
 def _logs(p: _Planner) -> None:
-    if not _words(p, r"\b(?:logs?|journal|errors?|exceptions?|stack ?traces?|crash(?:es|ed)?|"
-                     r"failing|failed|failures?|warnings?)\b"):
+    if not _words(
+        p,
+        r"\b(?:logs?|journal|errors?|exceptions?|stack ?traces?|crash(?:es|ed)?|"
+        r"failing|failed|failures?|warnings?)\b",
+    ):
         return
     path = _LOG_PATH.search(p.text)
     if path:
-        p.add(PlannedCall("tail_log", {"path": path.group(1), "lines": 100},
-                          f"the end of {path.group(1)}"))
+        p.add(
+            PlannedCall(
+                "tail_log", {"path": path.group(1), "lines": 100}, f"the end of {path.group(1)}"
+            )
+        )
         return
     named = re.search(r"\blogs?\s+(?:for|of|from)\s+(?:the\s+)?([a-z][\w@.-]*)", p.text)
     service = _service_in(p.text) or (named.group(1) if named else None)
@@ -287,8 +402,20 @@ def _logs(p: _Planner) -> None:
 
 
 _MUTATING_RULES: list[Callable[[_Planner], None]] = [
-    _reboot, _delete_old_logs, _clear_cache, _kill, _delete_path, _service_action,
+    _reboot,
+    _delete_old_logs,
+    _clear_cache,
+    _kill,
+    _delete_path,
+    _service_action,
 ]
 _DIAGNOSTIC_RULES: list[Callable[[_Planner], None]] = [
-    _urls, _service_status, _disk, _memory, _load, _processes, _ports, _logs,
+    _urls,
+    _service_status,
+    _disk,
+    _memory,
+    _load,
+    _processes,
+    _ports,
+    _logs,
 ]

@@ -44,8 +44,9 @@ class ToolOutcome:
     def label(self) -> str:
         if self.command:
             return self.command
-        target = self.arguments.get("url") or self.arguments.get("unit") or \
-            self.arguments.get("path")
+        target = (
+            self.arguments.get("url") or self.arguments.get("unit") or self.arguments.get("path")
+        )
         return f"{self.name} {target}" if target else self.name
 
 
@@ -87,8 +88,15 @@ def _summariser(outcome: ToolOutcome) -> Summariser:
         return _system_info
     if program == "systemctl" and "status" in outcome.argv:
         return _service_status
-    return {"df": _disk, "free": _memory, "uptime": _load, "ps": _processes, "ss": _ports,
-            "netstat": _ports, "nproc": _nproc}.get(program, _generic)
+    return {
+        "df": _disk,
+        "free": _memory,
+        "uptime": _load,
+        "ps": _processes,
+        "ss": _ports,
+        "netstat": _ports,
+        "nproc": _nproc,
+    }.get(program, _generic)
 
 
 # How the agent core words a call that never ran (agent/core.py `_deny`).
@@ -100,7 +108,7 @@ _DENIALS = (
 
 
 def _denial(outcome: ToolOutcome) -> str | None:
-    """"You denied X: reason" for a call the operator or the policy refused, else None."""
+    """ "You denied X: reason" for a call the operator or the policy refused, else None."""
     content = outcome.content.strip()
     for pattern, subject in _DENIALS:
         match = pattern.match(content)
@@ -158,8 +166,7 @@ def _disk(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
     _disk_findings(outcome.label, rows, "Inodes" if "-i" in outcome.argv else "Disk", report)
 
 
-def _disk_findings(label: str, rows: list[parsers.Filesystem], what: str,
-                   report: _Report) -> None:
+def _disk_findings(label: str, rows: list[parsers.Filesystem], what: str, report: _Report) -> None:
     if not rows:
         report.findings.append(f"**{what}** (`{label}`): no real filesystems listed.")
         return
@@ -172,7 +179,9 @@ def _disk_findings(label: str, rows: list[parsers.Filesystem], what: str,
         )
         worst = high[0]
         if what == "Inodes":
-            report.next_steps.append(f"Find the directory with many small files on `{worst.mount}`.")
+            report.next_steps.append(
+                f"Find the directory with many small files on `{worst.mount}`."
+            )
         else:
             report.next_steps.append(
                 f"Free space on `{worst.mount}`: look for big files (`du -xh --max-depth=1 "
@@ -196,17 +205,22 @@ def _memory(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
 
 def _memory_findings(label: str, memory: parsers.Memory, report: _Report) -> None:
     share = 100.0 * memory.available_mib / max(memory.total_mib, 1.0)
-    swap = (f"swap {memory.swap_used_mib:.0f} of {memory.swap_total_mib:.0f} MiB used"
-            if memory.swap_total_mib else "no swap configured")
+    swap = (
+        f"swap {memory.swap_used_mib:.0f} of {memory.swap_total_mib:.0f} MiB used"
+        if memory.swap_total_mib
+        else "no swap configured"
+    )
     verdict = "tight" if share < 10 else ("getting low" if share < 20 else "fine")
     report.findings.append(
         f"**Memory** (`{label}`): {memory.available_mib:.0f} MiB available of "
         f"{memory.total_mib:.0f} MiB ({share:.0f}%) — {verdict}; {swap}."
     )
     if share < 10:
-        report.next_steps.append("See which processes hold the memory "
-                                 "(`ps -eo pid,comm,rss --sort=-rss`) and check for OOM kills "
-                                 "(`journalctl -k -g oom`).")
+        report.next_steps.append(
+            "See which processes hold the memory "
+            "(`ps -eo pid,comm,rss --sort=-rss`) and check for OOM kills "
+            "(`journalctl -k -g oom`)."
+        )
     elif memory.swap_total_mib and memory.swap_used_mib / memory.swap_total_mib > 0.5:
         report.next_steps.append("More than half of swap is in use: the box is likely swapping.")
 
@@ -220,8 +234,13 @@ def _load(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
 
 
 def _load_findings(label: str, load: parsers.Load, cores: int | None, report: _Report) -> None:
-    trend = ("rising" if load.one > load.fifteen * 1.5 + 0.1 else
-             "falling" if load.fifteen > load.one * 1.5 + 0.1 else "steady")
+    trend = (
+        "rising"
+        if load.one > load.fifteen * 1.5 + 0.1
+        else "falling"
+        if load.fifteen > load.one * 1.5 + 0.1
+        else "steady"
+    )
     figures = f"{load.one:.2f} / {load.five:.2f} / {load.fifteen:.2f} (1/5/15 min, {trend})"
     uptime = f"; up {load.up}" if load.up else ""
     if not cores:
@@ -234,8 +253,9 @@ def _load_findings(label: str, load: parsers.Load, cores: int | None, report: _R
         f"{verdict}{uptime}."
     )
     if per_core > 1.0:
-        report.next_steps.append("Find what is using the CPU "
-                                 "(`ps -eo pid,user,pcpu,pmem,comm --sort=-pcpu`).")
+        report.next_steps.append(
+            "Find what is using the CPU (`ps -eo pid,user,pcpu,pmem,comm --sort=-pcpu`)."
+        )
 
 
 def _nproc(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
@@ -251,10 +271,13 @@ def _processes(outcome: ToolOutcome, report: _Report, cores: int | None) -> None
     _process_findings(outcome.label, processes, report, count=len(processes))
 
 
-def _process_findings(label: str, processes: list[parsers.Process], report: _Report, *,
-                      count: int | None) -> None:
-    top = ", ".join(f"`{p.command}` (pid {p.pid}, {p.cpu:.1f}% CPU"
-                    + (f", {p.mem:.1f}% MEM)" if p.mem else ")") for p in processes[:5])
+def _process_findings(
+    label: str, processes: list[parsers.Process], report: _Report, *, count: int | None
+) -> None:
+    top = ", ".join(
+        f"`{p.command}` (pid {p.pid}, {p.cpu:.1f}% CPU" + (f", {p.mem:.1f}% MEM)" if p.mem else ")")
+        for p in processes[:5]
+    )
     running = f"{count} running; " if count else ""
     report.findings.append(f"**Processes** (`{label}`): {running}busiest: {top}.")
 
@@ -296,14 +319,16 @@ def _http(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
     if probe.status is None:
         reason = _first_lines(outcome.content, 1)
         report.findings.append(f"**{url}**: no HTTP answer — {reason}.")
-        report.next_steps.append(f"Check that the service behind {url} is running and "
-                                 "listening (`ss -ltn`).")
+        report.next_steps.append(
+            f"Check that the service behind {url} is running and listening (`ss -ltn`)."
+        )
         return
     latency = f" in {probe.latency_ms:.0f} ms" if probe.latency_ms is not None else ""
     if probe.status >= 500:
         verdict = "the server is failing (5xx)"
-        report.next_steps.append(f"Read the error log of the service behind {url} "
-                                 "(`tail_log` on its unit or error log).")
+        report.next_steps.append(
+            f"Read the error log of the service behind {url} (`tail_log` on its unit or error log)."
+        )
     elif probe.status >= 400:
         verdict = "a client error (4xx): check the path and auth"
     else:
@@ -317,16 +342,22 @@ def _http(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
 def _service_status(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
     unit = next((a for a in outcome.argv[2:] if not a.startswith("-")), "the unit")
     lines = outcome.content.splitlines()
-    active = next((line.split(":", 1)[1].strip() for line in lines
-                   if line.strip().startswith("Active:")), None)
+    active = next(
+        (line.split(":", 1)[1].strip() for line in lines if line.strip().startswith("Active:")),
+        None,
+    )
     if active:
         report.findings.append(f"**{unit}**: {_quote_free(active, 120)}.")
         if not active.startswith("active"):
             report.next_steps.append(f"Read why {unit} stopped (`tail_log` with unit {unit}).")
-    elif "not been booted with systemd" in outcome.content or "Failed to connect to bus" in \
-            outcome.content:
-        report.findings.append(f"**{unit}**: systemd is not running on this host (a container?),"
-                               " so units can't be queried.")
+    elif (
+        "not been booted with systemd" in outcome.content
+        or "Failed to connect to bus" in outcome.content
+    ):
+        report.findings.append(
+            f"**{unit}**: systemd is not running on this host (a container?),"
+            " so units can't be queried."
+        )
     else:
         _unreadable(outcome, report, cores)
 
@@ -353,7 +384,10 @@ def _generic(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
         status = f"failed (exit code {code})" if code is not None else "failed"
     else:
         status = "succeeded"
-    output = [line for line in outcome.content.splitlines()
-              if line.strip() and not line.startswith("[exit code")]
+    output = [
+        line
+        for line in outcome.content.splitlines()
+        if line.strip() and not line.startswith("[exit code")
+    ]
     excerpt = f": {_first_lines(chr(10).join(output), 3)}" if output else " with no output"
     report.findings.append(f"`{outcome.label}` {status}{excerpt}.")

@@ -109,14 +109,16 @@ class GeminiStreamDecoder:
         if isinstance(chunk, list):  # the JSON-array framing, when alt=sse is not honoured
             return [event for item in chunk for event in self.feed(item)]
         if not isinstance(chunk, dict):
-            raise LLMError("invalid_response", "stream event is not a JSON object",
-                           provider=self.provider)
+            raise LLMError(
+                "invalid_response", "stream event is not a JSON object", provider=self.provider
+            )
         if "error" in chunk:
             raise gemini_error(None, json.dumps(chunk), None, self.provider)
         block = (chunk.get("promptFeedback") or {}).get("blockReason")
         if block:
-            raise LLMError("content_filter", f"Gemini blocked the prompt ({block})",
-                           provider=self.provider)
+            raise LLMError(
+                "content_filter", f"Gemini blocked the prompt ({block})", provider=self.provider
+            )
         events: list[StreamEvent] = []
         candidates = chunk.get("candidates") or []
         if candidates:
@@ -136,11 +138,17 @@ class GeminiStreamDecoder:
     def finish(self) -> list[StreamEvent]:
         """The closing Finish; a stream that ended without a finishReason was cut off."""
         if self.finish_raw is None:
-            raise LLMError("connection", "the stream ended before Gemini sent a finishReason",
-                           provider=self.provider)
+            raise LLMError(
+                "connection",
+                "the stream ended before Gemini sent a finishReason",
+                provider=self.provider,
+            )
         if self.finish_raw == "MALFORMED_FUNCTION_CALL":
-            raise LLMError("invalid_response", "Gemini produced a malformed function call",
-                           provider=self.provider)
+            raise LLMError(
+                "invalid_response",
+                "Gemini produced a malformed function call",
+                provider=self.provider,
+            )
         reason = _FINISH.get(self.finish_raw, "stop")
         if self.calls and reason == "stop":
             reason = "tool_calls"
@@ -159,8 +167,11 @@ class GeminiStreamDecoder:
         if isinstance(call, dict):
             args = call.get("args") or {}
             if not isinstance(args, dict) or not call.get("name"):
-                raise LLMError("invalid_response", "functionCall without a name or object args",
-                               provider=self.provider)
+                raise LLMError(
+                    "invalid_response",
+                    "functionCall without a name or object args",
+                    provider=self.provider,
+                )
             index = self.calls
             self.calls += 1
             call_id = str(call.get("id") or f"call_{self.first_call_number + index}")
@@ -224,4 +235,3 @@ def _retry_delay(detail: dict[str, Any]) -> float | None:
             if match:
                 return float(match.group(1))
     return None
-

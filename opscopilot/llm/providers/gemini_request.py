@@ -24,11 +24,29 @@ from opscopilot.llm.types import (
 
 # Keys of Gemini's Schema object; everything else is dropped (an allowlist survives new
 # JSON-Schema keywords that pydantic may start emitting).
-_SCHEMA_KEYS = frozenset({
-    "type", "format", "description", "nullable", "enum", "properties", "required", "items",
-    "minItems", "maxItems", "minimum", "maximum", "minLength", "maxLength", "pattern",
-    "anyOf", "propertyOrdering", "minProperties", "maxProperties",
-})
+_SCHEMA_KEYS = frozenset(
+    {
+        "type",
+        "format",
+        "description",
+        "nullable",
+        "enum",
+        "properties",
+        "required",
+        "items",
+        "minItems",
+        "maxItems",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "anyOf",
+        "propertyOrdering",
+        "minProperties",
+        "maxProperties",
+    }
+)
 
 
 def build_body(request: Request) -> dict[str, Any]:

@@ -168,8 +168,9 @@ class OllamaStreamDecoder:
 
     def feed(self, line: Any) -> list[StreamEvent]:
         if not isinstance(line, dict):
-            raise LLMError("invalid_response", "stream line is not a JSON object",
-                           provider=self.provider)
+            raise LLMError(
+                "invalid_response", "stream line is not a JSON object", provider=self.provider
+            )
         if "error" in line:
             raise _stream_error(line["error"], self.provider)
         events: list[StreamEvent] = []
@@ -183,17 +184,24 @@ class OllamaStreamDecoder:
         if line.get("done"):
             self.done = True
             self.done_reason = str(line.get("done_reason") or "stop")
-            events.append(UsageUpdate(Usage(
-                input_tokens=int(line.get("prompt_eval_count") or 0),
-                output_tokens=int(line.get("eval_count") or 0),
-            )))
+            events.append(
+                UsageUpdate(
+                    Usage(
+                        input_tokens=int(line.get("prompt_eval_count") or 0),
+                        output_tokens=int(line.get("eval_count") or 0),
+                    )
+                )
+            )
         return events
 
     def finish(self) -> list[StreamEvent]:
         """The closing Finish; a stream without its `done: true` line was cut off."""
         if not self.done:
-            raise LLMError("connection", "the stream ended before Ollama sent done: true",
-                           provider=self.provider)
+            raise LLMError(
+                "connection",
+                "the stream ended before Ollama sent done: true",
+                provider=self.provider,
+            )
         if self.calls:
             return [Finish("tool_calls", self.done_reason)]
         return [Finish("length" if self.done_reason == "length" else "stop", self.done_reason)]
@@ -201,18 +209,21 @@ class OllamaStreamDecoder:
     def _tool_call(self, call: Any) -> list[StreamEvent]:
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict) or not function.get("name"):
-            raise LLMError("invalid_response", "tool call without a function name",
-                           provider=self.provider)
+            raise LLMError(
+                "invalid_response", "tool call without a function name", provider=self.provider
+            )
         arguments = function.get("arguments") or {}
         if isinstance(arguments, str):  # some model templates emit a JSON string
             try:
                 arguments = json.loads(arguments) if arguments.strip() else {}
             except ValueError as exc:
-                raise LLMError("invalid_response", "tool call arguments are not JSON",
-                               provider=self.provider) from exc
+                raise LLMError(
+                    "invalid_response", "tool call arguments are not JSON", provider=self.provider
+                ) from exc
         if not isinstance(arguments, dict):
-            raise LLMError("invalid_response", "tool call arguments are not an object",
-                           provider=self.provider)
+            raise LLMError(
+                "invalid_response", "tool call arguments are not an object", provider=self.provider
+            )
         index = self.calls
         self.calls += 1
         call_id = str(call.get("id") or f"call_{self.first_call_number + index}")

@@ -7,21 +7,113 @@ from opscopilot.tools.commands.judged import Judged, destructive, read, write
 
 # --- network -----------------------------------------------------------------------------------
 
-_CURL_VALUE = {"-d", "--data", "--data-raw", "--data-binary", "--data-urlencode", "--data-ascii",
-               "--json", "-F", "--form", "--form-string", "-H", "--header", "-o", "--output",
-               "-T", "--upload-file", "-u", "--user", "-X", "--request", "-x", "--proxy", "-A",
-               "--user-agent", "-e", "--referer", "-b", "--cookie", "-c", "--cookie-jar", "-D",
-               "--dump-header", "-E", "--cert", "-K", "--config", "-m", "--max-time", "-r",
-               "--range", "-w", "--write-out", "-y", "-Y", "-z", "-C", "-P", "-Q", "--quote",
-               "-t", "--telnet-option", "--connect-timeout", "--resolve", "--retry", "--cacert",
-               "--key", "--trace", "--trace-ascii", "--stderr", "--libcurl", "--url", "-U",
-               "--proxy-user", "--output-dir", "--max-filesize", "--interface", "--limit-rate"}
-_CURL_WRITE = {"-d", "--data", "--data-raw", "--data-binary", "--data-urlencode", "--data-ascii",
-               "--json", "-F", "--form", "--form-string", "-T", "--upload-file", "-o", "--output",
-               "-O", "--remote-name", "--remote-name-all", "-J", "--remote-header-name", "-D",
-               "--dump-header", "-c", "--cookie-jar", "-K", "--config", "--trace", "--trace-ascii",
-               "--stderr", "--libcurl", "--create-dirs", "-Q", "--quote", "--output-dir",
-               "--etag-save", "--hsts", "--alt-svc"}
+_CURL_VALUE = {
+    "-d",
+    "--data",
+    "--data-raw",
+    "--data-binary",
+    "--data-urlencode",
+    "--data-ascii",
+    "--json",
+    "-F",
+    "--form",
+    "--form-string",
+    "-H",
+    "--header",
+    "-o",
+    "--output",
+    "-T",
+    "--upload-file",
+    "-u",
+    "--user",
+    "-X",
+    "--request",
+    "-x",
+    "--proxy",
+    "-A",
+    "--user-agent",
+    "-e",
+    "--referer",
+    "-b",
+    "--cookie",
+    "-c",
+    "--cookie-jar",
+    "-D",
+    "--dump-header",
+    "-E",
+    "--cert",
+    "-K",
+    "--config",
+    "-m",
+    "--max-time",
+    "-r",
+    "--range",
+    "-w",
+    "--write-out",
+    "-y",
+    "-Y",
+    "-z",
+    "-C",
+    "-P",
+    "-Q",
+    "--quote",
+    "-t",
+    "--telnet-option",
+    "--connect-timeout",
+    "--resolve",
+    "--retry",
+    "--cacert",
+    "--key",
+    "--trace",
+    "--trace-ascii",
+    "--stderr",
+    "--libcurl",
+    "--url",
+    "-U",
+    "--proxy-user",
+    "--output-dir",
+    "--max-filesize",
+    "--interface",
+    "--limit-rate",
+}
+_CURL_WRITE = {
+    "-d",
+    "--data",
+    "--data-raw",
+    "--data-binary",
+    "--data-urlencode",
+    "--data-ascii",
+    "--json",
+    "-F",
+    "--form",
+    "--form-string",
+    "-T",
+    "--upload-file",
+    "-o",
+    "--output",
+    "-O",
+    "--remote-name",
+    "--remote-name-all",
+    "-J",
+    "--remote-header-name",
+    "-D",
+    "--dump-header",
+    "-c",
+    "--cookie-jar",
+    "-K",
+    "--config",
+    "--trace",
+    "--trace-ascii",
+    "--stderr",
+    "--libcurl",
+    "--create-dirs",
+    "-Q",
+    "--quote",
+    "--output-dir",
+    "--etag-save",
+    "--hsts",
+    "--alt-svc",
+}
 
 
 def _non_http_urls(words: list[str]) -> list[str]:
@@ -43,14 +135,55 @@ def curl(args: list[str]) -> Judged:
 
 
 def wget(args: list[str]) -> Judged:
-    parsed = parse_args(args, {"-O", "--output-document", "-o", "--output-file", "-a",
-                               "--append-output", "-P", "--directory-prefix", "--post-data",
-                               "--post-file", "--method", "--body-data", "--body-file", "-U",
-                               "--user-agent", "--header", "-T", "--timeout", "-t", "--tries",
-                               "-e", "--execute", "-i", "--input-file", "--user", "--password"})
-    if parsed.has("--post-data", "--post-file", "--body-data", "--body-file", "-e", "--execute",
-                  "-o", "--output-file", "-a", "--append-output", "-r", "--recursive", "-m",
-                  "--mirror", "-i", "--input-file"):
+    parsed = parse_args(
+        args,
+        {
+            "-O",
+            "--output-document",
+            "-o",
+            "--output-file",
+            "-a",
+            "--append-output",
+            "-P",
+            "--directory-prefix",
+            "--post-data",
+            "--post-file",
+            "--method",
+            "--body-data",
+            "--body-file",
+            "-U",
+            "--user-agent",
+            "--header",
+            "-T",
+            "--timeout",
+            "-t",
+            "--tries",
+            "-e",
+            "--execute",
+            "-i",
+            "--input-file",
+            "--user",
+            "--password",
+        },
+    )
+    if parsed.has(
+        "--post-data",
+        "--post-file",
+        "--body-data",
+        "--body-file",
+        "-e",
+        "--execute",
+        "-o",
+        "--output-file",
+        "-a",
+        "--append-output",
+        "-r",
+        "--recursive",
+        "-m",
+        "--mirror",
+        "-i",
+        "--input-file",
+    ):
         return write("wget uploads data, runs wgetrc commands or writes files")
     method = (parsed.value("--method") or "GET").upper()
     if method not in {"GET", "HEAD"}:
@@ -78,28 +211,94 @@ def ss(args: list[str]) -> Judged:
 
 
 def ip(args: list[str]) -> Judged:
-    parsed = parse_args(args, {"-n", "-netns", "-f", "-family", "-b", "-batch", "-rc", "-l",
-                               "-loops"})
+    parsed = parse_args(
+        args, {"-n", "-netns", "-f", "-family", "-b", "-batch", "-rc", "-l", "-loops"}
+    )
     words = parsed.positionals
     if "flush" in words:
         return destructive("ip ... flush removes addresses or routes")
-    if any(w in {"add", "del", "delete", "set", "change", "replace", "append", "prepend",
-                 "exec", "attach", "detach", "save", "restore"} for w in words):
+    if any(
+        w
+        in {
+            "add",
+            "del",
+            "delete",
+            "set",
+            "change",
+            "replace",
+            "append",
+            "prepend",
+            "exec",
+            "attach",
+            "detach",
+            "save",
+            "restore",
+        }
+        for w in words
+    ):
         return write("ip changes network configuration")
     return read("ip shows network state")
 
 
 def iptables(args: list[str]) -> Judged:
-    parsed = parse_args(args, {"-t", "--table", "-A", "--append", "-I", "--insert", "-D",
-                               "--delete", "-R", "--replace", "-N", "--new-chain", "-P",
-                               "--policy", "-X", "--delete-chain", "-F", "--flush", "-Z",
-                               "--zero", "-E", "--rename-chain", "-j", "-p", "-s", "-d", "-i",
-                               "-o", "--dport", "--sport", "-m", "-L", "--list", "-S",
-                               "--list-rules", "-w", "--wait"})
+    parsed = parse_args(
+        args,
+        {
+            "-t",
+            "--table",
+            "-A",
+            "--append",
+            "-I",
+            "--insert",
+            "-D",
+            "--delete",
+            "-R",
+            "--replace",
+            "-N",
+            "--new-chain",
+            "-P",
+            "--policy",
+            "-X",
+            "--delete-chain",
+            "-F",
+            "--flush",
+            "-Z",
+            "--zero",
+            "-E",
+            "--rename-chain",
+            "-j",
+            "-p",
+            "-s",
+            "-d",
+            "-i",
+            "-o",
+            "--dport",
+            "--sport",
+            "-m",
+            "-L",
+            "--list",
+            "-S",
+            "--list-rules",
+            "-w",
+            "--wait",
+        },
+    )
     if parsed.has("-F", "--flush", "-X", "--delete-chain", "-D", "--delete", "-P", "--policy"):
         return destructive("iptables flushes, deletes or re-sets firewall rules")
-    if parsed.has("-A", "--append", "-I", "--insert", "-R", "--replace", "-N", "--new-chain",
-                  "-Z", "--zero", "-E", "--rename-chain"):
+    if parsed.has(
+        "-A",
+        "--append",
+        "-I",
+        "--insert",
+        "-R",
+        "--replace",
+        "-N",
+        "--new-chain",
+        "-Z",
+        "--zero",
+        "-E",
+        "--rename-chain",
+    ):
         return write("iptables changes firewall rules")
     if parsed.has("-L", "--list", "-S", "--list-rules"):
         return read("iptables -L/-S only lists")

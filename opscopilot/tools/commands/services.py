@@ -10,18 +10,68 @@ from opscopilot.tools.commands.judged import Judged, destructive, first, read, w
 # --- systemd -------------------------------------------------------------------------------
 
 _SYSTEMCTL_READ = {
-    "status", "show", "list-units", "list-unit-files", "list-timers", "list-sockets",
-    "list-dependencies", "list-jobs", "list-machines", "list-automounts", "list-paths",
-    "is-active", "is-enabled", "is-failed", "is-system-running", "cat", "get-default", "help",
+    "status",
+    "show",
+    "list-units",
+    "list-unit-files",
+    "list-timers",
+    "list-sockets",
+    "list-dependencies",
+    "list-jobs",
+    "list-machines",
+    "list-automounts",
+    "list-paths",
+    "is-active",
+    "is-enabled",
+    "is-failed",
+    "is-system-running",
+    "cat",
+    "get-default",
+    "help",
 }
 _SYSTEMCTL_DESTRUCTIVE = {
-    "stop", "disable", "mask", "kill", "poweroff", "reboot", "halt", "kexec", "isolate",
-    "rescue", "emergency", "suspend", "hibernate", "hybrid-sleep", "suspend-then-hibernate",
-    "switch-root", "clean", "soft-reboot",
+    "stop",
+    "disable",
+    "mask",
+    "kill",
+    "poweroff",
+    "reboot",
+    "halt",
+    "kexec",
+    "isolate",
+    "rescue",
+    "emergency",
+    "suspend",
+    "hibernate",
+    "hybrid-sleep",
+    "suspend-then-hibernate",
+    "switch-root",
+    "clean",
+    "soft-reboot",
 }
-_SYSTEMCTL_VALUE = {"-H", "--host", "-M", "--machine", "-t", "--type", "-p", "--property",
-                    "--state", "-n", "--lines", "-o", "--output", "-s", "--signal", "--root",
-                    "--kill-whom", "--what", "--job-mode", "--boot-loader-entry", "--timestamp"}
+_SYSTEMCTL_VALUE = {
+    "-H",
+    "--host",
+    "-M",
+    "--machine",
+    "-t",
+    "--type",
+    "-p",
+    "--property",
+    "--state",
+    "-n",
+    "--lines",
+    "-o",
+    "--output",
+    "-s",
+    "--signal",
+    "--root",
+    "--kill-whom",
+    "--what",
+    "--job-mode",
+    "--boot-loader-entry",
+    "--timestamp",
+}
 
 
 def systemctl(args: list[str]) -> Judged:
@@ -48,16 +98,55 @@ def service(args: list[str]) -> Judged:
     return write(f"service {verb or '(no action)'} changes service state")
 
 
-_JOURNALCTL_WRITE = ("--rotate", "--flush", "--sync", "--relinquish-var", "--smart-relinquish-var",
-                     "--setup-keys", "--update-catalog", "--new-id128")
+_JOURNALCTL_WRITE = (
+    "--rotate",
+    "--flush",
+    "--sync",
+    "--relinquish-var",
+    "--smart-relinquish-var",
+    "--setup-keys",
+    "--update-catalog",
+    "--new-id128",
+)
 
 
 def journalctl(args: list[str]) -> Judged:
-    parsed = parse_args(args, {"-u", "--unit", "-n", "--lines", "-p", "--priority", "-o",
-                               "--output", "-S", "--since", "-U", "--until", "-b", "--boot",
-                               "-t", "--identifier", "-D", "--directory", "--file", "-M",
-                               "--machine", "-g", "--grep", "--user-unit", "-F", "--field",
-                               "--output-fields", "--facility", "-_", "--root", "--cursor"})
+    parsed = parse_args(
+        args,
+        {
+            "-u",
+            "--unit",
+            "-n",
+            "--lines",
+            "-p",
+            "--priority",
+            "-o",
+            "--output",
+            "-S",
+            "--since",
+            "-U",
+            "--until",
+            "-b",
+            "--boot",
+            "-t",
+            "--identifier",
+            "-D",
+            "--directory",
+            "--file",
+            "-M",
+            "--machine",
+            "-g",
+            "--grep",
+            "--user-unit",
+            "-F",
+            "--field",
+            "--output-fields",
+            "--facility",
+            "-_",
+            "--root",
+            "--cursor",
+        },
+    )
     if parsed.long_prefixed("--vacuum"):
         return destructive("journalctl --vacuum-* deletes journal files")
     if parsed.has(*_JOURNALCTL_WRITE):
@@ -65,8 +154,12 @@ def journalctl(args: list[str]) -> Judged:
     return read("journalctl only reads")
 
 
-def ctl(name: str, read_verbs: set[str], destructive_verbs: frozenset[str] = frozenset(),
-         default_read: bool = True) -> Callable[[list[str]], Judged]:
+def ctl(
+    name: str,
+    read_verbs: set[str],
+    destructive_verbs: frozenset[str] = frozenset(),
+    default_read: bool = True,
+) -> Callable[[list[str]], Judged]:
     def rule(args: list[str]) -> Judged:
         parsed = parse_args(args, {"-H", "--host", "-M", "--machine", "-p", "--property"})
         verb = first(parsed)
@@ -81,15 +174,57 @@ def ctl(name: str, read_verbs: set[str], destructive_verbs: frozenset[str] = fro
 
 # --- containers ------------------------------------------------------------------------------
 
-_KUBECTL_READ = {"get", "describe", "logs", "top", "explain", "version", "api-resources",
-                 "api-versions", "cluster-info", "events", "wait"}
+_KUBECTL_READ = {
+    "get",
+    "describe",
+    "logs",
+    "top",
+    "explain",
+    "version",
+    "api-resources",
+    "api-versions",
+    "cluster-info",
+    "events",
+    "wait",
+}
 _KUBECTL_DESTRUCTIVE = {"delete", "drain", "replace"}
-_KUBECTL_VALUE = {"-n", "--namespace", "--context", "--kubeconfig", "-s", "--server", "--cluster",
-                  "--user", "--token", "-v", "-o", "--output", "-l", "--selector", "-c",
-                  "--container", "-f", "--filename", "--field-selector", "--since", "--tail",
-                  "--as", "--as-group", "--request-timeout", "--sort-by", "--template", "-p",
-                  "--pod-running-timeout", "--certificate-authority", "--client-key",
-                  "--client-certificate", "--cache-dir", "--timeout", "--for", "-L"}
+_KUBECTL_VALUE = {
+    "-n",
+    "--namespace",
+    "--context",
+    "--kubeconfig",
+    "-s",
+    "--server",
+    "--cluster",
+    "--user",
+    "--token",
+    "-v",
+    "-o",
+    "--output",
+    "-l",
+    "--selector",
+    "-c",
+    "--container",
+    "-f",
+    "--filename",
+    "--field-selector",
+    "--since",
+    "--tail",
+    "--as",
+    "--as-group",
+    "--request-timeout",
+    "--sort-by",
+    "--template",
+    "-p",
+    "--pod-running-timeout",
+    "--certificate-authority",
+    "--client-key",
+    "--client-certificate",
+    "--cache-dir",
+    "--timeout",
+    "--for",
+    "-L",
+}
 
 
 def kubectl(args: list[str]) -> Judged:
@@ -107,7 +242,12 @@ def kubectl(args: list[str]) -> Judged:
     if verb in {"get", "describe"} and any(w.startswith("secret") for w in words[1:]):
         output = parsed.value("-o", "--output") or ""
         if verb == "describe" or output.split("=")[0] in {
-            "yaml", "json", "jsonpath", "go-template", "go-template-file", "jsonpath-file",
+            "yaml",
+            "json",
+            "jsonpath",
+            "go-template",
+            "go-template-file",
+            "jsonpath-file",
         }:
             return write("prints secret values")
     if verb == "config":
@@ -130,24 +270,62 @@ def kubectl(args: list[str]) -> Judged:
     return write(f"kubectl {verb or '(no command)'} changes the cluster")
 
 
-_DOCKER_READ = {"ps", "logs", "inspect", "stats", "images", "version", "info", "top", "port",
-                "diff", "history", "events", "search"}
+_DOCKER_READ = {
+    "ps",
+    "logs",
+    "inspect",
+    "stats",
+    "images",
+    "version",
+    "info",
+    "top",
+    "port",
+    "diff",
+    "history",
+    "events",
+    "search",
+}
 _DOCKER_DESTRUCTIVE = {"rm", "rmi", "kill"}
 _DOCKER_MANAGEMENT = {
-    "container": ({"ls", "list", "ps", "inspect", "logs", "stats", "top", "port", "diff"},
-                  {"rm", "prune", "kill"}),
+    "container": (
+        {"ls", "list", "ps", "inspect", "logs", "stats", "top", "port", "diff"},
+        {"rm", "prune", "kill"},
+    ),
     "image": ({"ls", "list", "inspect", "history"}, {"rm", "prune"}),
     "volume": ({"ls", "list", "inspect"}, {"rm", "prune"}),
     "network": ({"ls", "list", "inspect"}, {"rm", "prune"}),
     "system": ({"df", "info", "events"}, {"prune"}),
     "builder": ({"ls"}, {"prune"}),
-    "compose": ({"ps", "logs", "top", "images", "ls", "version", "events"},
-                {"down", "rm", "kill"}),
+    "compose": ({"ps", "logs", "top", "images", "ls", "version", "events"}, {"down", "rm", "kill"}),
 }
-_DOCKER_VALUE = {"-H", "--host", "--context", "-c", "--config", "-l", "--log-level",
-                 "-f", "--filter", "--format", "-n", "--tail", "--since", "--until", "-u",
-                 "--user", "-w", "--workdir", "-e", "--env", "--env-file", "-p", "--project-name",
-                 "--file", "--project-directory", "--profile"}
+_DOCKER_VALUE = {
+    "-H",
+    "--host",
+    "--context",
+    "-c",
+    "--config",
+    "-l",
+    "--log-level",
+    "-f",
+    "--filter",
+    "--format",
+    "-n",
+    "--tail",
+    "--since",
+    "--until",
+    "-u",
+    "--user",
+    "-w",
+    "--workdir",
+    "-e",
+    "--env",
+    "--env-file",
+    "-p",
+    "--project-name",
+    "--file",
+    "--project-directory",
+    "--profile",
+}
 
 
 def docker(args: list[str]) -> Judged:
@@ -178,9 +356,26 @@ def docker(args: list[str]) -> Judged:
 
 # --- git ---------------------------------------------------------------------------------------
 
-_GIT_READ = {"status", "log", "diff", "show", "blame", "ls-files", "rev-parse", "describe",
-             "shortlog", "reflog-show", "grep", "ls-remote", "whatchanged", "cat-file", "ls-tree",
-             "rev-list", "version", "help"}
+_GIT_READ = {
+    "status",
+    "log",
+    "diff",
+    "show",
+    "blame",
+    "ls-files",
+    "rev-parse",
+    "describe",
+    "shortlog",
+    "reflog-show",
+    "grep",
+    "ls-remote",
+    "whatchanged",
+    "cat-file",
+    "ls-tree",
+    "rev-list",
+    "version",
+    "help",
+}
 _GIT_VALUE = {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path"}
 
 
@@ -190,23 +385,49 @@ def git(args: list[str]) -> Judged:
         return write("git -c/--exec-path can make git run other programs")
     rest = parsed.rest
     verb = rest[0] if rest else ""
-    sub = parse_args(rest[1:], {"-m", "--message", "-u", "--set-upstream-to", "--format",
-                                "-n", "--max-count", "--since", "--until", "--author"})
+    sub = parse_args(
+        rest[1:],
+        {
+            "-m",
+            "--message",
+            "-u",
+            "--set-upstream-to",
+            "--format",
+            "-n",
+            "--max-count",
+            "--since",
+            "--until",
+            "--author",
+        },
+    )
     if verb == "push":
-        forced = sub.has("-f", "--force", "--force-with-lease", "--mirror", "--delete", "-d",
-                         "--prune") or any(p.startswith("+") or p.startswith(":")
-                                           for p in sub.positionals)
+        forced = sub.has(
+            "-f", "--force", "--force-with-lease", "--mirror", "--delete", "-d", "--prune"
+        ) or any(p.startswith("+") or p.startswith(":") for p in sub.positionals)
         if forced:
             return destructive("git push --force/--delete rewrites or removes remote history")
         return write("git push changes a remote")
     if verb == "branch":
         if sub.has("-D") or (sub.has("-d", "--delete") and sub.has("-f", "--force")):
             return destructive("git branch -D deletes a branch")
-        if sub.has("-d", "--delete", "-m", "-M", "--move", "-c", "-C", "--copy",
-                   "--set-upstream-to", "-u", "--unset-upstream", "--edit-description"):
+        if sub.has(
+            "-d",
+            "--delete",
+            "-m",
+            "-M",
+            "--move",
+            "-c",
+            "-C",
+            "--copy",
+            "--set-upstream-to",
+            "-u",
+            "--unset-upstream",
+            "--edit-description",
+        ):
             return write("git branch changes branches")
-        if sub.positionals and not sub.has("--list", "-l", "--contains", "--merged",
-                                           "--no-merged", "--points-at"):
+        if sub.positionals and not sub.has(
+            "--list", "-l", "--contains", "--merged", "--no-merged", "--points-at"
+        ):
             return write("git branch NAME creates a branch")
         return read("git branch lists branches")
     if verb == "tag":
@@ -225,7 +446,9 @@ def git(args: list[str]) -> Judged:
         return read("git stash list/show only reads")
     if verb == "remote" and (not sub.positionals or sub.positionals[0] in {"show", "get-url"}):
         return read("git remote only reads")
-    if verb in {"filter-branch", "filter-repo"} or (verb == "reflog" and "expire" in sub.positionals):
+    if verb in {"filter-branch", "filter-repo"} or (
+        verb == "reflog" and "expire" in sub.positionals
+    ):
         return destructive(f"git {verb} rewrites history")
     if verb == "reflog" and (not sub.positionals or sub.positionals[0] == "show"):
         return read("git reflog only reads")

@@ -44,8 +44,16 @@ def make_find() -> Callable[[list[str]], Judged]:
 
 def dmesg(args: list[str]) -> Judged:
     if parse_args(args, {"-n", "--console-level", "-f", "--facility", "-l", "--level"}).has(
-        "-c", "-C", "--clear", "--read-clear", "-D", "--console-off", "-E", "--console-on",
-        "-n", "--console-level",
+        "-c",
+        "-C",
+        "--clear",
+        "--read-clear",
+        "-D",
+        "--console-off",
+        "-E",
+        "--console-on",
+        "-n",
+        "--console-level",
     ):
         return write("dmesg with a flag that clears or changes the kernel log")
     return read("dmesg only reads")
@@ -66,8 +74,10 @@ def hostname(args: list[str]) -> Judged:
 
 
 def date(args: list[str]) -> Judged:
-    parsed = parse_args(args, {"-d", "--date", "-f", "--file", "-r", "--reference", "-s", "--set",
-                               "-I", "--iso-8601"})
+    parsed = parse_args(
+        args,
+        {"-d", "--date", "-f", "--file", "-r", "--reference", "-s", "--set", "-I", "--iso-8601"},
+    )
     if parsed.has("-s", "--set") or any(not p.startswith("+") for p in parsed.positionals):
         return write("date with a value sets the clock")
     return read("date only reads")
@@ -109,8 +119,7 @@ def uniq(args: list[str]) -> Judged:
 
 
 def sed(args: list[str]) -> Judged:
-    parsed = parse_args(args, {"-e", "--expression", "-f", "--file", "-l"},
-                        optional_value={"-i"})
+    parsed = parse_args(args, {"-e", "--expression", "-f", "--file", "-l"}, optional_value={"-i"})
     if parsed.has("-i", "--in-place") or parsed.long_prefixed("--in-place"):
         return write("sed -i rewrites files in place")
     return write("sed scripts can write files or run commands (w, e)")
@@ -134,8 +143,9 @@ def chmod_like(name: str) -> Callable[[list[str]], Judged]:
     return rule
 
 
-def package_manager(name: str, read_verbs: set[str], remove_verbs: set[str]) -> Callable[
-        [list[str]], Judged]:
+def package_manager(
+    name: str, read_verbs: set[str], remove_verbs: set[str]
+) -> Callable[[list[str]], Judged]:
     def rule(args: list[str]) -> Judged:
         verb = first(parse_args(args, {"-o", "-c", "-t", "--root", "--installroot"}))
         if verb in read_verbs:
@@ -151,8 +161,20 @@ def dpkg(args: list[str]) -> Judged:
     parsed = parse_args(args, {"--root", "--admindir"})
     if parsed.has("-r", "--remove", "-P", "--purge"):
         return destructive("dpkg -r/-P removes packages")
-    if parsed.has("-l", "--list", "-L", "--listfiles", "-s", "--status", "-S", "--search",
-                  "-p", "--print-avail", "--get-selections", "--print-architecture"):
+    if parsed.has(
+        "-l",
+        "--list",
+        "-L",
+        "--listfiles",
+        "-s",
+        "--status",
+        "-S",
+        "--search",
+        "-p",
+        "--print-avail",
+        "--get-selections",
+        "--print-architecture",
+    ):
         return read("dpkg query only reads")
     return write("dpkg changes installed software")
 
@@ -168,8 +190,12 @@ def rpm(args: list[str]) -> Judged:
 
 def tar(args: list[str]) -> Judged:
     first = args[0] if args else ""
-    if "--list" in args or (first and not first.startswith("--") and "t" in first.lstrip("-")
-                            and not any(c in first for c in "xcru")):
+    if "--list" in args or (
+        first
+        and not first.startswith("--")
+        and "t" in first.lstrip("-")
+        and not any(c in first for c in "xcru")
+    ):
         return read("tar -t only lists")
     return write("tar extracts or creates archives")
 

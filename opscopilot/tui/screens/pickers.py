@@ -111,10 +111,10 @@ class AllowRulesScreen(ModalScreen[int | None]):
             yield Static(f"Always allowed in {self.session_id}", classes="dialog-title")
             if not self.rules:
                 yield Static("nothing: every call asks as the policy says", classes="dialog-help")
-            yield OptionList(*[Option(_rule_line(r), id=str(r.id)) for r in self.rules],
-                             id="rule-list")
-            yield Static("enter: revoke (later calls ask again) · esc: back",
-                         classes="dialog-help")
+            yield OptionList(
+                *[Option(_rule_line(r), id=str(r.id)) for r in self.rules], id="rule-list"
+            )
+            yield Static("enter: revoke (later calls ask again) · esc: back", classes="dialog-help")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(int(event.option.id or 0))

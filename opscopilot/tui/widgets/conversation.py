@@ -267,7 +267,9 @@ class ConversationPane(Vertical, can_focus=True):
             self._set_state(event.status)
             note = f"turn {event.status}"
             if event.cost_usd is not None:
-                note += f"  ·  ${event.cost_usd:.4f}" + (" (simulated)" if self.turn_simulated else "")
+                note += f"  ·  ${event.cost_usd:.4f}" + (
+                    " (simulated)" if self.turn_simulated else ""
+                )
             if event.error is not None:
                 note += f"  ·  {event.error.kind}: {event.error.message}"
             await self.add_note(note, classes="turn-status")
@@ -311,12 +313,11 @@ def _empty_hint(model: str) -> str:
     """What an empty pane says, so a first look shows what to try."""
     if model.startswith("builtin:"):
         return (
-            "Ask about this machine, e.g. \"how full are the disks?\" or \"why is the load "
-            "high?\" — builtin:ops runs read-only checks and summarises them. A change such as "
-            "\"restart nginx\" waits for your approval (F5). F1 lists every key."
+            'Ask about this machine, e.g. "how full are the disks?" or "why is the load '
+            'high?" — builtin:ops runs read-only checks and summarises them. A change such as '
+            '"restart nginx" waits for your approval (F5). F1 lists every key.'
         )
     return (
         f"Ask {model} about a live system. Read-only tool calls run; anything that changes "
         "something waits for your approval (F5). F1 lists every key."
     )
-

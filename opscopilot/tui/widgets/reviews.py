@@ -95,7 +95,9 @@ class ReviewList(OptionList):
 
 def _render(approval: ApprovalView, now: float) -> Text:
     text = Text()
-    risk_style = {"read": "green", "write": "yellow", "destructive": "bold red"}.get(approval.risk, "")
+    risk_style = {"read": "green", "write": "yellow", "destructive": "bold red"}.get(
+        approval.risk, ""
+    )
     text.append(f"{RISK_MARKS.get(approval.risk, approval.risk):<15}", style=risk_style)
     text.append(f" {approval.tool}", style="bold")
     text.append(f"  {format_arguments(approval.arguments, limit=80)}")

@@ -64,7 +64,9 @@ class ToolCard(Vertical):
         self.output_parts: list[str] = []
         self.border_title = name
         self._header = Static(self._header_text(), classes="tool-header")
-        self._arguments = Static(format_arguments(self.arguments), classes="tool-args", markup=False)
+        self._arguments = Static(
+            format_arguments(self.arguments), classes="tool-args", markup=False
+        )
         self._log = Log(max_lines=MAX_OUTPUT_LINES, auto_scroll=True)
         self._log.display = False
         self._unshown: list[str] = []  # output lines waiting for the next frame
@@ -80,7 +82,10 @@ class ToolCard(Vertical):
             self._show_output()
 
     def _header_text(self) -> str:
-        parts = [RISK_MARKS.get(self.risk, self.risk) or "…", STATUS_MARKS.get(self.status, self.status)]
+        parts = [
+            RISK_MARKS.get(self.risk, self.risk) or "…",
+            STATUS_MARKS.get(self.status, self.status),
+        ]
         if self.duration_s is not None:
             parts.append(f"{self.duration_s:.2f}s")
         return "  ·  ".join(parts)
