@@ -305,3 +305,46 @@ def test_loading_the_prompt_command_imports_nothing_heavy(env):
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_prompt_works_against_gemini_and_ollama_servers_too(env, wire_server):
+    from tests.llm import test_gemini as gemini
+    from tests.llm import test_ollama as ollama
+    from tests.support.wire_server import ndjson
+
+    wire_server.expect(
+        gemini.PATH,
+        Reply(
+            body=sse(
+                gemini.chunk(
+                    [{"text": "Disk / is at 92 % — clean /var/log ✓"}],
+                    "STOP",
+                    promptTokenCount=7,
+                    candidatesTokenCount=11,
+                )
+            )
+        ),
+    )
+    wire_server.expect(
+        ollama.PATH,
+        Reply(
+            content_type="application/x-ndjson",
+            body=ndjson(ollama.line("Port 443 listens ✓"), ollama.done(prompt=5, output=4)),
+        ),
+    )
+    gemini_env = {
+        **env,
+        "GEMINI_BASE_URL": wire_server.url,
+        "GEMINI_API_KEY": "AIzaSy-test-key-0123456789",
+    }
+    result = opscopilot(gemini_env, "hello", "--model", f"gemini:{gemini.MODEL}", "--json")
+    answer = json.loads(result.stdout)
+    assert result.returncode == 0, result.stderr
+    assert answer["text"] == "Disk / is at 92 % — clean /var/log ✓"
+    assert answer["provider"] == "gemini" and answer["usage"]["output_tokens"] == 11
+    assert "AIzaSy-test-key" not in result.stdout + result.stderr
+
+    ollama_env = {**env, "OLLAMA_HOST": wire_server.url.removeprefix("http://")}
+    result = opscopilot(ollama_env, "hello", "--model", f"ollama:{ollama.MODEL}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Port 443 listens ✓")
