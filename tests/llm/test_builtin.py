@@ -443,3 +443,15 @@ def test_real_http_check_of_a_failing_gateway(wire_server):
     assert call.name == "http_check" and call.arguments == {"url": f"{wire_server.url}/"}
     summary = respond(after_tools(run_tools([call]))).text
     assert f"**{wire_server.url}/**: HTTP 502 in" in summary and "failing (5xx)" in summary
+
+
+def test_a_topic_a_dedicated_check_reports_is_not_said_twice_by_system_info():
+    from opscopilot.llm.providers.builtin_summary import ToolOutcome, summarise
+
+    uptime = ToolOutcome("run_command", {"command": "uptime"}, captured("uptime.txt"), False)
+    info = ToolOutcome("system_info", {}, captured("system_info.txt"), False)
+    alone = summarise([info])
+    assert "**Load**" in alone and "**Memory**" in alone  # system_info alone reports load
+    both = summarise([uptime, info])
+    assert both.count("**Load**") == 1 and "**Load** (`uptime`)" in both
+    assert "**Memory** (`system_info`)" in both  # what uptime doesn't cover is still said

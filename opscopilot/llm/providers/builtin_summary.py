@@ -54,11 +54,20 @@ class ToolOutcome:
 class _Report:
     findings: list[str] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
+    covered: set[str] = field(default_factory=set)  # topics a dedicated check reports
+
+
+# A dedicated command's topic: system_info leaves it to that command instead of saying it twice.
+_TOPIC_OF_PROGRAM = {"uptime": "load", "free": "memory", "df": "disk", "ps": "processes"}
 
 
 def summarise(outcomes: list[ToolOutcome]) -> str:
     """A concise Markdown summary of every outcome, then next steps when something is wrong."""
     report = _Report()
+    for outcome in outcomes:
+        program = outcome.argv[0].rsplit("/", 1)[-1] if outcome.argv else ""
+        if program in _TOPIC_OF_PROGRAM and not outcome.is_error:
+            report.covered.add(_TOPIC_OF_PROGRAM[program])
     cores = _cores(outcomes)
     ran = 0
     for outcome in outcomes:
@@ -368,13 +377,13 @@ def _system_info(outcome: ToolOutcome, report: _Report, cores: int | None) -> No
         _unreadable(outcome, report, cores)
         return
     load = parsers.parse_uptime(outcome.content)
-    if load is not None:
+    if load is not None and "load" not in report.covered:
         _load_findings(outcome.label, load, cores, report)
-    if info.memory is not None and info.memory.total_mib > 0:
+    if info.memory is not None and info.memory.total_mib > 0 and "memory" not in report.covered:
         _memory_findings(outcome.label, info.memory, report)
-    if info.disks:
+    if info.disks and "disk" not in report.covered:
         _disk_findings(outcome.label, info.disks, "Disk", report)
-    if info.processes:
+    if info.processes and "processes" not in report.covered:
         _process_findings(outcome.label, info.processes, report, count=None)
 
 
