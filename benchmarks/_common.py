@@ -27,28 +27,29 @@ BENCH_KEY = "sk-bench-not-a-real-key"
 
 
 @contextmanager
-def server_process(n: int, *extra: str) -> Iterator[str]:
-    """Run benchmarks/_server.py in its own process; yield its base URL (no /v1)."""
-    process = subprocess.Popen(
-        [sys.executable, str(BENCH_DIR / "_server.py"), str(n), *extra],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def child_server(command: list[str], what: str = "benchmark server") -> Iterator[str]:
+    """Run a loopback server in its own process (so its threads never share our GIL); yield
+    the base URL it prints first. It stops when its stdin closes."""
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         if not url.startswith("http://127.0.0.1:"):
-            raise RuntimeError(f"benchmark server did not start (said {url!r})")
+            raise RuntimeError(f"{what} did not start (said {url!r})")
         yield url
     finally:
         if process.stdin is not None:
-            process.stdin.close()  # the server stops when its stdin closes
+            process.stdin.close()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def server_process(n: int, *extra: str):
+    """benchmarks/_server.py in its own process; yields its base URL (no /v1)."""
+    return child_server([sys.executable, str(BENCH_DIR / "_server.py"), str(n), *extra])
 
 
 @contextmanager

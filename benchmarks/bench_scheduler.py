@@ -21,11 +21,9 @@ import asyncio
 import gc
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import (
     BENCH_KEY,
+    child_server,
     isolated_home,
     markdown_table,
     median,
@@ -88,29 +87,12 @@ def serve(latency_ms: float, tokens: int) -> None:
         server.stop()
 
 
-@contextmanager
-def latency_server(latency_ms: float, tokens: int) -> Iterator[str]:
+def latency_server(latency_ms: float, tokens: int):
     """This script in --serve mode, in its own process, so its threads never share our GIL."""
-    process = subprocess.Popen(
+    return child_server(
         [sys.executable, __file__, "--serve", str(latency_ms), "--tokens", str(tokens)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+        what="latency server",
     )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http://127.0.0.1:"):
-            raise RuntimeError(f"latency server did not start (said {url!r})")
-        yield url
-    finally:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # --------------------------------------------------------------------------- 1. overhead
