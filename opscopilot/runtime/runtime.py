@@ -507,25 +507,15 @@ class Runtime:
                         raise
                     record = self.store.get_approval(approval_id)
                     assert record is not None
-            if record.status == "approved":
+            if record.status in ("approved", "denied"):
+                edited = record.edited_arguments if record.status == "approved" else None
                 actions.append(
                     ApprovalDecided(
                         approval_id=approval_id,
-                        decision="approved",
+                        decision=record.status,
                         call_hash=record.call_hash,
                         now=now,
-                        arguments=record.edited_arguments,
-                        reason=record.decision_reason,
-                        operator=record.operator or "",
-                    )
-                )
-            elif record.status == "denied":
-                actions.append(
-                    ApprovalDecided(
-                        approval_id=approval_id,
-                        decision="denied",
-                        call_hash=record.call_hash,
-                        now=now,
+                        arguments=edited,
                         reason=record.decision_reason,
                         operator=record.operator or "",
                     )
