@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import system_packages
 from tests.support.wire_server import WireServer
 
 # Provider keys and base URLs from the developer's shell must never reach a test.
@@ -27,6 +28,13 @@ _PROVIDER_VARS = (
     "TOGETHER_API_KEY",
     "XAI_API_KEY",
 )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Install the Debian packages the sandbox, store, metrics and browser tests need."""
+    problem = system_packages.ensure_installed()
+    if problem:
+        print(f"\nopscopilot tests: {problem}; tests that need them are skipped")
 
 
 @pytest.fixture(autouse=True)
