@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("opscopilot.cli.models:models", "The model catalog: prices, limits, capabilities."),
     "budget": ("opscopilot.cli.budget:budget", "Spend against caps; set the caps."),
     "themes": ("opscopilot.cli.themes:themes", "List the TUI themes."),
+    "serve": ("opscopilot.cli.serve:serve", "Serve the approvals web page and JSON API."),
 }
 
 

@@ -125,6 +125,11 @@ class Runtime:
         self._tools: Any = None
         self._live: dict[str, LiveTurn] = {}
         self._persist = PersistFilter()
+        self.notifier: Any = None  # [notify]: tells someone when an approval is requested
+        if config.section("notify"):
+            from opscopilot.web.notify import Notifier
+
+            self.notifier = Notifier.from_config(self.publish)
         agent_section = config.section("agent")
         self.max_model_calls = int(agent_section.get("max_model_calls", DEFAULT_MAX_MODEL_CALLS))
         self.model_retries = int(agent_section.get("model_retries", 0))
@@ -141,6 +146,8 @@ class Runtime:
         return cls(Store.open(), **options)
 
     async def aclose(self) -> None:
+        if self.notifier is not None:
+            await self.notifier.aclose()
         for persisted in self._persist.flush():
             self.store.append_event(persisted)
         if self._client is not None:
@@ -485,14 +492,16 @@ class Runtime:
     def _decisions(self, approval_ids: tuple[str, ...]) -> list[Action]:
         """Decisions made so far (from any process), and expiries now due, as actions."""
         from opscopilot.store import StoreError
+        from opscopilot.store.expiry import on_expiry
 
         actions: list[Action] = []
         now = self.clock()
+        record_lapsed = on_expiry() == "deny"  # "keep": a lapsed one waits for a person
         for approval_id in approval_ids:
             record = self.store.get_approval(approval_id)
             if record is None:
                 continue
-            if record.expired_at(now):
+            if record_lapsed and record.expired_at(now):
                 try:
                     record = self.store.decide_approval(
                         approval_id,

@@ -87,7 +87,7 @@ async def request_approval(runtime: Runtime, live: LiveTurn, directive: RequestA
         requested_at=now,
     )
     try:
-        await runtime.io(runtime.store.create_approval, record)
+        record = await runtime.io(runtime.store.create_approval, record)
     except StoreError as exc:
         if exc.kind != "conflict":
             raise
@@ -105,6 +105,8 @@ async def request_approval(runtime: Runtime, live: LiveTurn, directive: RequestA
             reason=directive.reason,
         )
     )
+    if runtime.notifier is not None:
+        runtime.notifier.approval_requested(record)
 
 
 async def run_tool(runtime: Runtime, live: LiveTurn, directive: RunTool) -> Action:

@@ -126,6 +126,24 @@ class ApprovalsMixin(StoreBase):
         )
         return [_approval(row).as_of(now) for row in rows]
 
+    def lapsed_approvals(self, now: float) -> list[ApprovalRecord]:
+        """Approvals still recorded pending whose deadline has passed (what a sweeper records)."""
+        rows = self._query(
+            f"SELECT {_APPROVAL_COLUMNS} FROM approvals "
+            "WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ? "
+            "ORDER BY expires_at, id",
+            [now],
+        )
+        return [_approval(row) for row in rows]
+
+    def next_expiry(self) -> float | None:
+        """The earliest deadline among pending approvals (None when none has one)."""
+        rows = self._query(
+            "SELECT MIN(expires_at) AS deadline FROM approvals "
+            "WHERE status = 'pending' AND expires_at IS NOT NULL"
+        )
+        return rows[0]["deadline"] if rows else None
+
     def decide_approval(
         self,
         approval_id: str,
