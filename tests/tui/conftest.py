@@ -122,8 +122,11 @@ def engine() -> ScriptedEngine:
     scripted.close()
 
 
-async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Let the app run until `condition` holds (the poll and workers are real)."""
+async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Let the app run until `condition` holds (the poll and workers are real).
+
+    The timeout only bounds a test that is failing anyway: on a loaded CI machine a condition
+    that holds in 0.1 s on a quiet one can take many seconds, so it is generous."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():

@@ -91,11 +91,19 @@ async def test_f9_on_a_turn_waiting_for_approval_cancels_it_and_denies_what_it_w
 async def test_tui_record_writes_each_session_live_equal_to_its_export(tmp_path, isolated_home):
     engine = RuntimeEngine(recording=recording_settings(True))
     app = create_app(engine=engine, deterministic=True, poll_interval=0.2)
+    # Every message shown, kept here: a toast expires after a few seconds, and on a loaded
+    # machine the turn can outlast it.
+    shown: list[str] = []
+    notify = app.notify
+    app.notify = lambda message, *args, **kwargs: (  # type: ignore[method-assign]
+        shown.append(str(message)),
+        notify(message, *args, **kwargs),
+    )[1]
     async with app.run_test(size=(140, 40), notifications=True) as pilot:
         pane = app.active_pane
         await ask(pilot, app, "how full are the disks?")
-        await wait_for(pilot, lambda: pane.state == "completed", timeout=30)
-        await wait_for(pilot, lambda: any("recording" in n.message for n in app._notifications))
+        await wait_for(pilot, lambda: pane.state == "completed")
+        await wait_for(pilot, lambda: any("recording" in message for message in shown))
         session_id = pane.session_id
     engine.close()
     live_path = isolated_home / "recordings" / f"{session_id}.jsonl"
