@@ -1,21 +1,28 @@
-"""A batch run's report: one JSON line per ticket in ticket order, and a readable summary.
+"""A batch run's report: one JSON line per ticket, and a readable summary.
 
-Both files are rewritten whole (temp file + rename) after every ticket, so they are always
-complete and consistent, even when the run is killed.
+While a run works, each finished ticket appends its line to the JSONL report (O(1) per
+ticket), and the Markdown summary is rewritten every `SUMMARY_EVERY_S` seconds. At the end
+(and when a run starts, to drop what a killed run left half-written) both are rewritten
+whole from the run's state, in ticket order, one line per ticket (temp file + rename).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opscopilot.batch.runner import BatchOptions
     from opscopilot.batch.tickets import Ticket
     from opscopilot.runtime import TurnOutcome
+
+
+SUMMARY_EVERY_S = 10.0
 
 
 def ticket_line(
@@ -67,15 +74,37 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def summary_markdown(
-    lines: list[dict[str, Any]], options: BatchOptions, spent_usd: float | None = None
+    lines: Iterable[dict[str, Any]],
+    options: BatchOptions,
+    spent_usd: float | None = None,
+    *,
+    continued: Iterable[str] = (),
 ) -> str:
-    counts = Counter(line["status"] for line in lines)
-    total_cost = sum(line.get("cost_usd") or 0.0 for line in lines)
+    counts: Counter[str] = Counter()
+    total_cost = 0.0
+    rows: list[str] = []
+    waiting: list[str] = []
+    again = set(continued)
+    continued = []
+    for line in lines:
+        if line["id"] in again:
+            continued.append(line["id"])
+        counts[line["status"]] += 1
+        total_cost += line.get("cost_usd") or 0.0
+        first = (line.get("summary") or "").strip().splitlines()
+        headline = (first[0] if first else "").replace("|", "\\|")[:100]
+        rows.append(
+            f"| {line['id']} | {line.get('severity') or ''} | {line.get('service') or ''} | "
+            f"{line['status']} | ${line.get('cost_usd') or 0:.6f} | {headline} |"
+        )
+        if line["status"] == "awaiting_approval":
+            ids = ", ".join(line.get("pending_approvals") or [])
+            waiting.append(f"- {line['id']}: approval {ids}" if ids else f"- {line['id']}")
     out = [
         "# Batch report",
         "",
         f"Model `{options.model}` · approvals `{options.approve}` · "
-        f"{len(lines)} tickets · ${total_cost:.4f} for the answers"
+        f"{sum(counts.values())} tickets · ${total_cost:.4f} for the answers"
         + (f" (cap ${options.max_cost:.4f})" if options.max_cost is not None else ""),
         "",
     ]
@@ -85,24 +114,86 @@ def summary_markdown(
             "cut short when the run was interrupted and made again on restart.",
             "",
         ]
+    out += [" · ".join(f"{status}: {n}" for status, n in sorted(counts.items())), ""]
+    if continued:
+        out += [
+            f"Continued after a decision in this run: {', '.join(continued)}.",
+            "",
+        ]
+    if waiting:
+        out += [
+            "Waiting for approval (decide with `opscopilot approvals`, then run the same "
+            "command again):",
+            *waiting,
+            "",
+        ]
     out += [
-        " · ".join(f"{status}: {n}" for status, n in sorted(counts.items())),
-        "",
         "| ticket | severity | service | status | cost | first line |",
         "|---|---|---|---|---|---|",
+        *rows,
     ]
-    for line in lines:
-        first = (line.get("summary") or "").strip().splitlines()
-        headline = (first[0] if first else "").replace("|", "\\|")[:100]
-        out.append(
-            f"| {line['id']} | {line.get('severity') or ''} | {line.get('service') or ''} | "
-            f"{line['status']} | ${line.get('cost_usd') or 0:.6f} | {headline} |"
-        )
     return "\n".join(out) + "\n"
 
 
-def write_report(
-    path: Path, lines: list[dict[str, Any]], options: BatchOptions, spent_usd: float | None = None
-) -> None:
-    _atomic_write(path, "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
-    _atomic_write(path.with_suffix(".md"), summary_markdown(lines, options, spent_usd))
+def _atomic_lines(path: Path, lines: Iterable[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("w", encoding="utf-8") as out:
+        for line in lines:
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    os.replace(temporary, path)
+
+
+class ReportWriter:
+    """The report files of one run: appended per ticket, rewritten whole now and then.
+
+    `lines` gives every line of the run in ticket order (streamed from its state); it is
+    read only for a whole rewrite, never per ticket.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        options: BatchOptions,
+        lines: Callable[[], Iterable[dict[str, Any]]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        summary_every_s: float = SUMMARY_EVERY_S,
+    ) -> None:
+        self.path = path
+        self.options = options
+        self.lines = lines
+        self.clock = clock
+        self.summary_every_s = summary_every_s
+        self.continued: list[str] = []  # tickets a decision let continue in this run
+        self._out: IO[str] | None = None
+        self._summary_at = clock()
+
+    def rewrite(self, spent_usd: float | None = None) -> None:
+        """Both files whole, in ticket order, from the run's state."""
+        self.close()
+        _atomic_lines(self.path, self.lines())
+        _atomic_write(
+            self.path.with_suffix(".md"),
+            summary_markdown(self.lines(), self.options, spent_usd, continued=self.continued),
+        )
+        self._summary_at = self.clock()
+
+    def append(self, line: dict[str, Any], spent_usd: float | None = None) -> None:
+        """One finished ticket: a line at the end of the JSONL (a ticket continued later
+        appears again; the later line is the one that counts until the final rewrite)."""
+        if self._out is None:
+            self._out = self.path.open("a", encoding="utf-8")
+        self._out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._out.flush()
+        if self.clock() - self._summary_at >= self.summary_every_s:
+            _atomic_write(
+                self.path.with_suffix(".md"),
+                summary_markdown(self.lines(), self.options, spent_usd, continued=self.continued),
+            )
+            self._summary_at = self.clock()
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None

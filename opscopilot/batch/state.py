@@ -4,6 +4,10 @@ A run is keyed by its tickets file and report path, so the same command started 
 finds it and continues. Each ticket's session id is chosen and written down before the
 ticket's turn starts, so a restart resumes that very turn (the runtime's journal then makes
 sure no tool runs twice) instead of starting a second one.
+
+A ticket is `pending` (not started), `running` (started; after a kill it resumes),
+`paused` (its turn waits for an approval: a later run continues it once decided) or
+`done`. Reads stream rows (`work`, `outcomes`) so a run's memory does not grow with its size.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,14 +35,24 @@ def _v1(db: Any) -> None:
     )
 
 
-MIGRATIONS = [_v1]
+def _v2(db: Any) -> None:
+    # Runs made before tickets could pause recorded a paused ticket as done; its outcome
+    # says it waits, so it becomes `paused` and a rerun continues it once decided.
+    db.execute(
+        "UPDATE batch_items SET status = 'paused' "
+        "WHERE status = 'done' AND outcome LIKE '%\"status\": \"awaiting_approval\"%'"
+    )
+    db.execute("CREATE INDEX batch_items_order ON batch_items (run_id, ordinal, ticket_id)")
+
+
+MIGRATIONS = [_v1, _v2]
 
 
 @dataclass
 class Item:
     ticket_id: str
     ordinal: int
-    status: str  # pending | running | done
+    status: str  # pending | running | paused | done
     session_id: str | None
     outcome: dict[str, Any] | None
 
@@ -96,19 +111,60 @@ class BatchState:
                             now,
                         ],
                     )
-                for ordinal, ticket_id in enumerate(ticket_ids):
-                    self._conn.execute(
-                        "INSERT INTO batch_items (run_id, ticket_id, ordinal, status) "
-                        "VALUES (?, ?, ?, 'pending') ON CONFLICT DO UPDATE SET ordinal = excluded.ordinal",
-                        [self.run_id, ticket_id, ordinal],
-                    )
+                self._conn.executemany(
+                    "INSERT INTO batch_items (run_id, ticket_id, ordinal, status) "
+                    "VALUES (?, ?, ?, 'pending') ON CONFLICT DO UPDATE SET ordinal = excluded.ordinal",
+                    [(self.run_id, ticket_id, n) for n, ticket_id in enumerate(ticket_ids)],
+                )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
         return existing is None
 
+    def _pages(self, columns: str, where: str, size: int = 500) -> Iterator[tuple[Any, ...]]:
+        """Rows of this run in ticket order, a page at a time (keyset paging: no cursor is
+        held open between pages, so writers are never blocked by a long read)."""
+        last: tuple[int, str] = (-1, "")
+        while True:
+            with self._lock:
+                page = self._conn.execute(
+                    f"SELECT ordinal, ticket_id, {columns} FROM batch_items WHERE run_id = ? "
+                    "AND (ordinal > ? OR (ordinal = ? AND ticket_id > ?)) "
+                    f"AND {where} ORDER BY ordinal, ticket_id LIMIT ?",
+                    [self.run_id, last[0], last[0], last[1], size],
+                ).fetchall()
+            yield from (row[2:] for row in page)
+            if len(page) < size:
+                return
+            last = (page[-1][0], page[-1][1])
+
+    def work(self, page_size: int = 500) -> Iterator[list[Item]]:
+        """The tickets not done yet, in ticket order, a page at a time (outcomes of paused
+        ones included): call `next` on it from a worker thread."""
+        page: list[Item] = []
+        for r in self._pages(
+            "ticket_id, ordinal, status, session_id, outcome", "status != 'done'", page_size
+        ):
+            page.append(Item(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None))
+            if len(page) == page_size:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    def outcomes(self) -> Iterator[dict[str, Any]]:
+        """Every report line written so far, in ticket order."""
+        for (outcome,) in self._pages("outcome", "outcome IS NOT NULL"):
+            yield json.loads(outcome)
+
+    def sessions(self) -> Iterator[str]:
+        """The session of every ticket that started."""
+        for (session_id,) in self._pages("session_id", "session_id IS NOT NULL"):
+            yield session_id
+
     def items(self) -> list[Item]:
+        """Every ticket of the run (tests and small tools; the runner streams `work`)."""
         with self._lock:
             rows = self._conn.execute(
                 "SELECT ticket_id, ordinal, status, session_id, outcome FROM batch_items "
@@ -125,8 +181,10 @@ class BatchState:
         )
 
     def finished(self, ticket_id: str, outcome: dict[str, Any], now: float) -> None:
+        """Record a ticket's report line: `paused` when its turn waits for approval, else `done`."""
+        status = "paused" if outcome.get("status") == "awaiting_approval" else "done"
         self._write(
-            "UPDATE batch_items SET status = 'done', outcome = ?, finished_at = ? "
+            "UPDATE batch_items SET status = ?, outcome = ?, finished_at = ? "
             "WHERE run_id = ? AND ticket_id = ?",
-            [json.dumps(outcome, sort_keys=True), now, self.run_id, ticket_id],
+            [status, json.dumps(outcome, sort_keys=True), now, self.run_id, ticket_id],
         )

@@ -30,7 +30,13 @@ APPROVE_MODES = ("ask", "read-only", "all", "none")
     show_default=True,
     help="What runs without a person. read-only: diagnostics run, changes are denied.",
 )
-@click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="With --approve ask|none: stay up while tickets wait for approval and continue "
+    "each as soon as its approvals are decided (from any terminal).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def batch(
     tickets: Path,
     report: Path | None,
@@ -39,11 +45,13 @@ def batch(
     max_cost: float | None,
     max_cost_per_ticket: float | None,
     approve: str,
+    wait: bool,
     quiet: bool,
 ) -> None:
     """Work through incident tickets (JSONL: id, title, body, optional severity, service,
     attachments). Killed and started again with the same command, it continues where it
-    stopped: finished tickets are not redone and no tool runs twice.
+    stopped: finished tickets are not redone and no tool runs twice. Tickets paused for an
+    approval continue once it is decided (run the same command again, or use --wait).
 
     Exit code: 0 all handled, 1 a ticket failed, 3 a ticket waits for approval, 4 the
     budget stopped work.
@@ -68,12 +76,21 @@ def batch(
         if not quiet:
             click.echo(
                 f"[{p.done}/{p.total}] {p.ticket_id} {p.status} ${p.cost_usd:.6f} "
-                f"(run ${p.run_cost_usd:.4f})",
+                f"(run ${p.run_cost_usd:.4f})" + (" after a decision" if p.continued else ""),
                 err=True,
             )
 
+    def waiting(ticket_ids: list[str]) -> None:
+        click.echo(
+            f"waiting for approval: {', '.join(ticket_ids)} (decide with `opscopilot approvals`; "
+            "Ctrl-C stops waiting, the same command continues later)",
+            err=True,
+        )
+
     try:
-        runner = BatchRunner(tickets, report, options, on_progress=progress)
+        runner = BatchRunner(
+            tickets, report, options, on_progress=progress, wait=wait, on_wait=waiting
+        )
     except TicketError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -83,13 +100,13 @@ def batch(
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     summary = report.with_suffix(".md")
-    counts: dict[str, int] = {}
-    for line in result.lines:
-        counts[line["status"]] = counts.get(line["status"], 0) + 1
-    total = sum(line.get("cost_usd") or 0.0 for line in result.lines)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items()))
     click.echo(
-        f"{len(result.lines)} tickets · "
-        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        + f" · ${total:.4f} · report {report} · summary {summary}"
+        f"{result.tickets} tickets · {counts} · ${result.cost_usd:.4f} · report {report} · "
+        f"summary {summary}"
     )
+    if result.continued:
+        click.echo(f"continued after a decision: {', '.join(result.continued)}")
+    if result.waiting:
+        click.echo(f"waiting for approval: {', '.join(result.waiting)}")
     sys.exit(result.exit_code)

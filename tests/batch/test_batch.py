@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,27 @@ def test_a_bad_tickets_file_is_one_line_naming_the_line(tmp_path: Path):
     assert result.stderr.strip() == f"error: {bad}:2: title: Field required"
 
 
+def subset(tmp_path: Path, count: int) -> Path:
+    """The first `count` sample tickets as a tickets file of their own, evidence beside it."""
+    tickets = tmp_path / f"first-{count}.jsonl"
+    tickets.write_text("".join(SAMPLE.read_text().splitlines(keepends=True)[:count]))
+    if not (tmp_path / "logs").exists():
+        (tmp_path / "logs").symlink_to(SAMPLE.parent / "logs")
+    return tickets
+
+
+def progress(db_path: Path) -> tuple[int, int]:
+    """(done, running) tickets of the one batch run in that store, as its state says."""
+    if not db_path.exists():
+        return 0, 0
+    try:
+        with sqlite3.connect(db_path, timeout=30) as db:
+            rows = dict(db.execute("SELECT status, COUNT(*) FROM batch_items GROUP BY status"))
+    except sqlite3.OperationalError:  # the run has not created its tables yet
+        return 0, 0
+    return rows.get("done", 0), rows.get("running", 0)
+
+
 def test_sample_backlog_completes_the_same_way_twice_and_after_repeated_sigkill(tmp_path: Path):
     clean_report = tmp_path / "clean.jsonl"
     done = batch(
@@ -76,42 +98,42 @@ def test_sample_backlog_completes_the_same_way_twice_and_after_repeated_sigkill(
     )  # changes asked for, never run
     assert (tmp_path / "clean.md").read_text().startswith("# Batch report")
 
+    # Each ticket is its own session, so the first 40 tickets give the first 40 lines.
+    first_40 = subset(tmp_path, 40)
     again_report = tmp_path / "again.jsonl"
-    batch(tmp_path / "again-home", str(SAMPLE), "-o", str(again_report), "--concurrency", "2")
-    assert normalised(again_report) == clean  # reproducible, whatever the interleaving
+    batch(tmp_path / "again-home", str(first_40), "-o", str(again_report), "--concurrency", "2")
+    assert normalised(again_report) == clean[:40]  # reproducible, whatever the interleaving
 
+    # Killed three times, each time once 5 more tickets are done and others are in flight
+    # (driven by the run's progress in the store, not by the clock).
     home, report = tmp_path / "killed-home", tmp_path / "killed.jsonl"
     env = {**os.environ, "OPSCOPILOT_HOME": str(home)}
-    rng = random.Random(7)
-    for _ in range(3):
+    interrupted = 0
+    for kill in range(1, 4):
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "opscopilot",
-                "batch",
-                str(SAMPLE),
-                "-o",
-                str(report),
-                "--quiet",
-            ],
+            [sys.executable, "-m", "opscopilot", "batch", str(first_40), "-o", str(report), "-q"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(1.0, 2.5))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    partial = len(report.read_text().splitlines()) if report.exists() else 0
-    assert partial < 120, "the kills came too late to interrupt anything"
-    batch(home, str(SAMPLE), "-o", str(report))
-    assert normalised(report) == clean
+        try:
+            while True:
+                finished, running = progress(home / "opscopilot.db")
+                if finished >= 5 * kill and running:
+                    break
+                assert process.poll() is None, "the run ended before it could be killed"
+                time.sleep(0.01)  # polling the store's progress; the kill waits on it, not on time
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        interrupted += progress(home / "opscopilot.db")[1]
+    assert interrupted, "no kill caught a ticket in flight"
+    assert progress(home / "opscopilot.db")[0] < 40
+    batch(home, str(first_40), "-o", str(report))
+    assert normalised(report) == clean[:40]
 
     # No tool ran twice: per turn and tool call at most one run finished; a run cut short by a
     # kill (an intent with no result) was a read, which is the only kind made again.
-    import sqlite3
-    from collections import Counter
-
     with sqlite3.connect(home / "opscopilot.db") as db:
         rows = db.execute("SELECT effect_id, status, payload FROM journal WHERE kind = 'tool_run'")
         runs = [
@@ -124,9 +146,7 @@ def test_sample_backlog_completes_the_same_way_twice_and_after_repeated_sigkill(
 
 
 def test_the_run_cap_stops_admitting_tickets_in_order_and_says_so(tmp_path: Path):
-    tickets = tmp_path / "t.jsonl"
-    tickets.write_text("".join(SAMPLE.read_text().splitlines(keepends=True)[:10]))
-    (tmp_path / "logs").symlink_to(SAMPLE.parent / "logs")
+    tickets = subset(tmp_path, 10)
     report = tmp_path / "r.jsonl"
     result = batch(
         tmp_path / "home",
