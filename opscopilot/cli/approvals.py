@@ -79,22 +79,51 @@ def approvals() -> None:
     """List, inspect and decide approvals of paused tool calls."""
 
 
+LIST_LIMIT = 50  # rows the table shows unless --limit says otherwise
+
+
 @approvals.command("list")
 @click.option("--all", "every_status", is_flag=True, help="Every status, not only pending.")
 @click.option("--session", "session_id", default=None, help="Only this session's.")
 @click.option("--turn", "turn_id", default=None, help="Only this turn's.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help=f"At most N, oldest first (0: all). Default: {LIST_LIMIT} in the table, all with --json.",
+)
+@click.option("--after", "after_id", default=None, help="Start after this approval id (paging).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON list on stdout.")
 def list_approvals(
-    every_status: bool, session_id: str | None, turn_id: str | None, as_json: bool
+    every_status: bool,
+    session_id: str | None,
+    turn_id: str | None,
+    limit: int | None,
+    after_id: str | None,
+    as_json: bool,
 ) -> None:
-    """Pending approvals, oldest first (ones past their deadline are reported as expired)."""
+    """Pending approvals, oldest first (ones past their deadline are reported as expired).
+
+    The table shows the oldest 50 and says how many more there are; page on with --after.
+    """
     from opscopilot.store import StoreError
 
+    if limit is None:
+        limit = 0 if as_json else LIST_LIMIT
+    filters = {
+        "status": None if every_status else "pending",
+        "session_id": session_id,
+        "turn_id": turn_id,
+        "now": time.time(),
+    }
     store = open_store()
     try:
-        records = store.list_approvals(
-            status=None if every_status else "pending", session_id=session_id, turn_id=turn_id
-        )
+        if after_id is not None and store.get_approval(after_id) is None:
+            fail(f"no approval {after_id}", 2)
+        records = store.list_approvals(**filters, limit=limit or None, after=after_id)  # type: ignore[arg-type]
+        more = 0
+        if limit and len(records) == limit:
+            more = store.count_approvals(**filters, after=after_id) - limit  # type: ignore[arg-type]
     except StoreError as exc:
         fail(str(exc))
     finally:
@@ -122,6 +151,10 @@ def list_approvals(
             record.turn_id,
         )
     Console().print(table, markup=False, highlight=False)
+    if more > 0:
+        click.echo(
+            f"… {more} more (oldest first): opscopilot approvals list --after {records[-1].id}"
+        )
 
 
 @approvals.command("show")

@@ -101,10 +101,50 @@ class ApprovalsMixin(StoreBase):
         session_id: str | None = None,
         turn_id: str | None = None,
         now: float | None = None,
+        limit: int | None = None,
+        after: str | None = None,
     ) -> list[ApprovalRecord]:
-        """Approvals oldest first, as of `now`: a pending one past its deadline lists as expired."""
+        """Approvals oldest first, as of `now`: a pending one past its deadline lists as expired.
+
+        `limit` returns at most that many; `after` (an approval id) starts just after that
+        approval in the same order, so a long list is read a page at a time.
+        """
         now = time.time() if now is None else now
-        clauses, params = [], []
+        where, params = self._approval_filters(status, session_id, turn_id, now, after)
+        sql = f"SELECT {_APPROVAL_COLUMNS} FROM approvals"
+        sql += f" WHERE {' AND '.join(where)}" if where else ""
+        sql += " ORDER BY requested_at, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_approval(row).as_of(now) for row in self._query(sql, params)]
+
+    def count_approvals(
+        self,
+        *,
+        status: ApprovalStatus | None = "pending",
+        session_id: str | None = None,
+        turn_id: str | None = None,
+        now: float | None = None,
+        after: str | None = None,
+    ) -> int:
+        """How many approvals `list_approvals` would list with no limit."""
+        now = time.time() if now is None else now
+        where, params = self._approval_filters(status, session_id, turn_id, now, after)
+        sql = "SELECT COUNT(*) AS n FROM approvals"
+        sql += f" WHERE {' AND '.join(where)}" if where else ""
+        return int(self._query(sql, params)[0]["n"])
+
+    @staticmethod
+    def _approval_filters(
+        status: ApprovalStatus | None,
+        session_id: str | None,
+        turn_id: str | None,
+        now: float,
+        after: str | None,
+    ) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
         if status == "pending":
             clauses.append("status = 'pending' AND (expires_at IS NULL OR expires_at > ?)")
             params.append(now)
@@ -120,11 +160,12 @@ class ApprovalsMixin(StoreBase):
         if turn_id is not None:
             clauses.append("turn_id = ?")
             params.append(turn_id)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._query(
-            f"SELECT {_APPROVAL_COLUMNS} FROM approvals{where} ORDER BY requested_at, id", params
-        )
-        return [_approval(row).as_of(now) for row in rows]
+        if after is not None:  # row-value comparison: SQLite >= 3.15 and PostgreSQL alike
+            clauses.append(
+                "(requested_at, id) > (SELECT requested_at, id FROM approvals WHERE id = ?)"
+            )
+            params.append(after)
+        return clauses, params
 
     def lapsed_approvals(self, now: float) -> list[ApprovalRecord]:
         """Approvals still recorded pending whose deadline has passed (what a sweeper records)."""

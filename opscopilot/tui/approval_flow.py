@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from opscopilot.tui.engine import ApprovalView, Decision
-from opscopilot.tui.widgets.reviews import ReviewList, ReviewsPanel
+from opscopilot.tui.widgets.reviews import REVIEW_LIMIT, ReviewList, ReviewsPanel
 
 if TYPE_CHECKING:
     from opscopilot.tui.app import OpsCopilotApp
@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class ApprovalsPolled(Message):
-    """The pending approvals as the store has them now."""
+    """The oldest pending approvals (at most REVIEW_LIMIT) and how many are pending in all."""
 
     approvals: list[ApprovalView]
+    total: int | None = None  # None: `approvals` is all of them
 
 
 @dataclass
@@ -46,35 +47,49 @@ class ApprovalFlow:
 
     def _init_approval_flow(self) -> None:
         self.pending = []
-        self._seen_approvals: set[str] = set()
+        # What alerts have covered: the newest request seen, and the count then (O(1), so a
+        # new approval beyond the panel's page still rings).
+        self._newest_seen = float("-inf")
+        self._total_seen = 0
 
     # --- polling ----------------------------------------------------------------------
 
     @work(thread=True, group="poll", exclusive=True, exit_on_error=False)
     def poll_approvals(self: OpsCopilotApp) -> None:  # type: ignore[misc]
-        self.post_message(ApprovalsPolled(self.engine.pending_approvals()))
+        self.post_message(self._polled())
+
+    def _polled(self: OpsCopilotApp) -> ApprovalsPolled:  # type: ignore[misc]
+        """Blocking: the panel's page of pending approvals, and the count of all."""
+        page = self.engine.pending_approvals(limit=REVIEW_LIMIT)
+        total = self.engine.pending_count() if len(page) == REVIEW_LIMIT else len(page)
+        return ApprovalsPolled(page, total)
 
     def on_approvals_polled(self: OpsCopilotApp, message: ApprovalsPolled) -> None:  # type: ignore[misc]
         approvals = sorted(message.approvals, key=lambda a: (a.requested_at, a.id))
-        new = [a for a in approvals if a.id not in self._seen_approvals]
-        self._seen_approvals.update(a.id for a in approvals)
+        total = len(approvals) if message.total is None else message.total
+        new = [a for a in approvals if a.requested_at > self._newest_seen]
+        unseen = total > len(approvals) and total > self._total_seen  # beyond the page
+        self._newest_seen = max([self._newest_seen, *(a.requested_at for a in approvals)])
+        self._total_seen = total
         self.pending = approvals
         if not self.is_running or not self.screen_stack:
             return  # a poll that finished while the app closed
-        self.main_screen.query_one(ReviewsPanel).show(approvals, self.clock())
+        self.main_screen.query_one(ReviewsPanel).show(approvals, self.clock(), total=total)
         title = self.main_screen.query_one("#title", Static)
         if approvals:
-            title.update(f"opscopilot ● {len(approvals)} pending")
-            self.title = f"({len(approvals)}) opscopilot: approval pending"
+            title.update(f"opscopilot ● {total} pending")
+            self.title = f"({total}) opscopilot: approval pending"
         else:
             title.update("opscopilot")
             self.title = "opscopilot"
         title.set_class(bool(approvals), "-alert")
-        if new:
+        if new or unseen:
             self.alerts += 1
             self.bell()  # reaches the operator even when focus is elsewhere
             self.notify(
-                f"{new[-1].tool} ({new[-1].risk}) needs approval: F5 to review",
+                f"{new[-1].tool} ({new[-1].risk}) needs approval: F5 to review"
+                if new
+                else f"{total} approvals pending: F5 to review the oldest",
                 title="approval pending",
                 severity="warning",
             )
@@ -82,7 +97,7 @@ class ApprovalFlow:
 
     def _refresh_review_ages(self: OpsCopilotApp) -> None:  # type: ignore[misc]
         if self.pending:
-            self.main_screen.query_one(ReviewsPanel).show(self.pending, self.clock())
+            self.main_screen.query_one(ReviewsPanel).refresh_ages(self.clock())
 
     def action_focus_reviews(self: OpsCopilotApp) -> None:  # type: ignore[misc]
         if self.pending:
@@ -148,9 +163,11 @@ class ApprovalFlow:
             command = approval.arguments.get("command") if approval.tool == "run_command" else None
             await self.engine.allow_always(approval.session_id, approval.tool, command)
         await self.engine.decide(approval.id, decision, reason=reason, arguments=arguments)
-        pending = await anyio.to_thread.run_sync(self.engine.pending_approvals)
-        self.post_message(ApprovalsPolled(pending))
-        still_waiting = any(a.turn_id == approval.turn_id for a in pending)
+        self.post_message(await anyio.to_thread.run_sync(self._polled))
+        turn_id = approval.turn_id
+        still_waiting = bool(
+            await anyio.to_thread.run_sync(lambda: self.engine.pending_approvals(turn_id=turn_id))
+        )
         self.post_message(DecisionRecorded(approval, decision, resume=not still_waiting))
 
     async def on_decision_recorded(self: OpsCopilotApp, message: DecisionRecorded) -> None:  # type: ignore[misc]

@@ -121,8 +121,15 @@ class Engine(Protocol):
         """Until cancelled: publish the queue's figures (SchedulerMetrics) while turns run."""
         ...
 
-    def pending_approvals(self) -> list[ApprovalView]:
-        """Blocking read of every pending approval, across sessions and processes."""
+    def pending_approvals(
+        self, *, turn_id: str | None = None, limit: int | None = None
+    ) -> list[ApprovalView]:
+        """Blocking read of pending approvals (a turn's, or all), across sessions and
+        processes, oldest first; at most `limit`."""
+        ...
+
+    def pending_count(self) -> int:
+        """Blocking: how many approvals are pending in all."""
         ...
 
     async def decide(

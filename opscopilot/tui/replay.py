@@ -68,8 +68,13 @@ class ReplayEngine:
     async def run_metrics(self) -> None:
         await anyio.sleep_forever()
 
-    def pending_approvals(self) -> list[ApprovalView]:
+    def pending_approvals(
+        self, *, turn_id: str | None = None, limit: int | None = None
+    ) -> list[ApprovalView]:
         return []
+
+    def pending_count(self) -> int:
+        return 0
 
     async def decide(self, approval_id: str, decision: Any, **_: Any) -> None:
         raise EngineError("replay", "this is a replay: decisions were made when it was recorded")

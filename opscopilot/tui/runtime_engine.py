@@ -197,10 +197,8 @@ class RuntimeEngine:
     async def cancel(self, turn_id: str) -> None:
         """Stop the turn; approvals it was waiting for are denied, so nobody reviews them in vain."""
         await self._call(self.runtime.cancel(turn_id, "cancelled by the operator (TUI)"))
-        pending = await anyio.to_thread.run_sync(self.pending_approvals)
+        pending = await anyio.to_thread.run_sync(lambda: self.pending_approvals(turn_id=turn_id))
         for approval in pending:
-            if approval.turn_id != turn_id:
-                continue
             try:
                 await self._call(
                     self.runtime.decide(approval.id, "denied", reason="the turn was cancelled")
@@ -226,8 +224,14 @@ class RuntimeEngine:
 
     # --- approvals --------------------------------------------------------------------
 
-    def pending_approvals(self) -> list[ApprovalView]:
-        return [ApprovalView.from_record(r) for r in self.store.list_approvals(status="pending")]
+    def pending_approvals(
+        self, *, turn_id: str | None = None, limit: int | None = None
+    ) -> list[ApprovalView]:
+        records = self.store.list_approvals(status="pending", turn_id=turn_id, limit=limit)
+        return [ApprovalView.from_record(r) for r in records]
+
+    def pending_count(self) -> int:
+        return self.store.count_approvals(status="pending")
 
     async def decide(
         self,

@@ -1,7 +1,10 @@
 """The pending reviews panel: every pending approval across sessions and processes.
 
 The list only shows and selects; decisions go up as messages and the app's workers record
-them, so the panel never touches the store.
+them, so the panel never touches the store. It holds the oldest REVIEW_LIMIT approvals and
+says how many more there are; a poll changes only the options that changed, and the ages
+tick by replacing the prompts of the options on screen, so an idle panel costs the same
+with 10 or 10,000 pending.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from textual.widgets.option_list import Option
 
 from opscopilot.tui.engine import ApprovalView
 from opscopilot.tui.widgets.tool_card import RISK_MARKS, format_arguments
+
+REVIEW_LIMIT = 100  # approvals the panel holds, oldest first
 
 
 def format_age(seconds: float) -> str:
@@ -66,15 +71,40 @@ class ReviewList(OptionList):
         return None
 
     def show(self, approvals: list[ApprovalView], now: float) -> None:
-        """Replace the list, keeping the highlight on the same approval when it is still there."""
+        """Bring the list to `approvals` with as few changes as it takes: decided ones go,
+        new ones are added at the end (only an unusual reorder rebuilds), and the highlight
+        stays on the same approval when it is still there."""
         previous = self.selected_approval
+        new_ids = [a.id for a in approvals]
+        if new_ids == [a.id for a in self.approvals]:
+            self.approvals = list(approvals)
+            return  # nothing came or went: the ages tick in `refresh_ages`
+        keep = set(new_ids)
+        for gone in [a.id for a in self.approvals if a.id not in keep]:
+            self.remove_option(gone)
+        kept = [a.id for a in self.approvals if a.id in keep]
+        if new_ids[: len(kept)] == kept:
+            self.add_options([Option(_render(a, now), id=a.id) for a in approvals[len(kept) :]])
+        else:
+            self.clear_options()
+            self.add_options([Option(_render(a, now), id=a.id) for a in approvals])
         self.approvals = list(approvals)
-        self.clear_options()
-        self.add_options([Option(_render(a, now), id=a.id) for a in approvals])
         if approvals:
-            ids = [a.id for a in approvals]
-            self.highlighted = ids.index(previous.id) if previous and previous.id in ids else 0
+            self.highlighted = new_ids.index(previous.id) if previous and previous.id in keep else 0
         self.refresh_bindings()
+
+    def refresh_ages(self, now: float) -> None:
+        """Re-render the options in view (their ages), leaving the rest alone."""
+        if not self.approvals:
+            return
+        top = int(self.scroll_offset.y)
+        lines = self._lines
+        if not lines:
+            return
+        first = lines[min(top, len(lines) - 1)][0]
+        last = lines[min(top + max(self.size.height, 1), len(lines)) - 1][0]
+        for index in range(first, min(last + 1, len(self.approvals))):
+            self.replace_option_prompt_at_index(index, _render(self.approvals[index], now))
 
     def _choose(self, action: str) -> None:
         if (approval := self.selected_approval) is not None:
@@ -114,16 +144,32 @@ class ReviewsPanel(Vertical):
     ReviewsPanel.-has-pending { display: block; }
     ReviewsPanel > OptionList { height: auto; max-height: 9; border: none; }
     ReviewsPanel > .review-help { color: $text-muted; height: 1; }
+    ReviewsPanel > .review-more { color: $text-muted; height: 1; display: none; }
+    ReviewsPanel > .review-more.-shown { display: block; }
     """
 
     def compose(self) -> ComposeResult:
         yield ReviewList()
+        yield Static("", classes="review-more")
         yield Static(
             "a approve · d deny (reason) · e edit args · A always allow · j/k move · esc back",
             classes="review-help",
         )
 
-    def show(self, approvals: list[ApprovalView], now: float) -> None:
-        self.border_title = f"pending reviews ({len(approvals)})"
+    def show(self, approvals: list[ApprovalView], now: float, *, total: int | None = None) -> None:
+        """The oldest pending approvals; `total` counts them all when there are more."""
+        total = len(approvals) if total is None else total
+        self.border_title = f"pending reviews ({total})"
         self.set_class(bool(approvals), "-has-pending")
         self.query_one(ReviewList).show(approvals, now)
+        more = self.query_one(".review-more", Static)
+        hidden = total - len(approvals)
+        more.set_class(hidden > 0, "-shown")
+        if hidden > 0:
+            more.update(
+                f"… {hidden} more, newer: decide these first, or `opscopilot approvals list` "
+                f"--after {approvals[-1].id}"
+            )
+
+    def refresh_ages(self, now: float) -> None:
+        self.query_one(ReviewList).refresh_ages(now)
