@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "budget": ("opscopilot.cli.budget:budget", "Spend against caps; set the caps."),
     "themes": ("opscopilot.cli.themes:themes", "List the TUI themes."),
     "serve": ("opscopilot.cli.serve:serve", "Serve the approvals web page and JSON API."),
+    "store": ("opscopilot.cli.store_cmd:store", "Look after the database: retention (prune)."),
 }
 
 

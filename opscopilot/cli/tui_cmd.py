@@ -36,10 +36,12 @@ def tui(
     """Open the terminal UI."""
     from opscopilot import config
     from opscopilot.replay.live import recording_settings
+    from opscopilot.store.retention import prune_in_background
 
     try:
         chosen_model = model or config.default_model()
         recording = recording_settings(True if record else None)
+        prune_in_background()  # [store] keep_days, while the TUI starts
     except config.ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     if ":" not in chosen_model:

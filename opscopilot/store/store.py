@@ -20,6 +20,7 @@ from opscopilot.store.base import dumps, loads
 from opscopilot.store.effects import EffectsMixin
 from opscopilot.store.errors import StoreError, from_exception, kind_of
 from opscopilot.store.records import FINISHED_TURN_STATES, SessionRecord, TurnRecord
+from opscopilot.store.retention import RetentionMixin
 from opscopilot.store.schema import CORE_STEPS, TRACK
 from opscopilot.store.writer import EventWriter
 
@@ -67,7 +68,7 @@ def _error_dict(error: ErrorInfo | dict[str, Any] | str) -> dict[str, Any]:
     return data
 
 
-class Store(ApprovalsMixin, EffectsMixin):
+class Store(ApprovalsMixin, EffectsMixin, RetentionMixin):
     """Sessions, turns, messages, events, journal, snapshots, approvals and allow rules."""
 
     @classmethod
