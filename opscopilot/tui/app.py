@@ -20,7 +20,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from opscopilot import config
@@ -36,6 +36,7 @@ from opscopilot.tui.panes import MAX_PANES, PaneActions
 from opscopilot.tui.spend import QueueTracker, Scope, SpendTracker
 from opscopilot.tui.widgets.conversation import ConversationPane
 from opscopilot.tui.widgets.event_log import EventLog
+from opscopilot.tui.widgets.footer import KeysFooter
 from opscopilot.tui.widgets.meters import CostMeter, QueueMeter
 from opscopilot.tui.widgets.reviews import ReviewList, ReviewsPanel
 
@@ -45,6 +46,8 @@ APP_TITLE = "opscopilot"
 NOTICE_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
 # Per-token events: they change a pane's text, never which keys apply or what meters show.
 STREAMING_DELTAS = (ev.ModelText, ev.ModelThinking, ev.ToolOutput)
+# Frequent events that change no key's availability: the footer is not recomposed for them.
+_STREAMED = (*STREAMING_DELTAS, ev.ModelUsage, ev.SchedulerMetrics)
 
 
 @dataclass
@@ -134,7 +137,7 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         yield self.pane_row
         yield self.event_log
         yield Input(placeholder=self._prompt_placeholder(), id="prompt")
-        yield Footer()
+        yield KeysFooter()
 
     async def on_mount(self) -> None:
         self._load_themes()
@@ -275,7 +278,7 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         pane = self.pane_for(event.session_id) or await self._open_pane_for(event)
         if pane is not None:
             await pane.handle(event)
-            if pane is self.active_pane:
+            if pane is self.active_pane and not isinstance(event, _STREAMED):
                 self.refresh_bindings()  # state changes: what cancel and copy offer
 
     async def _open_pane_for(self, event: ev.Event) -> ConversationPane | None:

@@ -35,6 +35,7 @@ APP_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("app.theme", "f7", "next_theme", "Theme"),
     KeyAction("pane.close", "f8", "close_pane", "Close pane"),
     KeyAction("pane.new", "ctrl+n", "new_pane", "Split"),
+    KeyAction("pane.earlier", "f12", "earlier_turns", "Earlier turns", show=False),
     KeyAction("turn.cancel", "f9", "cancel_turn", "Cancel turn"),
     KeyAction("app.rules", "f10", "allow_rules", "Allow rules", show=False),
     KeyAction("prompt.broadcast", "ctrl+b", "toggle_broadcast", "All panes"),

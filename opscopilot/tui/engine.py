@@ -167,6 +167,11 @@ class Engine(Protocol):
         """Blocking: a stored session's events, to redraw it in a pane."""
         ...
 
+    def earlier_turns(self, session_id: str, before: int) -> list[tuple[str, str, str]]:
+        """Blocking: (prompt, status, answer) of the session's first `before` turns, from
+        the store (the turns a pane no longer shows)."""
+        ...
+
     def models(self) -> list[str]:
         """Model specs the picker offers."""
         ...

@@ -106,7 +106,19 @@ class PaneActions:
         self.main_screen.query_one("#prompt", Input).focus()
 
     def action_toggle_events(self: OpsCopilotApp) -> None:  # type: ignore[misc]
-        self.main_screen.query_one(EventLog).toggle_class("-visible")
+        self.main_screen.query_one(EventLog).toggle_shown()
+
+    @work(thread=True, group="history", exit_on_error=False)
+    def action_earlier_turns(self: OpsCopilotApp) -> None:  # type: ignore[misc]
+        """The turns that left the active pane's screen, read back from the store."""
+        from opscopilot.tui.screens.earlier import EarlierTurnsScreen
+
+        pane = self.active_pane
+        if pane is None or not pane.turns_hidden:
+            self.call_from_thread(self.notify, "every turn of this pane is on screen", timeout=2)
+            return
+        turns = self.engine.earlier_turns(pane.session_id, pane.turns_hidden)
+        self.call_from_thread(self.push_screen, EarlierTurnsScreen(pane.session_id, turns))
 
     # --- sessions and models ----------------------------------------------------------
 

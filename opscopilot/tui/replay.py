@@ -97,6 +97,9 @@ class ReplayEngine:
     def session_events(self, session_id: str) -> list[ev.Event]:
         return []
 
+    def earlier_turns(self, session_id: str, before: int) -> list[tuple[str, str, str]]:
+        return []
+
     def models(self) -> list[str]:
         return []
 

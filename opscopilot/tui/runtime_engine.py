@@ -281,6 +281,10 @@ class RuntimeEngine:
     def session_events(self, session_id: str) -> list[Event]:
         return [event for _, event in self.store.events(session_id=session_id)]
 
+    def earlier_turns(self, session_id: str, before: int) -> list[tuple[str, str, str]]:
+        turns = self.store.list_turns(session_id)[:before]
+        return [(turn.prompt, turn.status, turn.text) for turn in turns]
+
     def models(self) -> list[str]:
         from opscopilot.llm import catalog
 

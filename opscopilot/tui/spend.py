@@ -4,6 +4,7 @@ and the scheduler's queue figures. Pure (no Textual, no clock): the app feeds ev
 
 from __future__ import annotations
 
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -50,33 +51,52 @@ def level_for(spent: float, cap: float | None, warn_fraction: float) -> Level:
     return "ok"
 
 
+RECENT_CALLS = 64  # calls whose later usage events are still expected
+
+
+@dataclass
+class _Total:
+    cost_usd: float = 0.0
+    simulated: bool = False
+
+    def add(self, delta: float, simulated: bool) -> None:
+        self.cost_usd += delta
+        self.simulated = self.simulated or simulated
+
+
 @dataclass
 class SpendTracker:
-    """Spend figures per session, from ModelUsage/ModelFinished/SchedulerMetrics events."""
+    """Spend figures per session, from ModelUsage/ModelFinished/SchedulerMetrics events.
+
+    Running totals, so a reading costs O(1) however long the session: each call's cost
+    (events carry the call's figure so far) adds only its change to its session, its turn
+    and the day. Only the most recent calls are remembered, for their later events.
+    """
 
     caps: dict[Scope, float | None] = field(default_factory=dict)
     warn_fraction: float = 0.8
     spent_today_before: float = 0.0  # the ledger's figure when the TUI opened
-    _calls: dict[str, _Call] = field(default_factory=dict)
-    _last_call: dict[str, str] = field(default_factory=dict)  # session -> call_id
-    _last_turn: dict[str, str] = field(default_factory=dict)  # session -> turn_id
+    _calls: OrderedDict[str, _Call] = field(default_factory=OrderedDict)
+    _last_call: dict[str, _Call] = field(default_factory=dict)  # session -> its latest call
+    _last_turn: dict[str, tuple[str, _Total]] = field(default_factory=dict)  # session -> turn
+    _sessions: dict[str, _Total] = field(default_factory=dict)
+    _local: _Total = field(default_factory=_Total)  # every call this TUI saw
     _day_from_metrics: float | None = None
-    cutoffs: list[BudgetCutoff] = field(default_factory=list)
+    cutoffs: deque[BudgetCutoff] = field(default_factory=lambda: deque(maxlen=100))
 
     def ingest(self, event: Event) -> None:
         if isinstance(event, ModelCallStarted):
-            self._call(event.call_id, event.session_id, event.turn_id).simulated = (
-                event.provider == "builtin"
-            )
+            call = self._call(event.call_id, event.session_id, event.turn_id)
+            self._update(call, call.cost_usd, event.provider == "builtin")
         elif isinstance(event, ModelUsage):
             call = self._call(event.call_id, event.session_id, event.turn_id)
             if event.cost_usd is not None:
-                call.cost_usd = event.cost_usd
+                self._update(call, event.cost_usd, call.simulated)
         elif isinstance(event, ModelFinished):
             call = self._call(event.call_id, event.session_id, event.turn_id)
-            if event.cost_usd is not None:
-                call.cost_usd = event.cost_usd
-            call.simulated = event.cost_simulated or event.provider == "builtin"
+            simulated = event.cost_simulated or event.provider == "builtin"
+            cost = event.cost_usd if event.cost_usd is not None else call.cost_usd
+            self._update(call, cost, simulated)
         elif isinstance(event, SchedulerMetrics):
             for scope, (spent, cap) in event.spend.items():
                 if scope in SCOPES:
@@ -90,30 +110,44 @@ class SpendTracker:
         call = self._calls.get(call_id)
         if call is None:
             call = self._calls[call_id] = _Call(session_id, turn_id)
+            while len(self._calls) > RECENT_CALLS:
+                self._calls.popitem(last=False)
+        else:
+            self._calls.move_to_end(call_id)
         if session_id:
-            self._last_call[session_id] = call_id
-            if turn_id:
-                self._last_turn[session_id] = turn_id
+            self._last_call[session_id] = call
+            if turn_id and self._last_turn.get(session_id, ("",))[0] != turn_id:
+                self._last_turn[session_id] = (turn_id, _Total())
         return call
+
+    def _update(self, call: _Call, cost_usd: float, simulated: bool) -> None:
+        """The call's cost is now `cost_usd`: add the change to every total it counts in."""
+        delta = cost_usd - call.cost_usd
+        call.cost_usd, call.simulated = cost_usd, call.simulated or simulated
+        self._local.add(delta, call.simulated)
+        if call.session_id:
+            self._sessions.setdefault(call.session_id, _Total()).add(delta, call.simulated)
+            turn = self._last_turn.get(call.session_id)
+            if turn is not None and turn[0] == call.turn_id:
+                turn[1].add(delta, call.simulated)
 
     def readings(self, session_id: str | None) -> list[MeterReading]:
         """The four meters for the session in the focused pane."""
-        session_calls = [
-            c for c in self._calls.values() if session_id and c.session_id == session_id
-        ]
-        last_call = self._calls.get(self._last_call.get(session_id or "", ""))
-        last_turn = self._last_turn.get(session_id or "")
+        key = session_id or ""
+        last_call = self._last_call.get(key)
+        turn = self._last_turn.get(key, ("", _Total()))[1]
+        session = self._sessions.get(key, _Total())
         spent: dict[Scope, float] = {
             "call": last_call.cost_usd if last_call else 0.0,
-            "turn": sum(c.cost_usd for c in session_calls if last_turn and c.turn_id == last_turn),
-            "session": sum(c.cost_usd for c in session_calls),
+            "turn": turn.cost_usd,
+            "session": session.cost_usd,
             "day": self.day_spent(),
         }
         simulated: dict[Scope, bool] = {
             "call": bool(last_call and last_call.simulated),
-            "turn": any(c.simulated for c in session_calls if c.turn_id == last_turn),
-            "session": any(c.simulated for c in session_calls),
-            "day": any(c.simulated for c in self._calls.values()),
+            "turn": turn.simulated,
+            "session": session.simulated,
+            "day": self._local.simulated,
         }
         return [
             MeterReading(
@@ -129,7 +163,7 @@ class SpendTracker:
     def day_spent(self) -> float:
         # Both are lower bounds: the ledger's figure (from metrics) sees other processes but is
         # only as fresh as the last metrics event; our own calls are fresh but local.
-        local = self.spent_today_before + sum(c.cost_usd for c in self._calls.values())
+        local = self.spent_today_before + self._local.cost_usd
         return max(local, self._day_from_metrics or 0.0)
 
 

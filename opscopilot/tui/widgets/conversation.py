@@ -8,6 +8,7 @@ are cards; a budget cut-off is a marker where it happened.
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
@@ -21,6 +22,9 @@ from opscopilot.tui.widgets.markdown_feed import MarkdownFeed
 from opscopilot.tui.widgets.tool_card import ToolCard
 
 MAX_TRANSCRIPT_CHILDREN = 400  # prune the oldest blocks beyond this, so long sessions stay fast
+# Turns kept on screen: older ones leave it (and every reference to their widgets goes, so
+# their Markdown is freed); the store keeps them, and F12 shows them again.
+MAX_TURNS_SHOWN = 12
 _CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
 
 
@@ -109,6 +113,8 @@ class ConversationPane(Vertical, can_focus=True):
     ConversationPane .turn-status { color: $text-muted; margin: 0 0 1 0; }
     ConversationPane .notice { color: $warning; }
     ConversationPane .empty-hint { color: $text-muted; margin: 1 0; }
+    ConversationPane .earlier-turns { color: $text-muted; text-style: italic; display: none; }
+    ConversationPane .earlier-turns.-shown { display: block; }
     """
 
     @dataclass
@@ -134,10 +140,14 @@ class ConversationPane(Vertical, can_focus=True):
         self._last_tool: ToolCard | None = None
         self._last_tool_content = ""
         self._hint: Static | None = Static(_empty_hint(model), classes="empty-hint", markup=False)
+        self._turn_starts: deque[Static] = deque()  # each shown turn's prompt line
+        self.turns_hidden = 0  # turns that left the screen (still in the store)
+        self._earlier = Static("", classes="earlier-turns", markup=False)
 
     def compose(self) -> ComposeResult:
         yield self._header_line
         with self._transcript:
+            yield self._earlier
             if self._hint is not None:
                 yield self._hint
 
@@ -189,9 +199,34 @@ class ConversationPane(Vertical, can_focus=True):
     async def _add(self, widget: Static | Vertical) -> None:
         transcript = self._transcript
         await transcript.mount(widget)
-        excess = len(transcript.children) - MAX_TRANSCRIPT_CHILDREN
-        if excess > 0:
-            await transcript.remove_children(list(transcript.children[:excess]))
+        children = transcript.children  # [0] is the "earlier turns" line
+        cut = len(children) - MAX_TRANSCRIPT_CHILDREN
+        if len(self._turn_starts) > MAX_TURNS_SHOWN:
+            cut = max(cut, children.index(self._turn_starts[-MAX_TURNS_SHOWN]) - 1)
+        if cut > 0:
+            await self._forget(list(children[1 : 1 + cut]))
+
+    async def _forget(self, widgets: list) -> None:
+        """Take the oldest blocks off the screen and drop every reference to them."""
+        gone = {id(widget) for widget in widgets}
+        starts = len(self._turn_starts)
+        while self._turn_starts and id(self._turn_starts[0]) in gone:
+            self._turn_starts.popleft()
+        self.turns_hidden += starts - len(self._turn_starts)
+        for block in [b for b in self.answers.values() if id(b) in gone]:
+            await block.finish()  # its Markdown streams stop before it goes
+        self.answers = {k: b for k, b in self.answers.items() if id(b) not in gone}
+        self.tool_cards = {k: c for k, c in self.tool_cards.items() if id(c) not in gone}
+        if self._last_answer is not None and id(self._last_answer) in gone:
+            self._last_answer = None
+        if self._last_tool is not None and id(self._last_tool) in gone:
+            self._last_tool = None
+        await self._transcript.remove_children(widgets)
+        if self.turns_hidden:
+            self._earlier.update(
+                f"▲ {self.turns_hidden} earlier turns are kept in the store (F12 shows them)"
+            )
+            self._earlier.add_class("-shown")
 
     async def add_note(self, text: str, classes: str = "notice") -> None:
         await self._add(Static(redact(text), classes=classes, markup=False))
@@ -212,7 +247,9 @@ class ConversationPane(Vertical, can_focus=True):
         elif isinstance(event, ev.TurnStarted):
             self.turn_id = event.turn_id
             self.turn_simulated = False
-            await self._add(Static(f"› {event.prompt}", classes="user-prompt", markup=False))
+            start = Static(f"› {event.prompt}", classes="user-prompt", markup=False)
+            self._turn_starts.append(start)
+            await self._add(start)
             self._set_state("calling_model")
         elif isinstance(event, ev.TurnStateChanged):
             self._set_state(event.state)

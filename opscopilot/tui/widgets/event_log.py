@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from textual.widgets import RichLog
 
@@ -57,9 +58,21 @@ class EventLog(RichLog):
         super().__init__(id="event-log", max_lines=MAX_LINES, markup=False, wrap=False)
         self.border_title = "events"
         self.lines_written = 0
+        # While hidden, RichLog would defer every write unbounded (it has no size to render
+        # at); the newest MAX_LINES wait here instead and are written when the log shows.
+        self._hidden_lines: deque[str] = deque(maxlen=MAX_LINES)
 
     def record(self, event: ev.Event) -> None:
         if isinstance(event, (ev.ModelText, ev.ModelThinking, ev.ToolOutput, ev.ModelUsage)):
             return  # per-token noise; the pane shows it
-        self.write(describe(event))
         self.lines_written += 1
+        if not self.has_class("-visible"):
+            self._hidden_lines.append(describe(event))
+            return
+        self.write(describe(event))
+
+    def toggle_shown(self) -> None:
+        self.toggle_class("-visible")
+        if self.has_class("-visible"):
+            while self._hidden_lines:
+                self.write(self._hidden_lines.popleft())

@@ -1,0 +1,299 @@
+"""A whole on-call shift: does opscopilot stay flat as work piles up? Each figure is measured
+against the same code's first turns or smallest size in the same run.
+
+1. Long TUI session: the real app (RuntimeEngine, builtin:ops, the real store) answers N
+   prompts in one pane, typed into the prompt and submitted with Enter; RSS after each turn
+   and the time from Enter to the turn's end. Targets: RSS growth per turn after turn 10
+   <= 0.5 MiB; median time of the last 20 turns <= 1.2x the median of turns 10-30.
+2. Batch scaling: `BatchRunner` over S and L generated tickets (each a real builtin:ops turn
+   probing this machine), in a fresh process each; the time per finished ticket (first to
+   last) and peak RSS. Targets: per-ticket time at L <= 1.15x at S; RSS per extra ticket
+   <= 2 KB.
+3. Idle with many pending approvals: the real app on a store holding P pending approvals
+   sits idle (the reviews panel polls and its ages tick); CPU seconds per wall second.
+   Target <= 0.05 cores.
+
+Usage: python benchmarks/bench_longshift.py [--turns 200] [--small 200] [--large 2000]
+       [--pending 10000] [--idle-s 10] [--only session|batch|idle]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import isolated_home, markdown_table, median, write_results
+
+RSS_PER_TURN_TARGET_MIB = 0.5
+TURN_TIME_RATIO_TARGET = 1.2
+TICKET_TIME_RATIO_TARGET = 1.15
+RSS_PER_TICKET_TARGET_KB = 2.0
+IDLE_CORES_TARGET = 0.05
+PROMPTS = ("how full is the disk?", "what is the load?", "which ports are listening?")
+
+
+def _type_counts() -> dict[str, int]:
+    """Live objects by type (objgraph's `growth`, without the dependency)."""
+    from collections import Counter
+
+    gc.collect()
+    return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+
+
+def rss_mib() -> float:
+    """Resident set size now (not the peak), from /proc."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# --------------------------------------------------------------------------- 1. long session
+
+
+async def long_session(home: Path, turns: int, trace: bool = False) -> dict[str, Any]:
+    from textual.widgets import Input
+
+    from opscopilot.tui.app import create_app
+    from opscopilot.tui.runtime_engine import RuntimeEngine
+
+    engine = RuntimeEngine(db_path=home / "opscopilot.db")
+    app = create_app(model="builtin:ops", engine=engine, deterministic=True)
+    rss: list[float] = []
+    seconds: list[float] = []
+    snapshots: list[Any] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        pane = app.active_pane
+        prompt = app.query_one("#prompt", Input)
+        for n in range(turns):
+            prompt.value = PROMPTS[n % len(PROMPTS)]
+            prompt.focus()
+            started = time.perf_counter()
+            await pilot.press("enter")
+            while pane.state == "ready" or pane.busy:
+                await asyncio.sleep(0.005)
+            if pane.state != "completed":
+                raise RuntimeError(f"turn {n}: {pane.state}")
+            seconds.append(time.perf_counter() - started)
+            await pilot.pause()
+            gc.collect()
+            rss.append(rss_mib())
+            if trace and n in (10, turns - 1):
+                snapshots.append(_type_counts())
+    engine.close()
+    if trace and len(snapshots) == 2:
+        first, last = snapshots
+        grown = sorted(((last[k] - first.get(k, 0), k) for k in last), reverse=True)[:25]
+        per = max(turns - 1 - 10, 1)
+        for count, name in grown:
+            print(f"{count / per:9.1f} per turn  {name}", file=sys.stderr)
+    warm = 10
+    per_turn = (rss[-1] - rss[warm]) / max(len(rss) - 1 - warm, 1)
+    early = median(seconds[warm:30]) if turns > 30 else median(seconds[warm:])
+    late = median(seconds[-20:])
+    return {
+        "turns": turns,
+        "rss_mib": rss,
+        "turn_s": seconds,
+        "rss_per_turn_mib": per_turn,
+        "turn_s_10_30": early,
+        "turn_s_last_20": late,
+        "turn_time_ratio": late / early,
+    }
+
+
+# --------------------------------------------------------------------------- 2. batch scaling
+
+
+def write_tickets(path: Path, count: int) -> None:
+    with path.open("w") as out:
+        for n in range(count):
+            ticket = {"id": f"T-{n:05d}", "title": PROMPTS[n % len(PROMPTS)], "service": "bench"}
+            out.write(json.dumps(ticket) + "\n")
+
+
+def batch_child(count: int) -> None:
+    """In a fresh process: one batch run of `count` tickets; prints its figures as JSON."""
+    import anyio
+
+    from opscopilot.batch.runner import BatchOptions, BatchRunner
+
+    with isolated_home() as home:
+        tickets = home / "tickets.jsonl"
+        write_tickets(tickets, count)
+        finished: list[float] = []
+        options = BatchOptions(model="builtin:ops", approve="read-only", concurrency=4)
+        runner = BatchRunner(
+            tickets,
+            home / "report.jsonl",
+            options,
+            on_progress=lambda p: finished.append(time.perf_counter()),
+        )
+        rss_before = rss_mib()
+        result = anyio.run(runner.run)
+        rss_after = rss_mib()
+        lines = (home / "report.jsonl").read_text().splitlines()
+        if result.tickets != count or len(lines) != count:
+            raise RuntimeError(f"batch of {count}: {result.tickets} tickets, {len(lines)} lines")
+    skip = min(20, count // 10)  # the first tickets warm caches up
+    print(
+        json.dumps(
+            {
+                "tickets": count,
+                "per_ticket_s": (finished[-1] - finished[skip]) / (count - 1 - skip),
+                "rss_start_mib": rss_before,
+                "rss_end_mib": rss_after,
+                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+def batch_scaling(small: int, large: int) -> dict[str, Any]:
+    runs = {}
+    for count in (small, large):
+        done = subprocess.run(
+            [sys.executable, __file__, "--batch-child", str(count)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs[count] = json.loads(done.stdout.splitlines()[-1])
+    s, big = runs[small], runs[large]
+    return {
+        "runs": runs,
+        "time_ratio": big["per_ticket_s"] / s["per_ticket_s"],
+        "rss_per_ticket_kb": (big["rss_end_mib"] - s["rss_end_mib"]) * 1024 / (large - small),
+    }
+
+
+# --------------------------------------------------------------------------- 3. idle, pending
+
+
+async def idle_with_pending(home: Path, pending: int, idle_s: float) -> dict[str, Any]:
+    from opscopilot.store import ApprovalRecord, Store
+    from opscopilot.tui.app import create_app
+    from opscopilot.tui.runtime_engine import RuntimeEngine
+    from opscopilot.tui.widgets.reviews import ReviewList
+
+    db_path = home / "opscopilot.db"
+    now = time.time()
+    with Store.open(db_path) as store:
+        for n in range(pending):
+            store.create_approval(
+                ApprovalRecord(
+                    id=f"ap-{n:06d}",
+                    session_id=f"s-{n % 50}",
+                    turn_id=f"t-{n:06d}",
+                    tool_call_id=f"tc-{n}",
+                    tool="run_command",
+                    arguments={"command": f"systemctl restart worker@{n}"},
+                    risk="write",
+                    reason="restarts a service",
+                    call_hash=f"h-{n}",
+                    requested_at=now - pending + n,
+                )
+            )
+    engine = RuntimeEngine(db_path=db_path)
+    app = create_app(model="builtin:ops", engine=engine, deterministic=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        reviews = app.main_screen.query_one(ReviewList)
+        while not reviews.option_count:
+            await pilot.pause(0.1)
+        await asyncio.sleep(2.0)  # settle: first polls, first frames
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.sleep(idle_s)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        shown = reviews.option_count
+    engine.close()
+    return {"pending": pending, "shown": shown, "idle_s": wall, "cores": cpu / wall}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--large", type=int, default=2000)
+    parser.add_argument("--pending", type=int, default=10_000)
+    parser.add_argument("--idle-s", type=float, default=10.0)
+    parser.add_argument("--only", choices=("session", "batch", "idle"))
+    parser.add_argument("--trace", action="store_true", help="which object types grew per turn (stderr)")
+    parser.add_argument("--batch-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.batch_child:
+        batch_child(args.batch_child)
+        return
+
+    results: dict[str, Any] = {}
+    rows = []
+    if args.only in (None, "session"):
+        with isolated_home() as home:
+            session = results["session"] = asyncio.run(long_session(home, args.turns, args.trace))
+        rows.append(
+            [
+                f"long TUI session, {args.turns} builtin:ops turns",
+                f"RSS {session['rss_per_turn_mib']:.3f} MiB/turn after turn 10 "
+                f"({session['rss_mib'][10]:.0f} → {session['rss_mib'][-1]:.0f} MiB)",
+                f"≤ {RSS_PER_TURN_TARGET_MIB} MiB/turn",
+            ]
+        )
+        rows.append(
+            [
+                "  time per turn",
+                f"last 20: {session['turn_s_last_20'] * 1000:.0f} ms vs turns 10–30: "
+                f"{session['turn_s_10_30'] * 1000:.0f} ms ({session['turn_time_ratio']:.2f}×)",
+                f"≤ {TURN_TIME_RATIO_TARGET}×",
+            ]
+        )
+    if args.only in (None, "batch"):
+        batch = results["batch"] = batch_scaling(args.small, args.large)
+        small, large = batch["runs"][args.small], batch["runs"][args.large]
+        rows.append(
+            [
+                f"batch, {args.small} vs {args.large} tickets",
+                f"{small['per_ticket_s'] * 1000:.1f} → {large['per_ticket_s'] * 1000:.1f} ms/ticket "
+                f"({batch['time_ratio']:.2f}×)",
+                f"≤ {TICKET_TIME_RATIO_TARGET}×",
+            ]
+        )
+        rows.append(
+            [
+                "  memory",
+                f"{batch['rss_per_ticket_kb']:.2f} KB RSS per extra ticket "
+                f"({small['rss_end_mib']:.0f} → {large['rss_end_mib']:.0f} MiB)",
+                f"≤ {RSS_PER_TICKET_TARGET_KB} KB",
+            ]
+        )
+    if args.only in (None, "idle"):
+        with isolated_home() as home:
+            idle = results["idle"] = asyncio.run(
+                idle_with_pending(home, args.pending, args.idle_s)
+            )
+        rows.append(
+            [
+                f"idle TUI, {args.pending} pending approvals",
+                f"{idle['cores']:.3f} cores over {idle['idle_s']:.0f} s "
+                f"({idle['shown']} in the panel)",
+                f"≤ {IDLE_CORES_TARGET} cores",
+            ]
+        )
+    print(markdown_table(["what", "measured", "target"], rows))
+    write_results("longshift", results)
+
+
+if __name__ == "__main__":
+    main()
