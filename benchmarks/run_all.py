@@ -64,6 +64,13 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
             "1",
         ],
     ),
+    # longshift: a whole on-call shift (long TUI session, batch scaling, idle with pending)
+    (
+        "longshift",
+        "bench_longshift.py",
+        [],
+        ["--turns", "30", "--small", "40", "--large", "200", "--pending", "2000", "--idle-s", "3"],
+    ),
 ]
 
 

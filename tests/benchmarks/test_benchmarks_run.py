@@ -92,3 +92,23 @@ def test_replay_benchmark_draws_every_event_headless_and_in_the_tui(tmp_path: Pa
     result = run_benchmark("bench_replay.py", "--events", "300", "--repeats", "1", results=tmp_path)
     assert result["events"] == 300
     assert len(result["headless_s"]) == len(result["tui_s"]) == len(result["floor_s"]) == 1
+
+
+def test_longshift_benchmark_runs_batch_scaling_and_idle_with_pending(tmp_path: Path):
+    result = run_benchmark(
+        "bench_longshift.py",
+        "--only",
+        "batch,idle",
+        "--small",
+        "6",
+        "--large",
+        "12",
+        "--pending",
+        "150",
+        "--idle-s",
+        "0.5",
+        results=tmp_path,
+    )
+    runs = result["batch"]["runs"]
+    assert {int(n) for n in runs} == {6, 12} and all(r["per_ticket_s"] > 0 for r in runs.values())
+    assert result["idle"]["pending"] == 150 and result["idle"]["shown"] == 100
