@@ -187,3 +187,22 @@ async def test_events_arriving_while_the_app_shuts_down_are_dropped_quietly(engi
     # run_test re-raises what a handler raised (it used to be IndexError in main_screen)
     assert app.return_code in (0, None)
     await app.ingest(ev.Notice(ts=FIXED_NOW, level="warning", message="after the end"))
+
+
+def test_the_feed_slows_its_frames_when_the_stream_outruns_the_screen_and_recovers():
+    from opscopilot.tui.widgets.markdown_feed import (
+        BUSY_SHARE,
+        FRAME_S,
+        MAX_FRAME_S,
+        next_frame_s,
+    )
+
+    assert next_frame_s(FRAME_S, FRAME_S, spent_s=0.002, lag_s=0.0) == FRAME_S  # cheap: as is
+    slower = next_frame_s(FRAME_S, FRAME_S, spent_s=0.03, lag_s=0.0)
+    assert slower == pytest.approx(0.03 / BUSY_SHARE)  # drawing takes at most its share
+    assert next_frame_s(FRAME_S, FRAME_S, spent_s=0.0, lag_s=0.08) == pytest.approx(0.16)
+    assert next_frame_s(FRAME_S, FRAME_S, spent_s=1.0, lag_s=2.0) == MAX_FRAME_S  # bounded
+    pace = MAX_FRAME_S
+    for _ in range(10):  # drawing is cheap again: back to the base rate, halving the gap
+        pace = next_frame_s(pace, FRAME_S, spent_s=0.001, lag_s=0.0)
+    assert pace == pytest.approx(FRAME_S, rel=0.01)

@@ -7,12 +7,18 @@ feed buffers deltas and writes them once per frame. A long answer continues in a
 a bounded tail. Segments further back than `LIVE_SEGMENTS` are frozen into one `Static`
 each (Rich's Markdown rendering): Textual lays out every widget on every frame, and a
 Markdown widget is dozens of them, so without this a long answer slows down as it grows.
+
+Keys come first: when a frame's work (or the event loop's lag behind the frame timer) says
+the stream outruns the screen, the next frame comes later (`next_frame_s`, up to
+`MAX_FRAME_S`), so drawing takes at most about `BUSY_SHARE` of the loop and a key press
+waits for at most one bounded frame; the pace returns to `FRAME_S` when drawing is cheap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 from rich.markdown import Markdown as RichMarkdown
 from textual.timer import Timer
@@ -21,10 +27,22 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 FRAME_S = 1 / 30  # deltas reach the screen at most this often: per-token cost stays flat
+MAX_FRAME_S = 0.25  # the slowest pace, for a stream that outruns the screen
+BUSY_SHARE = 0.3  # the share of the loop a stream's drawing may take; keys get the rest
 SEGMENT_CHARS = 6_000  # past this, the next paragraph break starts a new Markdown block
 LIVE_SEGMENTS = 2  # Markdown widgets kept per document; older segments are frozen
 _FENCE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})", re.MULTILINE)
 _PARAGRAPH_BREAK = re.compile(r"\n\n(?=\S)")
+
+
+def next_frame_s(current: float, base: float, spent_s: float, lag_s: float) -> float:
+    """The interval before the next frame: at once longer when the last frame's work
+    (`spent_s`) or the loop's lag behind the timer (`lag_s`) says the screen can't keep up,
+    halfway back toward `base` when it can."""
+    wanted = max(base, spent_s / BUSY_SHARE, 2 * lag_s)
+    if wanted >= current:
+        return min(wanted, MAX_FRAME_S)
+    return max(base, (current + wanted) / 2)
 
 
 def inside_code_fence(markdown: str) -> bool:
@@ -74,7 +92,8 @@ class MarkdownFeed:
         self.segments: list[Segment] = [Markdown(classes=classes)]
         self.segment_chars = segment_chars or SEGMENT_CHARS
         self.live_segments = LIVE_SEGMENTS if live_segments is None else live_segments
-        self.frame_s = frame_s or FRAME_S
+        self.base_frame_s = self.frame_s = frame_s or FRAME_S
+        self._due = 0.0  # when the pending frame timer should fire (perf_counter)
         self._parts: list[str] = []
         self._pending: list[str] = []
         self._segment_parts: list[str] = []
@@ -100,11 +119,15 @@ class MarkdownFeed:
         self._parts.append(text)
         self._pending.append(text)
         if self._timer is None and self.host.is_mounted:
+            self._due = time.perf_counter() + self.frame_s
             self._timer = self.host.set_timer(self.frame_s, self._on_frame, name="markdown-feed")
 
     async def _on_frame(self) -> None:
         self._timer = None
+        started = time.perf_counter()
         await self.flush()
+        spent = time.perf_counter() - started
+        self.frame_s = next_frame_s(self.frame_s, self.base_frame_s, spent, started - self._due)
 
     async def flush(self) -> None:
         """Hand everything buffered to the Markdown now (what a frame tick does)."""
