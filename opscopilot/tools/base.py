@@ -39,6 +39,7 @@ class Classification:
     tool: str = ""
     command: str | None = None  # the normalized command (or "tool argument") for exact rules
     subjects: tuple[str, ...] = field(default_factory=tuple)
+    network: bool = False  # a read whose job is the network (http_check, curl, dig …)
 
 
 class ToolResult(BaseModel):

@@ -3,7 +3,8 @@
 `CommandClassifier.command(text)` is the entry point. It never trusts a label: the risk is
 the highest risk of anything the command would run (every segment of a pipeline, every
 command substitution, the command behind sudo/env/timeout/xargs/find -exec/sh -c …).
-Per-program rules live in command_tables.py.
+A call is read only when the allow-list (`commands.ALLOWED`) understands and allows every
+word of every command it would run; the graders only tell write from destructive.
 """
 
 from __future__ import annotations
@@ -14,22 +15,12 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from opscopilot.tools.argv_parsing import parse_args
 from opscopilot.tools.base import Risk, riskier
-from opscopilot.tools.commands import (
-    DESTRUCTIVE_PROGRAMS,
-    READ_PROGRAMS,
-    SHELLS,
-    SUBCOMMAND_RULES,
-    Judged,
-)
-from opscopilot.tools.paths import is_sensitive_path, resolve
+from opscopilot.tools.commands import ALLOWED, DESTRUCTIVE_PROGRAMS, GRADERS, SHELLS
+from opscopilot.tools.commands.wrappers import ASSIGNMENT, HARMLESS_VARIABLES, WRAPPERS
+from opscopilot.tools.commands.wrappers import shell as _shell_wrapper
 from opscopilot.tools.shell_syntax import scan_shell
 
-_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
-_HARMLESS_VARIABLES = re.compile(
-    r"^(LANG|LANGUAGE|LC_[A-Z]+|TZ|COLUMNS|LINES|TERM|NO_COLOR|FORCE_COLOR|SYSTEMD_COLORS)$"
-)
 _SYSTEM_DIRS = {"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"}
 _MAX_DEPTH = 12
 _REDIRECTION = re.compile(r"^\d*(>>?|<<?<?|>&|<&|&>>?)")
@@ -42,17 +33,7 @@ class CommandVerdict:
     needs_shell: bool = False
     subjects: list[str] = field(default_factory=list)
     invokes_shell: bool = False  # run as argv, it would still start a shell (sh -c, watch, su -c)
-
-
-@dataclass
-class _Wrapped:
-    """A wrapper's own floor risk and the command it runs (None: runs nothing)."""
-
-    inner: list[str] | None
-    risk: Risk = "read"
-    reason: str = ""
-    shell_string: str | None = None  # the wrapper hands this string to a shell (sh -c, watch)
-    local_shell: bool = True  # False: a remote shell (ssh) — dangerous, but not ours to run
+    network: bool = False  # a read whose job is the network (curl, dig, kubectl …)
 
 
 class CommandClassifier:
@@ -63,6 +44,7 @@ class CommandClassifier:
         self.subjects: list[str] = []
         self.needs_shell = False
         self.invokes_shell = False
+        self.network = False
 
     # --- entry points -----------------------------------------------------------------
 
@@ -70,7 +52,8 @@ class CommandClassifier:
         risk, reason = self._string(text, depth=0, local_shell=True)
         normalized = normalize_command(text)
         subjects = [normalized, *[s for s in self.subjects if s != normalized]]
-        return CommandVerdict(risk, reason, self.needs_shell, subjects, self.invokes_shell)
+        network = self.network and risk == "read"
+        return CommandVerdict(risk, reason, self.needs_shell, subjects, self.invokes_shell, network)
 
     # --- strings (what a shell would read) ----------------------------------------------
 
@@ -126,8 +109,8 @@ class CommandClassifier:
         argv = list(argv)
         floor: Risk = "read"
         floor_reason = ""
-        while argv and (match := _ASSIGNMENT.match(argv[0])):
-            if not _HARMLESS_VARIABLES.match(match.group(1)):
+        while argv and (match := ASSIGNMENT.match(argv[0])):
+            if not HARMLESS_VARIABLES.match(match.group(1)):
                 floor, floor_reason = "write", f"sets {match.group(1)} for the command"
             argv.pop(0)
         if not argv:
@@ -168,35 +151,33 @@ class CommandClassifier:
                     reason = inner_reason
                 return riskier(risk, inner_risk), reason
             return risk, reason
-        if program in SUBCOMMAND_RULES:
-            judged = SUBCOMMAND_RULES[program](args)
-            if judged.inner is not None:
-                inner_risk, inner_reason = self._argv(judged.inner, depth + 1)
-                risk = riskier(judged.risk, inner_risk)
-                return risk, f"{judged.reason}; runs: {inner_reason}"
-            if judged.risk == "read" and program in FILE_READERS:
-                return self._read_with_paths(program, args, judged)
-            return judged.risk, judged.reason
+        if (judge := ALLOWED.get(program)) is not None:
+            verdict = judge(args, self.cwd)
+            if verdict.ok:
+                self.network = self.network or verdict.network
+                return "read", verdict.reason
+            refusal = verdict.reason
+        else:
+            refusal = f"{program} is not a known read-only command"
+        return self._grade(program, args, depth, refusal)
+
+    def _grade(self, program: str, args: list[str], depth: int, refusal: str) -> tuple[Risk, str]:
+        """A call the allow-list did not allow: write, or destructive by the graders."""
         if program in DESTRUCTIVE_PROGRAMS or program.startswith("mkfs"):
             return "destructive", f"{program} destroys data or stops the system"
-        if program in READ_PROGRAMS:
-            return self._read_with_paths(program, args, Judged("read", f"{program} only reads"))
-        return "write", f"{program} is not a known read-only command"
-
-    def _read_with_paths(self, program: str, args: list[str], judged: Judged) -> tuple[Risk, str]:
-        """A read-only program still needs approval when it reads a file holding secrets."""
-        for arg in args:
-            candidate = arg.partition("=")[2] if arg.startswith("-") else arg
-            if not candidate or candidate.startswith("-") or "://" in candidate:
-                continue
-            if is_sensitive_path(resolve(candidate, self.cwd)):
-                return "write", f"{program} would read {candidate}, which may hold secrets"
-        return judged.risk, judged.reason
+        grader = GRADERS.get(program)
+        if grader is None:
+            return "write", refusal
+        judged = grader(args)
+        risk = riskier("write", judged.risk)
+        reason = judged.reason if judged.risk == "destructive" else refusal
+        if judged.inner is not None:
+            inner_risk, inner_reason = self._argv(judged.inner, depth + 1)
+            return riskier(risk, inner_risk), f"{judged.reason}; runs: {inner_reason}"
+        return risk, reason
 
 
 RISK_RANK = {"read": 0, "write": 1, "destructive": 2}
-# Subcommand-ruled programs whose positional words are files they read.
-FILE_READERS = frozenset({"find", "sort", "uniq", "tar", "sed"})
 
 
 def normalize_argv(argv: Sequence[str]) -> str:
@@ -259,268 +240,3 @@ def _without_redirections(argv: list[str]) -> list[str]:
             continue
         kept.append(word)
     return kept
-
-
-# --- wrappers: programs that run another program ------------------------------------------
-
-
-def _env(args: list[str]) -> _Wrapped:
-    parsed = parse_args(
-        args, {"-u", "--unset", "-C", "--chdir", "-S", "--split-string"}, stop_at_positional=True
-    )
-    split = parsed.value("-S", "--split-string")
-    rest = list(parsed.rest)
-    risk: Risk = "read"
-    reason = "env wrapper"
-    while rest and (match := _ASSIGNMENT.match(rest[0])):
-        if not _HARMLESS_VARIABLES.match(match.group(1)):
-            risk, reason = "write", f"sets {match.group(1)} for the command"
-        rest.pop(0)
-    if split is not None:
-        try:
-            rest = shlex.split(split) + rest
-        except ValueError:
-            return _Wrapped(None, "write", "env -S string cannot be split")
-    if not rest:
-        return _Wrapped(None, "write", "prints the environment, which may hold secrets")
-    return _Wrapped(rest, risk, reason)
-
-
-def _sudo(args: list[str]) -> _Wrapped:
-    parsed = parse_args(
-        args,
-        {
-            "-u",
-            "--user",
-            "-g",
-            "--group",
-            "-h",
-            "--host",
-            "-p",
-            "--prompt",
-            "-C",
-            "--close-from",
-            "-D",
-            "--chdir",
-            "-r",
-            "--role",
-            "-t",
-            "--type",
-            "-T",
-            "--command-timeout",
-            "-U",
-            "--other-user",
-            "-R",
-            "--chroot",
-        },
-        stop_at_positional=True,
-    )
-    if parsed.rest:
-        if parsed.has("-s", "--shell", "-i", "--login"):
-            return _Wrapped(
-                None,
-                "write",
-                "sudo runs the command through a root shell",
-                shell_string=shlex.join(parsed.rest),
-            )
-        if parsed.has("-e", "--edit"):
-            return _Wrapped(None, "write", "sudo -e edits files as root")
-        return _Wrapped(parsed.rest, "read", "sudo wrapper")
-    if parsed.has("-l", "--list"):
-        return _Wrapped(None, "read", "lists sudo rights")
-    return _Wrapped(None, "write", "sudo without a command opens a root shell or changes state")
-
-
-def _skip_then(with_value: set[str], positionals_to_skip: int = 0, name: str = "") -> object:
-    def wrapper(args: list[str]) -> _Wrapped:
-        parsed = parse_args(args, with_value, stop_at_positional=True)
-        rest = parsed.rest[positionals_to_skip:]
-        if not rest:
-            return _Wrapped(None, "read" if not parsed.rest else "write", f"{name} runs nothing")
-        return _Wrapped(rest, "read", f"{name} wrapper")
-
-    return wrapper
-
-
-def _ionice(args: list[str]) -> _Wrapped:
-    parsed = parse_args(
-        args,
-        {"-c", "--class", "-n", "--classdata", "-p", "--pid", "-P", "--pgid", "-u", "--uid"},
-        stop_at_positional=True,
-    )
-    if parsed.has("-p", "--pid", "-P", "--pgid", "-u", "--uid"):
-        return _Wrapped(None, "write", "changes the I/O priority of running processes")
-    return _Wrapped(parsed.rest or None, "read", "ionice wrapper")
-
-
-def _xargs(args: list[str]) -> _Wrapped:
-    parsed = parse_args(
-        args,
-        {
-            "-a",
-            "--arg-file",
-            "-d",
-            "--delimiter",
-            "-E",
-            "-I",
-            "-L",
-            "--max-lines",
-            "-n",
-            "--max-args",
-            "-P",
-            "--max-procs",
-            "-s",
-            "--max-chars",
-            "--process-slot-var",
-        },
-        stop_at_positional=True,
-        optional_value={"-i", "-l", "-e"},
-    )
-    return _Wrapped(parsed.rest or ["echo"], "read", "xargs wrapper")
-
-
-def _shell_wrapper(args: list[str]) -> _Wrapped:
-    parsed = parse_args(args, {"-o", "-O", "+O"}, stop_at_positional=True)
-    if parsed.has("-c") and parsed.rest:
-        return _Wrapped(None, "write", "runs a shell", shell_string=parsed.rest[0])
-    return _Wrapped(None, "write", "runs a shell script or an interactive shell")
-
-
-def _watch(args: list[str]) -> _Wrapped:
-    parsed = parse_args(
-        args,
-        {"-n", "--interval", "-d", "-q", "--equexit"},
-        stop_at_positional=True,
-        optional_value={"-d"},
-    )
-    if not parsed.rest:
-        return _Wrapped(None, "write", "watch runs nothing")
-    if parsed.has("-x", "--exec"):
-        return _Wrapped(parsed.rest, "read", "watch wrapper")
-    return _Wrapped(
-        None, "read", "watch runs its command through sh -c", shell_string=" ".join(parsed.rest)
-    )
-
-
-def _su(args: list[str]) -> _Wrapped:
-    parsed = parse_args(
-        args,
-        {
-            "-c",
-            "--command",
-            "-s",
-            "--shell",
-            "-g",
-            "--group",
-            "-G",
-            "--supp-group",
-            "-w",
-            "--whitelist-environment",
-        },
-    )
-    command = parsed.value("-c", "--command")
-    if command is None:
-        return _Wrapped(None, "write", "opens a shell as another user")
-    return _Wrapped(
-        None, "write", "runs a command as another user through a shell", shell_string=command
-    )
-
-
-def _ssh(args: list[str]) -> _Wrapped:
-    parsed = parse_args(
-        args,
-        {
-            "-b",
-            "-c",
-            "-D",
-            "-E",
-            "-e",
-            "-F",
-            "-I",
-            "-i",
-            "-J",
-            "-L",
-            "-l",
-            "-m",
-            "-O",
-            "-o",
-            "-p",
-            "-Q",
-            "-R",
-            "-S",
-            "-W",
-            "-w",
-            "-B",
-        },
-        stop_at_positional=True,
-    )
-    remote = parsed.rest[1:]
-    if not remote:
-        return _Wrapped(None, "write", "opens a remote session")
-    return _Wrapped(
-        None,
-        "write",
-        "runs a command on a remote host",
-        shell_string=" ".join(remote),
-        local_shell=False,
-    )
-
-
-def _chroot(args: list[str]) -> _Wrapped:
-    parsed = parse_args(args, {"--userspec", "--groups"}, stop_at_positional=True)
-    return _Wrapped(parsed.rest[1:] or None, "write", "runs a command in a chroot")
-
-
-def _systemd_run(args: list[str]) -> _Wrapped:
-    parsed = parse_args(
-        args,
-        {
-            "-u",
-            "--unit",
-            "-p",
-            "--property",
-            "-E",
-            "--setenv",
-            "-M",
-            "--machine",
-            "-H",
-            "--host",
-            "--slice",
-            "--uid",
-            "--gid",
-            "--working-directory",
-            "--description",
-            "--on-calendar",
-        },
-        stop_at_positional=True,
-    )
-    return _Wrapped(parsed.rest or None, "write", "starts a transient systemd unit")
-
-
-def _busybox(args: list[str]) -> _Wrapped:
-    if not args:
-        return _Wrapped(None, "read", "lists busybox applets")
-    return _Wrapped(args, "read", "busybox applet")
-
-
-WRAPPERS = {
-    "env": _env,
-    "sudo": _sudo,
-    "doas": _sudo,
-    "nohup": _skip_then(set(), 0, "nohup"),
-    "command": _skip_then(set(), 0, "command"),
-    "time": _skip_then({"-f", "--format", "-o", "--output"}, 0, "time"),
-    "setsid": _skip_then(set(), 0, "setsid"),
-    "timeout": _skip_then({"-s", "--signal", "-k", "--kill-after"}, 1, "timeout"),
-    "nice": _skip_then({"-n", "--adjustment"}, 0, "nice"),
-    "stdbuf": _skip_then({"-i", "--input", "-o", "--output", "-e", "--error"}, 0, "stdbuf"),
-    "ionice": _ionice,
-    "xargs": _xargs,
-    "watch": _watch,
-    "su": _su,
-    "runuser": _su,
-    "ssh": _ssh,
-    "chroot": _chroot,
-    "systemd-run": _systemd_run,
-    "busybox": _busybox,
-}

@@ -51,6 +51,7 @@ class RunCommandTool(Tool):
             tool=self.name,
             command=verdict.subjects[0],
             subjects=(self.name, *verdict.subjects),
+            network=verdict.network,
         )
 
     async def run(

@@ -9,14 +9,14 @@ from hypothesis import strategies as st
 
 from opscopilot.tools import classify
 from opscopilot.tools.base import RISK_ORDER
-from opscopilot.tools.commands import READ_PROGRAMS, SUBCOMMAND_RULES
+from opscopilot.tools.commands import ALLOWED, GRADERS
 
 WORD = st.text(
     alphabet=st.characters(whitelist_categories=("L", "N"), whitelist_characters="-_./=:,+@%"),
     min_size=1,
     max_size=12,
 )
-KNOWN = READ_PROGRAMS | set(SUBCOMMAND_RULES) | {"rm", "sudo", "env", "xargs", "nice", "sh"}
+KNOWN = set(ALLOWED) | set(GRADERS) | {"rm", "sudo", "env", "xargs", "nice", "sh"}
 UNKNOWN_PROGRAM = WORD.filter(lambda w: w.rsplit("/", 1)[-1] not in KNOWN and "=" not in w)
 KNOWN_COMMANDS = st.sampled_from(
     [

@@ -35,7 +35,6 @@ READ = [
     "kubectl logs deploy/api --tail 100",
     "kubectl top nodes",
     "kubectl version",
-    "kubectl get secrets",
     "docker ps -a",
     "docker logs --tail 50 web",
     "docker inspect web",
@@ -51,7 +50,7 @@ READ = [
     "curl -sS https://example.com/health",
     "curl -I http://localhost:8080/",
     "curl -X GET http://x/",
-    "wget -qO- http://localhost/",
+    "wget -qO- --max-redirect=0 http://localhost/",
     "dig example.com",
     "nslookup example.com",
     "host example.com",
@@ -147,6 +146,8 @@ WRITE = [
     "sudo",
     "ssh host uptime",
     "kubectl get secret db -o yaml",
+    "kubectl get secrets",  # even listing secrets asks now (issue 9)
+    "wget -qO- http://localhost/",  # wget follows redirects anywhere without --max-redirect=0
     "kubectl config view --raw",
     "getent shadow",
     "sort -o out in",

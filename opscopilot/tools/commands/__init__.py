@@ -1,127 +1,33 @@
-"""The tables behind command classification: which programs and subcommands only read.
+"""The tables behind command classification.
 
-Anything not listed here is "write" (needs approval in `ask` mode). A rule returns a
-Judged: the risk, a one-line reason, and (for `kubectl exec`, `docker exec`, `find -exec`)
-the inner argv, which is classified too and never lowers the risk.
+`ALLOWED` is the allow-list: per read-only program, the options and operands it may take
+without a person (`allowed_*.py`). A call runs without asking only when its program's entry
+understands and allows every word. Everything else asks; `GRADERS` and
+`DESTRUCTIVE_PROGRAMS` only tell write from destructive for those calls (and find the
+command inside `kubectl exec`, `docker exec`, `find -exec`), so a gap in them can never
+let a call run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from opscopilot.tools.commands import network, services, system
+from opscopilot.tools.commands import (
+    allowed_containers,
+    allowed_files,
+    allowed_git,
+    allowed_network,
+    allowed_packages,
+    allowed_services,
+    allowed_system,
+    network,
+    services,
+    system,
+)
+from opscopilot.tools.commands.allowed import Allowed
 from opscopilot.tools.commands.judged import Judged, destructive, read, write
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "csh", "tcsh"})
-
-READ_PROGRAMS = frozenset(
-    {
-        "df",
-        "du",
-        "free",
-        "uptime",
-        "ps",
-        "ls",
-        "cat",
-        "head",
-        "tail",
-        "grep",
-        "egrep",
-        "fgrep",
-        "zgrep",
-        "rg",
-        "wc",
-        "stat",
-        "file",
-        "dig",
-        "nslookup",
-        "host",
-        "whois",
-        "id",
-        "whoami",
-        "lsof",
-        "iostat",
-        "vmstat",
-        "mpstat",
-        "pidstat",
-        "sar",
-        "lsblk",
-        "findmnt",
-        "lscpu",
-        "lsmem",
-        "lspci",
-        "lsusb",
-        "lsmod",
-        "lsns",
-        "nproc",
-        "arch",
-        "w",
-        "who",
-        "users",
-        "last",
-        "pwd",
-        "echo",
-        "printf",
-        "true",
-        "which",
-        "whereis",
-        "realpath",
-        "readlink",
-        "basename",
-        "dirname",
-        "cut",
-        "tr",
-        "column",
-        "nl",
-        "rev",
-        "fold",
-        "less",
-        "more",
-        "zcat",
-        "bzcat",
-        "xzcat",
-        "zless",
-        "md5sum",
-        "sha1sum",
-        "sha256sum",
-        "sha512sum",
-        "cksum",
-        "tree",
-        "pgrep",
-        "pidof",
-        "pstree",
-        "nstat",
-        "traceroute",
-        "tracepath",
-        "mtr",
-        "strings",
-        "xxd",
-        "od",
-        "hexdump",
-        "diff",
-        "cmp",
-        "jq",
-        "getconf",
-        "locale",
-        "sleep",
-        "test",
-        "seq",
-        "expr",
-        "tac",
-        "sestatus",
-        "uname",
-        "blkid",
-        "groups",
-        "lslocks",
-        "lsipc",
-        "numactl",
-        "nvidia-smi",
-        "namei",
-        "tty",
-        "mountpoint",
-        "ipcs",
-    }
-)
 
 DESTRUCTIVE_PROGRAMS = frozenset(
     {
@@ -160,7 +66,40 @@ DESTRUCTIVE_PROGRAMS = frozenset(
 )
 
 
-SUBCOMMAND_RULES: dict[str, Callable[[list[str]], Judged]] = {
+Judge = Callable[[list[str], "str | None"], Allowed]
+
+
+def _entries() -> dict[str, Judge]:
+    entries: dict[str, Judge] = {}
+    for module in (
+        allowed_files,
+        allowed_system,
+        allowed_network,
+        allowed_services,
+        allowed_containers,
+        allowed_git,
+        allowed_packages,
+    ):
+        for program in module.PROGRAMS:
+            assert program.name not in entries, f"two allow-list entries for {program.name}"
+            entries[program.name] = program.judge
+    entries.update(
+        find=allowed_files.find,
+        tar=allowed_files.tar,
+        xxd=allowed_files.xxd,
+        ps=allowed_system.ps,
+        ip=allowed_network.ip,
+        nslookup=allowed_network.nslookup,
+    )
+    return entries
+
+
+ALLOWED: dict[str, Judge] = _entries()
+"""Program name -> its allow-list judge `(args, cwd) -> Allowed`."""
+
+# Grading only: how bad is a call that is not allowed (write, or destructive). A grader's
+# "read" means no more than "not destructive": it never lets a call run.
+GRADERS: dict[str, Callable[[list[str]], Judged]] = {
     "systemctl": services.systemctl,
     "service": services.service,
     "journalctl": services.journalctl,
