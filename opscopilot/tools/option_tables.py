@@ -59,6 +59,9 @@ class OptionTable:
     numeric: bool = False  # `-5`, `-20` (head, tail, git log, nice) are allowed
     long: Mapping[str, OptionSpec] = field(default_factory=dict)
     short: Mapping[str, OptionSpec] = field(default_factory=dict)
+    # The program's other long options (not allowed), so that abbreviations resolve as
+    # getopt_long resolves them: `grep --file` is --file, not --files-with-matches.
+    others: frozenset[str] = frozenset()
 
     @classmethod
     def of(
@@ -68,6 +71,7 @@ class OptionTable:
         abbreviations: Abbreviations = "exact",
         numeric: bool = False,
         checks: Mapping[str, ValueCheck] | None = None,
+        others: str = "",
     ) -> OptionTable:
         """Build a table from its manual-page-like text; `checks` maps any name to a check."""
         checks = dict(checks or {})
@@ -90,18 +94,27 @@ class OptionTable:
             raise ValueError(f"checks for options not in the table: {sorted(checks)}")
         long = {n: s for s in specs for n in s.names if n.startswith("--")}
         short = {n[1]: s for s in specs for n in s.names if not n.startswith("--")}
-        return cls(tuple(specs), abbreviations, numeric, long, short)
+        other_names = frozenset(others.split()) - set(long)
+        return cls(tuple(specs), abbreviations, numeric, long, short, other_names)
 
     def resolve_long(self, name: str) -> tuple[OptionSpec | None, str]:
         """The spec a long option name means, or None and why (unknown or ambiguous)."""
         if name in self.long:
             return self.long[name], ""
+        if name in self.others:
+            return None, f"{name} is not an allowed option"
         if self.abbreviations == "gnu":
-            matches = {id(s): s for n, s in self.long.items() if n.startswith(name)}
-            if len(matches) == 1:
-                return next(iter(matches.values())), ""
+            matches: dict[object, OptionSpec | str] = {
+                id(s): s for n, s in self.long.items() if n.startswith(name)
+            }
+            matches.update({n: n for n in self.others if n.startswith(name)})
             if len(matches) > 1:
                 return None, f"{name} is an ambiguous abbreviation"
+            if len(matches) == 1:
+                (match,) = matches.values()
+                if isinstance(match, str):
+                    return None, f"{name} means {match}, which is not an allowed option"
+                return match, ""
         return None, f"{name} is not an allowed option"
 
 

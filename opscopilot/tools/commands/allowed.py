@@ -75,6 +75,7 @@ class Program:
     network: bool = False
     reason: str = ""
     options_after_verb: bool = False  # the options also follow the verb (systemctl, kubectl)
+    others: str = ""  # the program's other long options: abbreviations resolve among all
 
     def table(self) -> OptionTable:
         return _table(self)
@@ -148,6 +149,7 @@ def _table(program: Program) -> OptionTable:
             abbreviations=program.abbreviations,
             numeric=program.numeric,
             checks=program.checks,
+            others=program.others,
         )
         _TABLES[key] = table
     return table
@@ -175,5 +177,6 @@ def _with_parent_options(sub: Program, parent: Program) -> Program:
             sub.network or parent.network,
             sub.reason,
             sub.options_after_verb or parent.options_after_verb,
+            f"{parent.others} {sub.others}",
         )
     return _MERGED[key]

@@ -67,7 +67,7 @@ KUBECTL = Program(
         ),
         "describe": _kube(
             "describe",
-            f"{_KUBECTL_SELECT} --show-events",
+            "-A/--all-namespaces -l/--selector=SELECTOR --chunk-size=N --show-events",
             operand_check=_no_secrets,
             min_operands=1,
         ),

@@ -35,6 +35,10 @@ _GREP = (
     "--exclude=GLOB --exclude-dir=GLOB --no-group-separator --group-separator=SEP --help -V/--version"
 )
 
+_GREP_OTHERS = (
+    "--file --recursive --dereference-recursive --directories --devices --exclude-from --null-data"
+)
+
 PROGRAMS = [
     gnu(
         "cat",
@@ -57,14 +61,13 @@ PROGRAMS = [
         operands="files",
         numeric=True,
     ),
-    gnu("grep", _GREP, operands="pattern+files", numeric=True),
-    gnu("egrep", _GREP, operands="pattern+files", numeric=True),
-    gnu("fgrep", _GREP, operands="pattern+files", numeric=True),
-    gnu("zgrep", _GREP, operands="pattern+files", numeric=True),
+    gnu("grep", _GREP, operands="pattern+files", numeric=True, others=_GREP_OTHERS),
+    gnu("egrep", _GREP, operands="pattern+files", numeric=True, others=_GREP_OTHERS),
+    gnu("fgrep", _GREP, operands="pattern+files", numeric=True, others=_GREP_OTHERS),
+    Program("zgrep", _GREP, operands="pattern+files", numeric=True),  # a script: no prefixes
     gnu(
         "wc",
-        "-c/--bytes -m/--chars -l/--lines -L/--max-line-length -w/--words --total=WHEN "
-        "--help --version",
+        "-c/--bytes -m/--chars -l/--lines -L/--max-line-length -w/--words --help --version",
         operands="files",
     ),
     gnu(
@@ -171,7 +174,7 @@ PROGRAMS = [
     ),
     Program(
         "xzcat",
-        "-q/--quiet -v/--verbose -Q/--no-warn -h/--help -V/--version",
+        "-q/--quiet -v/--verbose -h/--help -V/--version",
         operands="files",
         abbreviations="gnu",
     ),
@@ -194,7 +197,7 @@ PROGRAMS = [
     ],
     gnu(
         "cksum",
-        "-a/--algorithm=TYPE --base64 -l/--length=N --raw --tag --untagged --help --version",
+        "-a/--algorithm=TYPE -l/--length=N --tag --untagged --help --version",
         operands="files",
     ),
     Program(
@@ -222,7 +225,7 @@ PROGRAMS = [
     ),
     Program(
         "hexdump",
-        "-b/--one-byte-octal -X/--one-byte-hex -c/--one-byte-char -C/--canonical "
+        "-b/--one-byte-octal -c/--one-byte-char -C/--canonical "
         "-d/--two-bytes-decimal -o/--two-bytes-octal -x/--two-bytes-hex -e/--format=FORMAT "
         "-L/--color[=WHEN] -n/--length=N -s/--skip=N -v/--no-squeezing -h/--help -V/--version",
         operands="files",
@@ -260,7 +263,7 @@ PROGRAMS = [
     gnu("dirname", "-z/--zero --help --version"),
     Program(
         "namei",
-        "-x/--mountpoints -m/--modes -o/--owners -l/--long -n/--nosymlinks -v/--vertical -Z/--context -h/--help -V/--version",
+        "-x/--mountpoints -m/--modes -o/--owners -l/--long -n/--nosymlinks -v/--vertical -h/--help -V/--version",
         abbreviations="gnu",
     ),
     gnu("pwd", "-L/--logical -P/--physical --help --version", operands="none"),

@@ -81,6 +81,10 @@ CURL = Program(
     operand_check=_urls,
     network=True,
     reason="curl GET/HEAD only reads",
+    others=(
+        "--user --url-query --output-dir --header-file --request-target --proxy --tlsv1 "
+        "--tlsv1.0 --tlsv1.1 --ssl --cert"
+    ),
 )
 
 
@@ -107,6 +111,7 @@ WGET = Program(
     },
     operand_check=_wget_operands,
     network=True,
+    others="--user --output-file --method-file",
     reason="wget to stdout only reads",
 )
 
@@ -246,8 +251,8 @@ PROGRAMS = [
         "netstat",
         "-r/--route -i/--interfaces -g/--groups -s/--statistics -M/--masquerade -v/--verbose "
         "-W/--wide -n/--numeric --numeric-hosts --numeric-ports --numeric-users -N/--symbolic "
-        "-e/--extend -p/--program -o/--timers -l/--listening -a/--all -F -C -t/--tcp -u/--udp "
-        "-w/--raw -x/--unix -4 -6 -A/--protocol=FAMILY -h/--help -V/--version",
+        "-e/--extend -p/--programs -o/--timers -l/--listening -a/--all -F -C -t/--tcp -u/--udp "
+        "-w/--raw -x/--unix -4 -6 -A=FAMILY -h/--help -V/--version",
         operands="none",
         abbreviations="gnu",
     ),

@@ -16,7 +16,7 @@ from opscopilot.tools.option_tables import ParsedOptions
 _SYSTEMCTL_OPTIONS = (
     "-a/--all -t/--type=TYPES --state=STATES -p/--property=NAME -P=NAME -l/--full "
     "--no-pager --no-legend --legend=BOOL --plain -q/--quiet --value -n/--lines=N "
-    "-o/--output=FORMAT --failed -r/--recursive --reverse --after --before "
+    "-o/--output=FORMAT --failed -r/--recursive --reverse "
     "--with-dependencies --show-types --timestamp=FORMAT --user --system --global "
     "--no-ask-password --check-inhibitors=MODE -h/--help --version"
 )
@@ -54,11 +54,11 @@ SYSTEMCTL = Program(
 
 JOURNALCTL = Program(
     "journalctl",
-    "-u/--unit=UNIT --user-unit=UNIT -t/--identifier=ID -T/--exclude-identifier=ID "
+    "-u/--unit=UNIT --user-unit=UNIT -t/--identifier=ID "
     "-p/--priority=RANGE --facility=LIST -g/--grep=PATTERN --case-sensitive[=BOOL] "
     "-S/--since=DATE -U/--until=DATE -c/--cursor=CURSOR --after-cursor=CURSOR "
     "--show-cursor -b/--boot[=ID] -k/--dmesg -n/--lines[=N] --no-tail -r/--reverse "
-    "-o/--output=MODE --output-fields=LIST --utc -x/--catalog -a/--all -l/--full "
+    "-o/--output=MODE --output-fields=LIST --utc -x/--catalog -a/--all "
     "--no-full -q/--quiet -m/--merge --no-hostname --no-pager --system --user "
     "-F/--field=FIELD -N/--fields --list-boots --disk-usage --header -h/--help --version",
     abbreviations="gnu",
@@ -77,11 +77,12 @@ def _ctl(name: str, options: str, default: str | None, **verbs: Program) -> Prog
     )
 
 
-_CTL_OPTIONS = "--no-pager --no-legend --no-ask-password -a/--all -p/--property=NAME --value -l/--full -h/--help --version"
+_CTL_OPTIONS = "-h/--help --version"
+_CTL_PROPERTIES = " -a/--all -p/--property=NAME --value"
 
 TIMEDATECTL = _ctl(
     "timedatectl",
-    _CTL_OPTIONS + " --adjust-system-clock --monitor",
+    _CTL_OPTIONS + _CTL_PROPERTIES + " --no-pager --no-ask-password --monitor",
     "status",
     status=Program("status", operands="none"),
     show=Program("show", operands="none"),
@@ -91,7 +92,7 @@ TIMEDATECTL = _ctl(
 )
 HOSTNAMECTL = _ctl(
     "hostnamectl",
-    _CTL_OPTIONS + " --static --transient --pretty -j --json=MODE",
+    _CTL_OPTIONS + " --no-ask-password --static --transient --pretty -j --json=MODE",
     "status",
     status=Program("status", operands="none"),
     # `hostnamectl hostname NAME` sets the name: without an operand it only prints it.
@@ -103,7 +104,9 @@ HOSTNAMECTL = _ctl(
 )
 LOGINCTL = _ctl(
     "loginctl",
-    _CTL_OPTIONS + " -n/--lines=N -o/--output=MODE",
+    _CTL_OPTIONS
+    + _CTL_PROPERTIES
+    + " -l/--full --no-pager --no-legend --no-ask-password -n/--lines=N -o/--output=MODE",
     "list-sessions",
     list_sessions=Program("list-sessions", operands="none"),
     list_users=Program("list-users", operands="none"),
@@ -123,7 +126,7 @@ def _at_most_interface(operands: list[str], parsed: ParsedOptions) -> str | None
 
 RESOLVECTL = _ctl(
     "resolvectl",
-    _CTL_OPTIONS + " -4 -6 -i/--interface=IFACE -t/--type=TYPE -c/--class=CLASS "
+    _CTL_OPTIONS + _CTL_PROPERTIES + " -4 -6 -i/--interface=IFACE -t/--type=TYPE -c/--class=CLASS "
     "--legend=BOOL --cname=BOOL --search=BOOL --raw[=WHAT] --cache=BOOL --zone=BOOL "
     "--trust-anchor=BOOL --network=BOOL --validate=BOOL --synthesize=BOOL",
     "status",
@@ -141,7 +144,7 @@ RESOLVECTL = _ctl(
 )
 NETWORKCTL = _ctl(
     "networkctl",
-    _CTL_OPTIONS + " -s/--stats -n/--lines=N --json=MODE",
+    _CTL_OPTIONS + " -a/--all -l/--full --no-pager --no-legend -s/--stats -n/--lines=N --json=MODE",
     "list",
     list=Program("list"),
     status=Program("status"),

@@ -36,7 +36,7 @@ PROGRAMS = [
     Program(
         "free",
         "-b/--bytes -k/--kilo -m/--mega -g/--giga --tera --peta -h/--human --si --kibi --mebi "
-        "--gibi --tebi --pebi -l/--lohi -L/--line -t/--total -v/--committed -w/--wide --help "
+        "--gibi --tebi --pebi -l/--lohi -t/--total -v/--committed -w/--wide --help "
         "-V/--version",
         operands="none",
         abbreviations="gnu",
@@ -52,7 +52,7 @@ PROGRAMS = [
         "-A/--noempty -a/--all -b/--bytes -D/--discard -d/--nodeps -E/--dedup=COLUMN "
         "-e/--exclude=LIST -f/--fs -I/--include=LIST -i/--ascii -J/--json -l/--list -M/--merge "
         "-m/--perms -n/--noheadings -o/--output=LIST -O/--output-all -P/--pairs -p/--paths "
-        "-r/--raw -S/--scsi -N/--nvme -v/--virtio -s/--inverse -T/--tree[=COLUMN] -t/--topology "
+        "-r/--raw -S/--scsi -s/--inverse -T/--tree[=COLUMN] -t/--topology "
         "-w/--width=N -x/--sort=COLUMN -y/--shell -z/--zoned -h/--help -V/--version",
         abbreviations="gnu",
     ),
@@ -105,7 +105,7 @@ PROGRAMS = [
     Program(
         "w",
         "-h/--no-header -u/--no-current -s/--short -f/--from -o/--old-style "
-        "-i/--ip-addr -p/--pids --help -V/--version",
+        "-i/--ip-addr --help -V/--version",
         abbreviations="gnu",
     ),
     gnu(
@@ -186,6 +186,9 @@ PROGRAMS = [
         "-d=FDS -g[=PGIDS] -p=PIDS -s[=STATE] -u=USERS -F[=FIELDS] -T[=INFO] "
         "-E -v",
         operands="files",
+        operand_check=lambda ops, parsed: (
+            "lsof reads +D, +L … as options" if any(w.startswith("+") for w in ops) else None
+        ),
     ),
     Program(
         "iostat",

@@ -65,8 +65,8 @@ _TABLES = {
     ),
     "watch": _gnu(
         "-n/--interval=SECONDS -x/--exec -t/--no-title -d/--differences[=PERMANENT] "
-        "-e/--errexit -g/--chgexit -b/--beep -c/--color -C/--no-color -p/--precise "
-        "-w/--no-wrap -q/--equexit=CYCLES -r/--no-rerun -h/--help -v/--version"
+        "-e/--errexit -g/--chgexit -b/--beep -c/--color -p/--precise "
+        "-w/--no-wrap -q/--equexit=CYCLES -h/--help -v/--version"
     ),
 }
 # Rough arity for the fallback search of the command (when the table did not understand).
