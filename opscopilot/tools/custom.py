@@ -2,16 +2,27 @@
 
 A placeholder standing alone is replaced by the value as ONE whole argument; inside a larger
 word ("--unit={unit}") it is replaced within that one word. Nothing goes through a shell,
-so a value like `x; rm -rf / $(id)` is just an odd argument.
+so a value like `x; rm -rf / $(id)` is just an odd argument. A `type = "path"` param is
+confined to its `root` folder: `..` is refused, the path is resolved with symlinks followed,
+and the resolved path (which must stay under the resolved root) is what the command gets.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from opscopilot.tools.base import Classification, OutputCallback, Risk, Tool, ToolResult
 from opscopilot.tools.commands import SHELLS
@@ -19,7 +30,13 @@ from opscopilot.tools.errors import ToolError
 from opscopilot.tools.process import run_process
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
+_TYPES: dict[str, type] = {
+    "string": str,
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "path": str,
+}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 
 
@@ -29,6 +46,7 @@ class ParamConfig(BaseModel):
     type: str = "string"
     description: str = ""
     required: bool = True
+    root: str | None = None  # type "path": the folder the value must stay in
 
     @field_validator("type")
     @classmethod
@@ -36,6 +54,15 @@ class ParamConfig(BaseModel):
         if value not in _TYPES:
             raise ValueError(f"must be one of {', '.join(_TYPES)}")
         return value
+
+    @model_validator(mode="after")
+    def _root_for_paths(self) -> ParamConfig:
+        if self.type == "path":
+            if not self.root or not os.path.isabs(self.root):
+                raise ValueError('a "path" param needs root = "/an/absolute/folder"')
+        elif self.root is not None:
+            raise ValueError('root is only for type = "path"')
+        return self
 
 
 class CustomToolConfig(BaseModel):
@@ -55,6 +82,18 @@ def _string_guard(value: Any) -> Any:
     return value
 
 
+def confined_path(value: str, root: str) -> str:
+    """`value` (relative to root, or absolute) resolved with symlinks; it must stay in root."""
+    _string_guard(value)
+    if ".." in re.split(r"[/\\]", value):
+        raise ValueError("may not contain '..'")
+    real_root = os.path.realpath(root)
+    resolved = os.path.realpath(os.path.join(real_root, value))
+    if os.path.commonpath([resolved, real_root]) != real_root:
+        raise ValueError(f"must stay inside {root} (it resolves to {resolved})")
+    return resolved
+
+
 def _args_model(name: str, params: Mapping[str, ParamConfig]) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     validators: dict[str, Any] = {}
@@ -67,6 +106,13 @@ def _args_model(name: str, params: Mapping[str, ParamConfig]) -> type[BaseModel]
         if spec.type == "string":
             validators[f"_guard_{param}"] = field_validator(param)(
                 classmethod(lambda cls, v: _string_guard(v))  # type: ignore[arg-type]
+            )
+        elif spec.type == "path":
+            root = spec.root or "/"
+            validators[f"_confine_{param}"] = field_validator(param)(
+                classmethod(  # type: ignore[arg-type]
+                    lambda cls, v, root=root: v if v is None else confined_path(v, root)
+                )
             )
     model_name = "".join(part.capitalize() for part in re.split(r"[_\-]", name)) + "Args"
     return create_model(  # type: ignore[call-overload,no-any-return]
