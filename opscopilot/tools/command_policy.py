@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from opscopilot.tools.base import Risk, riskier
 from opscopilot.tools.commands import ALLOWED, DESTRUCTIVE_PROGRAMS, GRADERS, SHELLS
-from opscopilot.tools.commands.wrappers import ASSIGNMENT, HARMLESS_VARIABLES, WRAPPERS
+from opscopilot.tools.commands.wrappers import ASSIGNMENT, WRAPPERS, harmless_assignment
 from opscopilot.tools.commands.wrappers import shell as _shell_wrapper
 from opscopilot.tools.shell_syntax import scan_shell
 
@@ -110,7 +110,7 @@ class CommandClassifier:
         floor: Risk = "read"
         floor_reason = ""
         while argv and (match := ASSIGNMENT.match(argv[0])):
-            if not HARMLESS_VARIABLES.match(match.group(1)):
+            if not harmless_assignment(match.group(1), match.group(2)):
                 floor, floor_reason = "write", f"sets {match.group(1)} for the command"
             argv.pop(0)
         if not argv:

@@ -123,6 +123,7 @@ EVERYDAY = [
     "timeout 5 df -h",
     "nice -n 10 du -sh /var",
     "LANG=C df -h",
+    "TZ=Europe/Paris date",
     "env LANG=C free -m",
     "watch -x -n 1 uptime",
 ]
@@ -278,6 +279,9 @@ TRICKS = [
     "nft list ruleset ';' flush ruleset",
     "iptables -A INPUT -j DROP",
     "iptables -L -m evil",
+    "LC_ALL=/tmp/evil ls",
+    "TZ=:/etc/shadow date",
+    "env LANG=../../tmp/x ls",
     # metadata and link-local addresses
     "curl http://169.254.169.254/latest/meta-data/",
     "curl http://169.254.169.254./",

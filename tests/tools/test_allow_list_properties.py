@@ -105,7 +105,7 @@ def call(draw: st.DrawFn, names: list[str], with_stranger: bool) -> tuple[str, s
     return name, shlex.join([name, *words])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(call(SIMPLE + OTHERS, with_stranger=True))
 def test_a_word_not_on_the_list_makes_the_call_ask(generated: tuple[str, str]) -> None:
     _, command = generated
@@ -113,7 +113,7 @@ def test_a_word_not_on_the_list_makes_the_call_ask(generated: tuple[str, str]) -
     assert classification.risk != "read", (command, classification.reason)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(call(SIMPLE, with_stranger=False))
 def test_a_mix_of_allowed_options_is_read(generated: tuple[str, str]) -> None:
     _, command = generated
@@ -124,14 +124,14 @@ def test_a_mix_of_allowed_options_is_read(generated: tuple[str, str]) -> None:
 WRAPPERS = ["sudo -n", "nice -n 5", "timeout 5", "env LANG=C", "stdbuf -oL", "time -p", "nohup"]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.sampled_from(WRAPPERS), call(SIMPLE + OTHERS, with_stranger=True))
 def test_a_wrapper_does_not_hide_a_stranger(wrapper: str, generated: tuple[str, str]) -> None:
     _, command = generated
     assert classify("run_command", {"command": f"{wrapper} {command}"}).risk != "read"
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     st.sampled_from(["env", "sudo", "nice", "timeout", "time", "xargs", "stdbuf", "ionice"]),
     st.text(string.ascii_lowercase, min_size=1, max_size=8),
@@ -142,7 +142,7 @@ def test_an_unknown_wrapper_option_never_runs_unasked(wrapper: str, word: str) -
     assert classify("run_command", {"command": command}).risk != "read"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.sampled_from(SIMPLE + OTHERS), st.data())
 def test_an_abbreviation_is_read_only_when_it_names_one_allowed_option(
     name: str, data: st.DataObject

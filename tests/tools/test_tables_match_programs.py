@@ -11,6 +11,7 @@ abbreviation the table accepts means what the table thinks it means.
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -40,11 +41,16 @@ def _gnu_programs() -> list[Program]:
     return programs
 
 
-def _help(argv: list[str]) -> str:
+@functools.cache
+def _help_text(argv: tuple[str, ...]) -> str:
     done = subprocess.run(
         argv, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL
     )
     return done.stdout + done.stderr
+
+
+def _help(argv: list[str]) -> str:
+    return _help_text(tuple(argv))
 
 
 def real_long_options(text: str) -> dict[str, str]:

@@ -20,6 +20,13 @@ ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 HARMLESS_VARIABLES = re.compile(
     r"^(LANG|LANGUAGE|LC_[A-Z]+|TZ|COLUMNS|LINES|TERM|NO_COLOR|FORCE_COLOR|SYSTEMD_COLORS)$"
 )
+# Their values stay names: `LC_ALL=/tmp/x` or `TZ=/path` would load a file of the caller's choice.
+_HARMLESS_VALUE = re.compile(r"^(?![/:.])(?!.*\.\.)[A-Za-z0-9_.@+,:=/-]*$")
+
+
+def harmless_assignment(name: str, value: str) -> bool:
+    """True for `LANG=C`, `TZ=Europe/Paris`, `COLUMNS=200`: a setting that changes no code path."""
+    return bool(HARMLESS_VARIABLES.match(name)) and bool(_HARMLESS_VALUE.match(value))
 
 
 @dataclass
@@ -138,7 +145,7 @@ def env(args: list[str]) -> Wrapped:
     risk: Risk = "read"
     reason = "env wrapper"
     while rest and (match := ASSIGNMENT.match(rest[0])):
-        if not HARMLESS_VARIABLES.match(match.group(1)):
+        if not harmless_assignment(match.group(1), match.group(2)):
             risk, reason = "write", f"sets {match.group(1)} for the command"
         rest.pop(0)
     for split in parsed.values("-S", "--split-string"):
