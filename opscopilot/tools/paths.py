@@ -32,6 +32,26 @@ _SENSITIVE_GLOBS = (
     "*/.vault-token",
     "*_history",
     "/proc/*/environ",
+    # Service credentials that live under names the patterns below do not catch.
+    "/etc/kubernetes/*.conf",
+    "/etc/rancher/*",
+    "/etc/wireguard/*",
+    "/etc/NetworkManager/system-connections/*",
+    "/etc/mysql/debian.cnf",
+    "/etc/krb5.keytab",
+    "*.keytab",
+    "*/.config/gh/hosts.yml",
+    "*/.config/hub",
+    "*/.config/rclone/rclone.conf",
+    "*/.boto",
+    "*/.s3cfg",
+    "*/.terraformrc",
+    "*/.cargo/credentials*",
+    "*/.gem/credentials",
+    "*/.local/share/keyrings/*",
+    "*/.password-store/*",
+    "*/.kube/*",
+    "*/.docker/*",
 )
 # Matched against the file name alone.
 _SENSITIVE_NAMES = re.compile(
