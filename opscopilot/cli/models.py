@@ -62,6 +62,8 @@ def _markers(info: ModelInfo) -> str:
         marks.append("simulated")
     if info.local:
         marks.append("local")
+    if info.price is not None and info.price.tiers:
+        marks.append("tiered >" + "/".join(_tokens(t.above_input_tokens) for t in info.price.tiers))
     if info.deprecation_date:
         from datetime import date
 
@@ -171,6 +173,15 @@ def show_model(model: str, as_json: bool) -> None:
         (
             "cache read/write",
             f"${_usd(price.cache_read)} / ${_usd(price.cache_write)} per Mtok" if price else "-",
+        ),
+        *(
+            (
+                f"above {_tokens(tier.above_input_tokens)}",
+                f"${_usd(tier.input)} / ${_usd(tier.output)} per Mtok, cache "
+                f"${_usd(tier.cache_read)} / ${_usd(tier.cache_write)} (the whole call, "
+                "when the prompt is longer)",
+            )
+            for tier in (price.tiers if price else ())
         ),
         ("capabilities", _capabilities(info)),
         ("notes", _markers(info) or "-"),

@@ -86,7 +86,7 @@ def preflight(
     """Refuse a call the remaining budget cannot pay for, or lower its max_tokens so it can.
 
     The prompt is priced at the input rate in full (a cache hit only makes it cheaper), and
-    the output allowed at the output rate. With a cap set and no price known the call is
+    the output allowed at the output rate, both of the tier the prompt's length falls in. With a cap set and no price known the call is
     refused: a cap that cannot be enforced is not assumed to be free.
     """
     prompt_tokens = estimate_prompt_tokens(request, provider)
@@ -121,10 +121,11 @@ def preflight(
             f"cannot be enforced{hint}",
         )
     prompt_cost = price.cost(Usage(input_tokens=prompt_tokens))
-    if price.output <= 0:
+    output_rate = price.at(prompt_tokens).output  # a long prompt pays the tier's output rate
+    if output_rate <= 0:
         affordable = None if prompt_cost <= left else 0
     else:
-        affordable = math.floor((left - prompt_cost) * 1e6 / price.output)
+        affordable = math.floor((left - prompt_cost) * 1e6 / output_rate)
     if affordable is not None and affordable < min_output_tokens:
         return Preflight(
             False,

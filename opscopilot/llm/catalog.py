@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from opscopilot import config
 from opscopilot.llm.types import LLMError, ModelSpec, Price, Usage
@@ -49,6 +49,18 @@ class CatalogError(Exception):
 # --------------------------------------------------------------------------- stored shape
 
 
+class TierEntry(BaseModel):
+    """A long-context tier as stored: the rates of calls whose prompt exceeds the threshold."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    above_input_tokens: int = Field(gt=0)
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+
+
 class PriceEntry(BaseModel):
     """A price as stored: USD per million tokens, never negative; null = no such price."""
 
@@ -58,6 +70,15 @@ class PriceEntry(BaseModel):
     output: float = Field(ge=0)
     cache_read: float | None = Field(default=None, ge=0)
     cache_write: float | None = Field(default=None, ge=0)
+    tiers: list[TierEntry] = Field(default_factory=list)
+
+    @field_validator("tiers")
+    @classmethod
+    def _ascending(cls, tiers: list[TierEntry]) -> list[TierEntry]:
+        thresholds = [tier.above_input_tokens for tier in tiers]
+        if thresholds != sorted(set(thresholds)):
+            raise ValueError("tiers must have distinct above_input_tokens in ascending order")
+        return tiers
 
 
 class Capabilities(BaseModel):
@@ -147,6 +168,7 @@ class ModelInfo(BaseModel):
                 "output": self.price.output,
                 "cache_read": self.price.cache_read,
                 "cache_write": self.price.cache_write,
+                "tiers": [tier.model_dump() for tier in self.price.tiers],
             }
         return data
 
@@ -231,11 +253,19 @@ def _config_entry(key: str) -> dict[str, Any]:
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     """Field by field; capabilities and provenance merge key by key, aliases add up.
 
-    A price is replaced whole: an operator's price is one statement, not a patch.
+    A price is replaced whole: an operator's price is one statement, not a patch. A price
+    that names no tiers but the same base rates keeps the lower layer's long-context tiers
+    (models.dev or an operator restating the list price says nothing about them).
     """
     merged = dict(base)
     for key, value in top.items():
-        if key in ("capabilities", "provenance") and isinstance(merged.get(key), dict):
+        if key == "price" and isinstance(value, dict) and "tiers" not in value:
+            below = merged.get("price")
+            same = isinstance(below, dict) and all(
+                below.get(rate) == value.get(rate) for rate in ("input", "output")
+            )
+            merged[key] = {**value, "tiers": below.get("tiers", [])} if same else value  # type: ignore[union-attr]
+        elif key in ("capabilities", "provenance") and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
         elif key == "aliases" and merged.get("aliases"):
             merged[key] = list(dict.fromkeys([*merged["aliases"], *value]))

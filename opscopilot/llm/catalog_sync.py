@@ -97,6 +97,8 @@ def _entry_from_models_dev(
     price = None
     if cost is not None and cost.get("input") is not None and cost.get("output") is not None:
         price = {k: cost.get(k) for k in ("input", "output", "cache_read", "cache_write")}
+        if tiers := _context_tiers(cost):
+            price["tiers"] = tiers
     note = "models.dev"
     if isinstance(model.get("last_updated"), str):
         note += f", entry last updated {model['last_updated']}"
@@ -123,7 +125,32 @@ def _entry_from_models_dev(
     for flag in ("aliases", "simulated", "local"):
         if not stored.get(flag):
             stored.pop(flag, None)
+    if stored.get("price") and not stored["price"].get("tiers"):
+        stored["price"].pop("tiers", None)  # no tiers known here: a merge keeps the bundled ones
     return stored
+
+
+def _context_tiers(cost: dict[str, Any]) -> list[dict[str, Any]]:
+    """models.dev's long-context rates as our tiers: `cost.tiers` entries of type context
+    (`{"tier": {"type": "context", "size": N}, "input": …}`), else the older
+    `context_over_200k` block as one tier above 200,000 prompt tokens."""
+    rates = ("input", "output", "cache_read", "cache_write")
+    tiers: dict[int, dict[str, Any]] = {}
+    listed = cost.get("tiers")
+    if isinstance(listed, list):
+        for item in listed:
+            tier = item.get("tier") if isinstance(item, dict) else None
+            if not isinstance(tier, dict) or tier.get("type") != "context":
+                continue
+            size = tier.get("size")
+            complete = item.get("input") is not None and item.get("output") is not None
+            if isinstance(size, int) and size > 0 and complete:
+                tiers[size] = {"above_input_tokens": size, **{k: item.get(k) for k in rates}}
+    over = cost.get("context_over_200k")
+    complete = isinstance(over, dict) and None not in (over.get("input"), over.get("output"))
+    if not tiers and complete:
+        tiers[200_000] = {"above_input_tokens": 200_000, **{k: over.get(k) for k in rates}}
+    return [tiers[size] for size in sorted(tiers)]
 
 
 _COMPARED = {"context_window", "max_output_tokens", "price", "capabilities"}

@@ -203,13 +203,42 @@ class Usage(LazyModel):
         )
 
 
+class PriceTier(LazyModel):
+    """The rates of a call whose prompt is longer than `above_input_tokens` (long context).
+
+    Providers that tier by prompt length (Gemini Pro, Claude Sonnet 4/4.5 with the 1M
+    context, GPT-5.4/5.5, Grok) bill the whole call, output included, at the tier's rates.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    above_input_tokens: int = Field(gt=0)
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
+
+
 class Price(LazyModel):
-    """USD per million tokens. A missing cache price falls back to the input price."""
+    """USD per million tokens. A missing cache price falls back to the input price.
+
+    `tiers` (ascending `above_input_tokens`) replace these rates for calls whose prompt
+    (`input_tokens`, cache reads and writes included) is longer than the tier's threshold.
+    """
 
     input: float
     output: float
     cache_read: float | None = None
     cache_write: float | None = None
+    tiers: tuple[PriceTier, ...] = ()
+
+    def at(self, input_tokens: int) -> Price | PriceTier:
+        """The rates that apply to a call with `input_tokens` prompt tokens."""
+        rates: Price | PriceTier = self
+        for tier in self.tiers:
+            if input_tokens > tier.above_input_tokens:
+                rates = tier
+        return rates
 
     def cost(self, usage: Usage) -> float:
         return self.cost_of(
@@ -226,15 +255,17 @@ class Price(LazyModel):
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
     ) -> float:
-        """The formula of DESIGN.md on plain counts (the stream guard prices every token)."""
-        cache_read_price = self.input if self.cache_read is None else self.cache_read
-        cache_write_price = self.input if self.cache_write is None else self.cache_write
+        """The formula of DESIGN.md on plain counts (the stream guard prices every token),
+        at the rates of the tier the prompt's length falls in."""
+        rates = self.at(input_tokens) if self.tiers else self
+        cache_read_price = rates.input if rates.cache_read is None else rates.cache_read
+        cache_write_price = rates.input if rates.cache_write is None else rates.cache_write
         fresh_input = input_tokens - cache_read_tokens - cache_write_tokens
         return (
-            max(fresh_input, 0) * self.input
+            max(fresh_input, 0) * rates.input
             + cache_read_tokens * cache_read_price
             + cache_write_tokens * cache_write_price
-            + output_tokens * self.output
+            + output_tokens * rates.output
         ) / 1e6
 
 

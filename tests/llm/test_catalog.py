@@ -325,3 +325,70 @@ def test_a_models_dev_answer_without_usable_models_is_malformed(payload):
     with pytest.raises(CatalogError) as caught:
         catalog_sync.from_models_dev(payload, source_url="u", today="2026-11-20")
     assert caught.value.kind == "malformed"
+
+
+def test_a_sync_takes_models_devs_context_tiers_and_keeps_bundled_ones_it_does_not_name(
+    isolated_home: Path,
+):
+    entries, _ = catalog_sync.from_models_dev(
+        {
+            "google": {
+                "models": {
+                    "gemini-2.5-pro": {  # same list price, no tiers: the bundled tier stays
+                        "id": "gemini-2.5-pro",
+                        "limit": {"context": 1_048_576, "output": 65_536},
+                        "cost": {"input": 1.25, "output": 10.0},
+                    },
+                    "gemini-old-shape": {
+                        "id": "gemini-old-shape",
+                        "limit": {"context": 1_000_000, "output": 8192},
+                        "cost": {
+                            "input": 1.0,
+                            "output": 4.0,
+                            "context_over_200k": {"input": 2.0, "output": 8.0},
+                        },
+                    },
+                }
+            },
+            "openai": {
+                "models": {
+                    "gpt-tiered": {
+                        "id": "gpt-tiered",
+                        "limit": {"context": 1_050_000, "output": 128_000},
+                        "cost": {
+                            "input": 5.0,
+                            "output": 30.0,
+                            "tiers": [
+                                {
+                                    "tier": {"type": "context", "size": 272_000},
+                                    "input": 10.0,
+                                    "output": 45.0,
+                                    "cache_read": 1.0,
+                                },
+                                {
+                                    "tier": {"type": "service", "name": "flex"},
+                                    "input": 1.0,
+                                    "output": 1.0,
+                                },
+                            ],
+                            "context_over_200k": {"input": 9.0, "output": 40.0},
+                        },
+                    }
+                }
+            },
+        },
+        source_url="u",
+        today="2026-12-01",
+    )
+    catalog_sync.write_synced(entries, "u")
+    old_shape = catalog.price_for("gemini:gemini-old-shape")
+    assert [(t.above_input_tokens, t.input, t.output) for t in old_shape.tiers] == [
+        (200_000, 2.0, 8.0)
+    ]
+    listed = catalog.price_for("openai:gpt-tiered")
+    assert [(t.above_input_tokens, t.output, t.cache_read) for t in listed.tiers] == [
+        (272_000, 45.0, 1.0)
+    ]
+    kept = catalog.lookup("gemini:gemini-2.5-pro")
+    assert kept.origin == "synced" and kept.price.tiers[0].output == 15.0
+    assert kept.cost(Usage(input_tokens=300_000)) == pytest.approx(0.75)
