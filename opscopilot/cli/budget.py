@@ -65,19 +65,26 @@ def _against(spent: float, cap: float | None) -> dict[str, Any]:
     }
 
 
+def _known(group: SpendGroup) -> float | None:
+    """The group's priced spend, or None when no call of it had a known price."""
+    return None if group.unpriced_calls == group.calls else round(group.cost_usd, 9)
+
+
 def _session_row(ledger: Ledger, caps: Caps, group: SpendGroup) -> dict[str, Any]:
     """A session's spend today and in all (the per-session cap counts all of it)."""
     if not group.key:  # calls made outside a session (`opscopilot prompt`)
         return {
             "session_id": None,
             "calls": group.calls,
-            "today_usd": round(group.cost_usd, 9),
+            "unpriced_calls": group.unpriced_calls,
+            "today_usd": _known(group),
             **_against(group.cost_usd, None),
         }
     return {
         "session_id": group.key,
         "calls": group.calls,
-        "today_usd": round(group.cost_usd, 9),
+        "unpriced_calls": group.unpriced_calls,
+        "today_usd": _known(group),
         **_against(ledger.spent("session", group.key), caps.per_session),
     }
 
@@ -89,9 +96,11 @@ def show_report(
     spent_day = ledger.spent("day", day)
     sessions = ledger.totals_by("session", day=day, limit=limit)
     models = ledger.totals_by("model", day=day, limit=limit)
+    today = ledger.totals_by("day", day=day, limit=1)
     report: dict[str, Any] = {
         "day": day,
         "spent_today_usd": round(spent_day, 9),
+        "unpriced_calls_today": today[0].unpriced_calls if today else 0,
         "caps": _caps_json(caps),
         "warn_fraction": caps.warn_fraction,
         "day_cap": _against(spent_day, caps.per_day),
@@ -99,8 +108,9 @@ def show_report(
         "top_models": [
             {
                 "model": g.key,
-                "cost_usd": round(g.cost_usd, 9),
+                "cost_usd": _known(g),
                 "calls": g.calls,
+                "unpriced_calls": g.unpriced_calls,
                 "input_tokens": g.input_tokens,
                 "output_tokens": g.output_tokens,
             }
@@ -122,9 +132,22 @@ def _money(value: float | None) -> str:
     return "none" if value is None else usd(value)
 
 
+def _cost(value: float | None, unpriced_calls: int = 0) -> str:
+    """A spend as the operator should read it: unknown when no price was known, never $0."""
+    from opscopilot.governance.estimate import usd
+
+    if value is None:
+        return "unknown"
+    if unpriced_calls:
+        return f"{usd(value)} + unknown"
+    return usd(value)
+
+
 def _print_report(report: dict[str, Any]) -> None:
     day_cap = report["day_cap"]
     line = f"today ({report['day']} UTC): {_money(report['spent_today_usd'])}"
+    if report["unpriced_calls_today"]:
+        line += f" + {report['unpriced_calls_today']} calls of unknown cost (no price known)"
     if day_cap["cap_usd"] is not None:
         line += (
             f" of {_money(day_cap['cap_usd'])} per-day cap "
@@ -145,12 +168,14 @@ def _print_report(report: dict[str, Any]) -> None:
         click.echo("top sessions today:")
         for row in report["top_sessions"]:
             name = row["session_id"] or "(no session: prompt)"
-            click.echo(f"  {name:<28} {_money(row['today_usd']):>12}  {row['calls']} calls")
+            spend = _cost(row["today_usd"], row["unpriced_calls"])
+            click.echo(f"  {name:<28} {spend:>12}  {row['calls']} calls")
     if report["top_models"]:
         click.echo("top models today:")
         for row in report["top_models"]:
             click.echo(
-                f"  {row['model']:<28} {_money(row['cost_usd']):>12}  {row['calls']} calls, "
+                f"  {row['model']:<28} {_cost(row['cost_usd'], row['unpriced_calls']):>12}  "
+                f"{row['calls']} calls, "
                 f"{row['input_tokens']} in / {row['output_tokens']} out tokens"
             )
 

@@ -47,6 +47,20 @@ class TerminalRenderer:
         elif attempt.is_fallback:
             self.note(f"falling back to {attempt.provider}:{attempt.model}: {attempt.reason}")
 
+    def governance(self, event: Any) -> None:
+        """What the budget says about this call: a lowered max_tokens, a cap's warning.
+
+        A refusal or a cut-off is not repeated here: it ends the call as its error.
+        """
+        kind = getattr(event, "type", "")
+        if kind == "notice" and event.level != "error":
+            self.note(f"{event.level}: {event.message}")
+        elif kind == "budget.warning":
+            self.note(
+                f"budget warning: ${event.spent_usd:.4f} of the ${event.cap_usd:.4f} "
+                f"per-{event.scope} cap spent"
+            )
+
     def event(self, event: StreamEvent) -> None:
         if self.as_json:
             return
@@ -212,15 +226,17 @@ def prompt(
 
     from opscopilot.governance import GovernanceError, Governor
 
+    renderer = TerminalRenderer(as_json=as_json, out=sys.stdout, err=sys.stderr)
     try:  # --max-cost is this call's cap; day/session caps from env, `budget set`, config
-        governor = Governor.open(flag_max_cost=max_cost, flag_scope="call")
+        governor = Governor.open(
+            flag_max_cost=max_cost, flag_scope="call", publish=renderer.governance
+        )
     except GovernanceError as exc:
         _fail("budget", exc.message, EXIT_USAGE)
 
     request = Request(
         model=chain[0].model, messages=[Message.user(text)], system=system, max_tokens=max_tokens
     )
-    renderer = TerminalRenderer(as_json=as_json, out=sys.stdout, err=sys.stderr)
     try:
         response, spec = anyio.run(stream_call, chain, request, renderer, governor)
     finally:

@@ -34,6 +34,7 @@ class TurnPrinter:
         self.text_call: str | None = None
         self.at_line_start = True
         self.output_lines: dict[str, int] = {}
+        self.simulated = False  # a call was priced at a demo rate (builtin:ops): no money spent
 
     def note(self, line: str) -> None:
         from opscopilot.redact import redact
@@ -50,6 +51,8 @@ class TurnPrinter:
 
     def event(self, event: Event) -> None:
         kind = event.type
+        if kind == "model.finished" and (event.cost_simulated or event.provider == "builtin"):
+            self.simulated = True
         if kind == "model.text":
             if self.text_call not in (None, event.call_id) and not self.at_line_start:
                 self.out.write("\n")
@@ -105,6 +108,8 @@ class TurnPrinter:
             self.out.write(f"  then: opscopilot resume {outcome.turn_id}\n")
             self.out.flush()
         cost = "cost unknown" if outcome.cost_usd is None else f"${outcome.cost_usd:.4f}"
+        if outcome.cost_usd is not None and self.simulated:
+            cost += " (simulated)"
         usage = outcome.usage
         summary = (
             f"{outcome.status} · turn {outcome.turn_id} · {usage.input_tokens} in / "

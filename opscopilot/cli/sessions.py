@@ -12,6 +12,7 @@ from opscopilot.cli.store_common import (
     local_time,
     money,
     open_store,
+    session_money,
     print_json,
 )
 
@@ -53,7 +54,7 @@ def list_sessions(limit: int, as_json: bool) -> None:
             record.model,
             record.title,
             str(record.turn_count),
-            money(record.cost_usd),
+            session_money(record.cost_usd, record.unpriced_turns),
             local_time(record.updated_at),
         )
     Console().print(table, markup=False, highlight=False)
@@ -93,7 +94,8 @@ def show_session(session_id: str, as_json: bool) -> None:
     console.print(
         f"[bold]{escape(record.id)}[/]  {escape(record.model)}  {escape(record.title)}\n"
         f"created {local_time(record.created_at)} · last active {local_time(record.updated_at)}"
-        f" · {record.turn_count} turns · {money(record.cost_usd)}",
+        f" · {record.turn_count} turns · "
+        f"{session_money(record.cost_usd, record.unpriced_turns)}",
         highlight=False,
     )
     if turns:
@@ -105,7 +107,9 @@ def show_session(session_id: str, as_json: bool) -> None:
             status = turn.status
             if turn.error:
                 status += f" ({turn.error.get('kind') or 'error'})"
-            table.add_row(turn.id, status, money(turn.cost_usd), tokens, turn.prompt)
+            spent = turn.usage.input_tokens + turn.usage.output_tokens > 0
+            cost = money(turn.cost_usd, spent_tokens=spent)
+            table.add_row(turn.id, status, cost, tokens, turn.prompt)
         console.print(table, markup=False, highlight=False)
     for message in messages:
         console.print(f"[bold]{message.role}[/]: ", end="", highlight=False)

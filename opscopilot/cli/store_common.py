@@ -44,5 +44,16 @@ def print_json(document: Any) -> None:
     click.echo(json.dumps(document, ensure_ascii=False, indent=2))
 
 
-def money(value: float | None) -> str:
-    return "—" if value is None else f"${value:.4f}"
+def money(value: float | None, *, spent_tokens: bool = True) -> str:
+    """USD with four decimals; a cost that is None is unknown (never shown as $0), and
+    "—" only for something that spent no tokens at all."""
+    if value is None:
+        return "unknown" if spent_tokens else "—"
+    return f"${value:.4f}"
+
+
+def session_money(cost_usd: float, unpriced_turns: int) -> str:
+    """A session's cost: unknown when its only spending turns had no known price."""
+    if unpriced_turns and cost_usd == 0:
+        return "unknown"
+    return money(cost_usd) + (" + unknown" if unpriced_turns else "")

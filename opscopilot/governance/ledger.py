@@ -104,6 +104,7 @@ class SpendGroup:
     calls: int
     input_tokens: int
     output_tokens: int
+    unpriced_calls: int = 0  # calls of a model with no known price: their cost is unknown
 
 
 _UPSERT = """
@@ -299,13 +300,14 @@ class Ledger:
         where, params = _filters(day=day, session_id=session_id)
         rows = self._all(
             f"SELECT {expression} AS key, COALESCE(SUM(cost_usd), 0), COUNT(*), "
-            f"SUM(input_tokens), SUM(output_tokens) FROM ledger_calls {where} "
+            f"SUM(input_tokens), SUM(output_tokens), "
+            f"SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM ledger_calls {where} "
             "GROUP BY key ORDER BY 2 DESC, key LIMIT ?",
             [*params, limit],
         )
         return [
-            SpendGroup(str(k), float(c), int(n), int(i or 0), int(o or 0))  # type: ignore[arg-type]
-            for k, c, n, i, o in rows
+            SpendGroup(str(k), float(c), int(n), int(i or 0), int(o or 0), int(u or 0))  # type: ignore[arg-type]
+            for k, c, n, i, o, u in rows
         ]
 
 

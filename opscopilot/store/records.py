@@ -24,7 +24,8 @@ class SessionRecord(BaseModel):
     created_at: float
     updated_at: float
     turn_count: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # what the priced turns cost
+    unpriced_turns: int = 0  # turns whose model had no known price: their cost is unknown
 
 
 class TurnRecord(BaseModel):

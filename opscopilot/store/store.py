@@ -27,7 +27,10 @@ from opscopilot.store.writer import EventWriter
 _SESSION_SELECT = (
     "SELECT s.id, s.model, s.title, s.created_at, s.updated_at, "
     "(SELECT COUNT(*) FROM turns t WHERE t.session_id = s.id) AS turn_count, "
-    "(SELECT COALESCE(SUM(t.cost_usd), 0) FROM turns t WHERE t.session_id = s.id) AS cost_usd "
+    "(SELECT COALESCE(SUM(t.cost_usd), 0) FROM turns t WHERE t.session_id = s.id) AS cost_usd, "
+    # turns that spent tokens with no known price: their cost is unknown, not 0
+    "(SELECT COUNT(*) FROM turns t WHERE t.session_id = s.id AND t.cost_usd IS NULL "
+    "AND COALESCE(json_extract(t.usage, '$.input_tokens'), 0) > 0) AS unpriced_turns "
     "FROM sessions s"
 )
 _TURN_COLUMNS = (

@@ -28,6 +28,7 @@ class _Call:
     turn_id: str | None
     cost_usd: float = 0.0
     simulated: bool = False
+    unpriced: bool = False  # spent tokens of a model with no known price: cost unknown
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class MeterReading:
     cap_usd: float | None
     level: Level
     simulated: bool
+    unknown: bool = False  # a call in this scope had no known price: spent_usd is a floor
 
 
 def level_for(spent: float, cap: float | None, warn_fraction: float) -> Level:
@@ -58,10 +60,12 @@ RECENT_CALLS = 64  # calls whose later usage events are still expected
 class _Total:
     cost_usd: float = 0.0
     simulated: bool = False
+    unpriced: bool = False
 
-    def add(self, delta: float, simulated: bool) -> None:
+    def add(self, delta: float, simulated: bool, unpriced: bool = False) -> None:
         self.cost_usd += delta
         self.simulated = self.simulated or simulated
+        self.unpriced = self.unpriced or unpriced
 
 
 @dataclass
@@ -92,11 +96,15 @@ class SpendTracker:
             call = self._call(event.call_id, event.session_id, event.turn_id)
             if event.cost_usd is not None:
                 self._update(call, event.cost_usd, call.simulated)
+            else:
+                self._update(call, call.cost_usd, call.simulated, unpriced=True)
         elif isinstance(event, ModelFinished):
             call = self._call(event.call_id, event.session_id, event.turn_id)
             simulated = event.cost_simulated or event.provider == "builtin"
             cost = event.cost_usd if event.cost_usd is not None else call.cost_usd
-            self._update(call, cost, simulated)
+            spent_tokens = event.usage.input_tokens + event.usage.output_tokens > 0
+            unpriced = event.cost_usd is None and (spent_tokens or call.unpriced)
+            self._update(call, cost, simulated, unpriced=unpriced)
         elif isinstance(event, SchedulerMetrics):
             for scope, (spent, cap) in event.spend.items():
                 if scope in SCOPES:
@@ -120,16 +128,22 @@ class SpendTracker:
                 self._last_turn[session_id] = (turn_id, _Total())
         return call
 
-    def _update(self, call: _Call, cost_usd: float, simulated: bool) -> None:
-        """The call's cost is now `cost_usd`: add the change to every total it counts in."""
+    def _update(
+        self, call: _Call, cost_usd: float, simulated: bool, unpriced: bool = False
+    ) -> None:
+        """The call's cost is now `cost_usd`: add the change to every total it counts in
+        (and that its cost is unknown, when its model has no price)."""
         delta = cost_usd - call.cost_usd
         call.cost_usd, call.simulated = cost_usd, call.simulated or simulated
-        self._local.add(delta, call.simulated)
+        call.unpriced = unpriced
+        self._local.add(delta, call.simulated, unpriced)
         if call.session_id:
-            self._sessions.setdefault(call.session_id, _Total()).add(delta, call.simulated)
+            self._sessions.setdefault(call.session_id, _Total()).add(
+                delta, call.simulated, unpriced
+            )
             turn = self._last_turn.get(call.session_id)
             if turn is not None and turn[0] == call.turn_id:
-                turn[1].add(delta, call.simulated)
+                turn[1].add(delta, call.simulated, unpriced)
 
     def readings(self, session_id: str | None) -> list[MeterReading]:
         """The four meters for the session in the focused pane."""
@@ -149,6 +163,12 @@ class SpendTracker:
             "session": session.simulated,
             "day": self._local.simulated,
         }
+        unknown: dict[Scope, bool] = {
+            "call": bool(last_call and last_call.unpriced),
+            "turn": turn.unpriced,
+            "session": session.unpriced,
+            "day": self._local.unpriced,
+        }
         return [
             MeterReading(
                 scope=scope,
@@ -156,6 +176,7 @@ class SpendTracker:
                 cap_usd=self.caps.get(scope),
                 level=level_for(spent[scope], self.caps.get(scope), self.warn_fraction),
                 simulated=simulated[scope],
+                unknown=unknown[scope],
             )
             for scope in SCOPES
         ]

@@ -234,3 +234,31 @@ def test_always_allow_from_the_cli_is_listed_and_revocable(home: Path) -> None:
     assert json.loads(opscopilot(home, "approvals", "rules", "s1", "--json").stdout) == []
     again = opscopilot(home, "approvals", "revoke", str(rule_id))
     assert again.returncode == 1 and "no allow rule" in again.stderr
+
+
+def test_a_session_of_a_model_with_no_price_reads_unknown_not_zero(isolated_home: Path) -> None:
+    with Store.open() as store:
+        store.create_session("s9", "vllm:my-llama", "unpriced", 1000.0)
+        store.create_turn("t9", "s9", "df", "vllm:my-llama", 1000.0)
+        store.update_turn(
+            "t9",
+            status="completed",
+            updated_at=1001.0,
+            usage=Usage(input_tokens=90, output_tokens=9),
+        )
+        store.create_session("s8", "vllm:my-llama", "mixed", 900.0)
+        store.create_turn("t8a", "s8", "df", "openai:gpt-4o-mini", 900.0)
+        store.update_turn(
+            "t8a", status="completed", updated_at=901.0, usage=Usage(input_tokens=5), cost_usd=0.5
+        )
+        store.create_turn("t8b", "s8", "df", "vllm:my-llama", 902.0)
+        store.update_turn("t8b", status="completed", updated_at=903.0, usage=Usage(input_tokens=5))
+    table = opscopilot(isolated_home, "sessions", "list")
+    assert table.returncode == 0, table.stderr
+    rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:]}
+    assert "unknown" in rows["s9"] and "$0.0000" not in rows["s9"]
+    assert "$0.5000 + unknown" in rows["s8"]
+    listed = json.loads(opscopilot(isolated_home, "sessions", "list", "--json").stdout)
+    assert {s["id"]: s["unpriced_turns"] for s in listed} == {"s9": 1, "s8": 1}
+    shown = opscopilot(isolated_home, "sessions", "show", "s9")
+    assert "$0.0000" not in shown.stdout and "unknown" in shown.stdout

@@ -106,3 +106,32 @@ def test_a_broken_env_cap_is_reported_not_crashed_on() -> None:
     result = CliRunner().invoke(cli, ["budget", "show"], env={"OPSCOPILOT_MAX_COST_PER_DAY": "ten"})
     assert result.exit_code == 2
     assert "OPSCOPILOT_MAX_COST_PER_DAY: 'ten' is not an amount in USD" in result.output
+
+
+def test_show_says_unknown_for_calls_of_a_model_with_no_price() -> None:
+    spend("p", 0.25, "s-priced")
+    with Ledger() as ledger:
+        ledger.record(
+            "u",
+            session_id="s-unpriced",
+            turn_id=None,
+            provider="vllm",
+            model="my-llama",
+            usage=Usage(input_tokens=100, output_tokens=50),
+            cost_usd=None,
+            estimated=False,
+            ts=time.time(),
+        )
+    shown = json.loads(budget("show", "--json").output)
+    assert shown["unpriced_calls_today"] == 1
+    models = {m["model"]: m for m in shown["top_models"]}
+    assert models["vllm:my-llama"]["cost_usd"] is None
+    assert models["vllm:my-llama"]["unpriced_calls"] == 1
+    sessions = {s["session_id"]: s["today_usd"] for s in shown["top_sessions"]}
+    assert sessions == {"s-priced": 0.25, "s-unpriced": None}
+    text = budget("show").output
+    assert "+ 1 calls of unknown cost" in text
+    line = next(line for line in text.splitlines() if "vllm:my-llama" in line)
+    assert "unknown" in line and "$0" not in line
+    line = next(line for line in text.splitlines() if "s-unpriced" in line)
+    assert "unknown" in line and "$0" not in line

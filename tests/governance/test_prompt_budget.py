@@ -124,3 +124,29 @@ def test_a_cap_on_a_model_without_a_price_refuses_with_the_price_hint(
     assert "no price known for unpriced" in result.stderr
     assert '[models."openai:unpriced"]' in result.stderr
     assert wire_server.requests == []
+
+
+def test_a_max_tokens_lowered_to_fit_the_cap_is_said_on_stderr(
+    wire_server: WireServer,
+    priced_home: dict[str, str],
+) -> None:
+    half = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"The gateway is slow because"}}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}\n\ndata: [DONE]\n\n'
+    )
+    wire_server.expect("/v1/chat/completions", Reply(body=half))
+    result = subprocess.run(
+        [sys.executable, "-m", "opscopilot", "prompt", "why is the gateway slow?"]
+        + ["--model", "openai:test-model", "--max-tokens", "4000", "--max-cost", "0.001"],
+        env=priced_home,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "The gateway is slow because\n"
+    sent = wire_server.requests[0].json()["max_completion_tokens"]
+    assert sent < 4000
+    assert f"max_tokens lowered to {sent} to stay within the per-call cap of $0.001" in (
+        result.stderr
+    )

@@ -107,3 +107,41 @@ def test_today_never_falls_behind_calls_made_after_the_last_metrics_event():
     )
     day = {r.scope: r for r in tracker.readings("s1")}["day"]
     assert round(day.spent_usd, 6) == 0.0022
+
+
+def test_a_call_with_no_known_price_reads_unknown_never_zero():
+    from opscopilot.tui.widgets.meters import format_reading
+
+    tracker = SpendTracker()
+    for event in [
+        ev.ModelCallStarted(**_ids("t1"), call_id="c1", provider="vllm", model="m"),
+        ev.ModelFinished(
+            **_ids("t1"),
+            call_id="c1",
+            provider="vllm",
+            model="m",
+            finish_reason="stop",
+            usage={"input_tokens": 100, "output_tokens": 20},
+            cost_usd=None,
+        ),
+    ]:
+        tracker.ingest(event)
+    readings = {r.scope: r for r in tracker.readings("s1")}
+    assert readings["call"].unknown and readings["session"].unknown
+    assert format_reading(readings["turn"]) == "turn unknown"
+    for event in [
+        ev.ModelCallStarted(**_ids("t1"), call_id="c2", provider="openai", model="m"),
+        ev.ModelFinished(
+            **_ids("t1"),
+            call_id="c2",
+            provider="openai",
+            model="m",
+            finish_reason="stop",
+            usage={"input_tokens": 100, "output_tokens": 20},
+            cost_usd=0.0021,
+        ),
+    ]:
+        tracker.ingest(event)
+    readings = {r.scope: r for r in tracker.readings("s1")}
+    assert format_reading(readings["call"]) == "call $0.0021"
+    assert format_reading(readings["turn"]) == "turn $0.0021+unknown"

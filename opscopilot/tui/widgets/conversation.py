@@ -341,6 +341,8 @@ def _finish_note(event: ev.ModelFinished) -> str:
         parts.append(f"{event.usage.input_tokens}→{event.usage.output_tokens} tok")
     if event.cost_usd is not None:
         parts.append(f"${event.cost_usd:.4f}" + (" (simulated)" if event.cost_simulated else ""))
+    elif event.usage.input_tokens or event.usage.output_tokens:
+        parts.append("cost unknown")
     if event.error is not None:
         parts.append(f"{event.error.kind}: {redact(event.error.message)}")
     return "  ·  ".join(parts)

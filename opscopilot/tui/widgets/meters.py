@@ -22,7 +22,11 @@ def format_usd(value: float) -> str:
 
 
 def format_reading(reading: MeterReading) -> str:
-    text = f"{SCOPE_LABELS[reading.scope]} {format_usd(reading.spent_usd)}"
+    if reading.unknown:  # a model with no known price: never shown as $0
+        spent = "unknown" if reading.spent_usd == 0 else f"{format_usd(reading.spent_usd)}+unknown"
+    else:
+        spent = format_usd(reading.spent_usd)
+    text = f"{SCOPE_LABELS[reading.scope]} {spent}"
     if reading.cap_usd is not None:
         text += f"/{format_usd(reading.cap_usd)}"
     if mark := LEVEL_MARKS[reading.level]:
