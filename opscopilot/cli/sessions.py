@@ -12,8 +12,8 @@ from opscopilot.cli.store_common import (
     local_time,
     money,
     open_store,
-    session_money,
     print_json,
+    session_money,
 )
 
 

@@ -136,8 +136,10 @@ def test_a_max_tokens_lowered_to_fit_the_cap_is_said_on_stderr(
     )
     wire_server.expect("/v1/chat/completions", Reply(body=half))
     result = subprocess.run(
-        [sys.executable, "-m", "opscopilot", "prompt", "why is the gateway slow?"]
-        + ["--model", "openai:test-model", "--max-tokens", "4000", "--max-cost", "0.001"],
+        [
+            *(sys.executable, "-m", "opscopilot", "prompt", "why is the gateway slow?"),
+            *("--model", "openai:test-model", "--max-tokens", "4000", "--max-cost", "0.001"),
+        ],
         env=priced_home,
         capture_output=True,
         text=True,
