@@ -72,6 +72,18 @@ class RetryPolicy:
         return delay
 
 
+def _past_the_budget(error: LLMError, policy: RetryPolicy, elapsed_s: float) -> LLMError:
+    """Say so when a server asked for a wait longer than the retry budget allows."""
+    wait = error.retry_after
+    if wait is None or not error.retryable or elapsed_s + wait <= policy.max_total_s:
+        return error
+    error.message += (
+        f" (the server asked to wait {wait:.0f} s, beyond the {policy.max_total_s:.0f} s "
+        "retry budget)"
+    )
+    return error
+
+
 def one_line(error: LLMError, spec: ModelSpec) -> LLMError:
     """The error as one redacted line, attributed to the model's provider."""
     error.message = " ".join(redact.redact(error.message).split()) or error.kind
@@ -236,6 +248,7 @@ class LLMClient:
                     error, attempt, self.clock() - started, self.rand()
                 )
                 if next_delay is None:
+                    error = _past_the_budget(error, self.policy, self.clock() - started)
                     break
                 attempt, delay, reason = attempt + 1, next_delay, f"{error.kind}: {error}"
             fallback_reason = f"{spec} gave up: {error.kind}: {error}"

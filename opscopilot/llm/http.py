@@ -79,9 +79,55 @@ def _transport(**options: Any) -> httpx.AsyncHTTPTransport:
         return httpx.AsyncHTTPTransport(**options)
 
 
+class LazyProxyTransport(httpx.AsyncBaseTransport):
+    """A transport through one proxy, built on first use (the https side loads certificates)."""
+
+    def __init__(self, proxy: str) -> None:
+        self.proxy = proxy
+        self._transport: httpx.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            self._transport = _transport(proxy=self.proxy)
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
+def proxy_mounts() -> dict[str, httpx.AsyncBaseTransport | None]:
+    """HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY read exactly as httpx reads them.
+
+    httpx ignores the environment once a client is given its own transport (as ours is), so
+    the same mounts are built here; a NO_PROXY host maps to None (the direct transport).
+    """
+    from httpx._utils import get_environment_proxies  # the function httpx itself uses
+
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for pattern, proxy in get_environment_proxies().items():
+        if proxy is None:
+            mounts[pattern] = None
+        else:
+            url = proxy if "://" in proxy else f"http://{proxy}"
+            mounts[pattern] = LazyProxyTransport(url)
+    return mounts
+
+
 def new_async_client() -> httpx.AsyncClient:
-    """A client for model calls; per-request timeouts come from each provider's settings."""
-    return httpx.AsyncClient(transport=LazyTransport(), timeout=httpx.Timeout(600.0, connect=10.0))
+    """A client for model calls; per-request timeouts come from each provider's settings.
+
+    Proxies come from the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY); tools'
+    probes (`http_check`) use their own client that never does.
+    """
+    return httpx.AsyncClient(
+        transport=LazyTransport(),
+        mounts=proxy_mounts(),
+        timeout=httpx.Timeout(600.0, connect=10.0),
+    )
+
+
+STREAM_TYPES = ("text/event-stream",)
 
 
 def timeout_for(settings: ProviderSettings) -> httpx.Timeout:
@@ -103,11 +149,14 @@ async def post_stream(
     payload: dict[str, Any],
     headers: dict[str, str],
     on_error: ErrorMapper | None = None,
+    stream_types: tuple[str, ...] = STREAM_TYPES,
 ) -> AsyncIterator[httpx.Response]:
     """POST `payload` as JSON and yield the streaming response; any failure is an LLMError.
 
     Transport errors raised while the caller reads the body are mapped here too, so an
     adapter only ever sees LLMError. Without a shared client, one is made and closed.
+    A success whose content type is not one of `stream_types` (a JSON error document, a
+    proxy's HTML page) is `invalid_response`, not retried: the same server says the same.
     """
     client = http if http is not None else new_async_client()
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
@@ -120,19 +169,43 @@ async def post_stream(
         **headers,
     }
     mapper = on_error or default_error_mapper(settings.name)
+    answered = False
     try:
         async with client.stream(
             "POST", url, content=body, headers=all_headers, timeout=timeout_for(settings)
         ) as response:
+            answered = True
             if response.status_code >= 400:
                 error_body = await read_error_body(response)
                 raise mapper(response.status_code, error_body, response.headers)
+            content_type = response.headers.get("content-type", "")
+            media_type = content_type.split(";", 1)[0].strip().lower()
+            if media_type and media_type not in stream_types:
+                raise await _not_a_stream(response, content_type, stream_types, settings.name)
             yield response
     except httpx.HTTPError as exc:
-        raise error_from_httpx(exc, settings.name) from None
+        raise error_from_httpx(exc, settings.name, answered=answered) from None
     finally:
         if http is None:
             await client.aclose()
+
+
+async def _not_a_stream(
+    response: httpx.Response, content_type: str, stream_types: tuple[str, ...], provider: str
+) -> LLMError:
+    from opscopilot import redact
+    from opscopilot.llm.providers.base import error_message_from_body
+
+    snippet = redact.redact(error_message_from_body(await read_error_body(response, 4096)))
+    said = f": {snippet[:200]}" if snippet else ""
+    return LLMError(
+        "invalid_response",
+        f"HTTP {response.status_code} with content type {content_type}, not a stream "
+        f"({' or '.join(stream_types)}){said}",
+        retryable=False,
+        status=response.status_code,
+        provider=provider,
+    )
 
 
 async def sse_events(response: httpx.Response, provider: str) -> AsyncIterator[SSEEvent]:

@@ -85,7 +85,21 @@ def test_the_console_script_shows_a_dated_id_as_json():
     shown = json.loads(result.stdout)
     assert shown["id"] == "anthropic:claude-sonnet-4-5"
     assert shown["context_window"] == 200000 and shown["max_output_tokens"] == 64000
-    assert shown["price"] == {"input": 3.0, "output": 15.0, "cache_read": 0.3, "cache_write": 3.75}
+    assert shown["price"] == {
+        "input": 3.0,
+        "output": 15.0,
+        "cache_read": 0.3,
+        "cache_write": 3.75,
+        "tiers": [
+            {
+                "above_input_tokens": 200000,
+                "input": 6.0,
+                "output": 22.5,
+                "cache_read": 0.6,
+                "cache_write": 7.5,
+            }
+        ],
+    }
     assert shown["source"].startswith("https://") and shown["as_of"]
 
 

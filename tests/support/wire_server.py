@@ -30,6 +30,7 @@ class Reply:
     pieces: tuple[int, int] | None = (1, 64)  # random piece sizes; None: send as given
     delay_s: float = 0.0  # pause between pieces
     abort_after: int | None = None  # drop the connection after this many body bytes
+    hang_up: bool = False  # read the request, then close the connection without answering
     seed: int | None = None
 
 
@@ -151,6 +152,10 @@ class WireServer:
             delivery.finished.set()
 
     def _send(self, h: BaseHTTPRequestHandler, reply: Reply, delivery: Delivery) -> None:
+        if reply.hang_up:
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+            return
         h.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         h.send_response(reply.status)
         h.send_header("Content-Type", reply.content_type)

@@ -149,17 +149,38 @@ def error_from_status(status: int, body: bytes | str, headers: Any, provider: st
     )
 
 
-def error_from_httpx(exc: Exception, provider: str) -> LLMError:
-    """Transport failures: timeouts, refused connections, a peer that hung up mid-body."""
+class ConnectFailed(LLMError):
+    """No connection was made (refused, no route, name not found, the proxy said no):
+    the request never reached the server."""
+
+
+def error_from_httpx(exc: Exception, provider: str, *, answered: bool = True) -> LLMError:
+    """Transport failures: timeouts, refused connections, a peer that hung up mid-body.
+
+    `answered` says whether the response's status line had arrived: a hang-up before it
+    means the server took the request and dropped it, which is not "cannot connect".
+    """
     import httpx
 
+    detail = redact.redact(str(exc)) or type(exc).__name__
+    if isinstance(exc, httpx.ProxyError):
+        return ConnectFailed("connection", f"the proxy refused: {detail}", provider=provider)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ConnectFailed("timeout", "timed out connecting (ConnectTimeout)", provider=provider)
     if isinstance(exc, httpx.TimeoutException):
         return LLMError("timeout", f"timed out ({type(exc).__name__})", provider=provider)
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectFailed("connection", f"connection failed: {detail}", provider=provider)
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError) and not answered:
+        return LLMError(
+            "connection",
+            "the server closed the connection after the request, before it answered",
+            provider=provider,
+        )
     if isinstance(exc, httpx.RemoteProtocolError):
         return LLMError(
             "connection", "the connection closed before the stream ended", provider=provider
         )
-    detail = redact.redact(str(exc)) or type(exc).__name__
     return LLMError("connection", f"connection failed: {detail}", provider=provider)
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from opscopilot import redact
 from opscopilot.llm.http import post_stream
-from opscopilot.llm.providers.base import _CONTEXT_HINTS, ProviderSettings
+from opscopilot.llm.providers.base import _CONTEXT_HINTS, ConnectFailed, ProviderSettings
 from opscopilot.llm.types import (
     Finish,
     ImagePart,
@@ -54,12 +54,15 @@ class OllamaProvider:
         first_call = sum(len(m.tool_calls) for m in request.messages)
         decoder = OllamaStreamDecoder(self.name, first_call_number=first_call)
         url = f"{self.settings.base_url}/api/chat"
-        connected = False
         try:
             async with post_stream(
-                self._http, self.settings, url, build_body(request), headers
+                self._http,
+                self.settings,
+                url,
+                build_body(request),
+                headers,
+                stream_types=("application/x-ndjson", "application/json", "text/event-stream"),
             ) as response:
-                connected = True
                 lines = NDJSONDecoder()
                 async for chunk in response.aiter_raw():
                     for line in lines.feed(chunk):
@@ -68,8 +71,8 @@ class OllamaProvider:
                 for line in lines.close():
                     for event in decoder.feed(line):
                         yield event
-        except LLMError as exc:
-            if exc.kind == "connection" and not connected:
+        except ConnectFailed as exc:  # only when no connection was made
+            if exc.message.startswith("connection failed"):
                 raise LLMError(
                     "connection",
                     f"cannot reach Ollama at {self.settings.base_url} (is `ollama serve` "
