@@ -11,7 +11,12 @@ APPROVE_MODES = ("ask", "read-only", "all", "none")
 
 
 @click.command()
-@click.argument("tickets", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("tickets", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option(
+    "--sample",
+    is_flag=True,
+    help="Work the bundled 120 sample tickets instead of a file (report in the data folder).",
+)
 @click.option(
     "-o",
     "--output",
@@ -38,7 +43,8 @@ APPROVE_MODES = ("ask", "read-only", "all", "none")
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def batch(
-    tickets: Path,
+    tickets: Path | None,
+    sample: bool,
     report: Path | None,
     model: str | None,
     concurrency: int,
@@ -63,6 +69,14 @@ def batch(
     from opscopilot.batch.tickets import TicketError
     from opscopilot.store import StoreError
 
+    if sample == (tickets is not None):
+        raise click.UsageError("give TICKETS.jsonl or --sample (one of them)")
+    if tickets is None:
+        from opscopilot.cli.paths import sample_tickets_path
+
+        tickets = sample_tickets_path()
+        report = report or config.data_dir() / "batch" / "sample.report.jsonl"
+        report.parent.mkdir(parents=True, exist_ok=True)
     report = report or tickets.with_suffix(".report.jsonl")
     options = BatchOptions(
         model=model or config.default_model(),

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 import click
 
 from opscopilot import __version__
+from opscopilot.cli.completion import complete_models, complete_sessions, complete_themes
+
+DEBUG_ON = {"1", "true", "yes", "on"}  # OPSCOPILOT_DEBUG values that turn the debug log on
 
 # name -> "module:attribute"; each command lives in its own module under opscopilot/cli/.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "themes": ("opscopilot.cli.themes:themes", "List the TUI themes."),
     "serve": ("opscopilot.cli.serve:serve", "Serve the approvals web page and JSON API."),
     "store": ("opscopilot.cli.store_cmd:store", "Look after the database: retention (prune)."),
+    "paths": (
+        "opscopilot.cli.paths:paths",
+        "Where config, store, themes, recordings and logs live.",
+    ),
 }
 
 
@@ -72,21 +80,74 @@ class LazyGroup(click.Group):
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, "-V", "--version", prog_name="opscopilot")
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Write a redacted debug log to a file (also OPSCOPILOT_DEBUG=1); says where.",
+)
+@click.option(
+    "--model",
+    "-m",
+    default=None,
+    help="With no command: the TUI's model.",
+    shell_complete=complete_models,
+)
+@click.option(
+    "--theme",
+    "-t",
+    default=None,
+    help="With no command: the TUI's theme.",
+    shell_complete=complete_themes,
+)
+@click.option(
+    "--session",
+    "session_id",
+    default=None,
+    help="With no command: open a session.",
+    shell_complete=complete_sessions,
+)
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(
+    ctx: click.Context,
+    debug: bool,
+    model: str | None,
+    theme: str | None,
+    session_id: str | None,
+) -> None:
     """A terminal operations copilot.
 
     With no command, opens the TUI on the default model (builtin:ops, offline, when no
-    key or config says otherwise).
+    key or config says otherwise); `opscopilot --theme light` is `opscopilot tui --theme
+    light`.
     """
+    if debug or os.environ.get("OPSCOPILOT_DEBUG", "").strip().lower() in DEBUG_ON:
+        from opscopilot import debuglog
+
+        path = debuglog.start()
+        click.echo(f"debug log: {path}", err=True)
+    tui_options = {"model": model, "theme": theme, "session_id": session_id}
     if ctx.invoked_subcommand is None:
         command = cli.get_command(ctx, "tui")
         if command is None:
             raise click.UsageError("the TUI is not available in this build")
-        ctx.invoke(command)
+        ctx.invoke(command, **{k: v for k, v in tui_options.items() if v is not None})
+    elif any(value is not None for value in tui_options.values()):
+        given = next(k for k, v in tui_options.items() if v is not None).replace("_id", "")
+        raise click.UsageError(
+            f"--{given} before a command is for the TUI; put it after the command "
+            f"(opscopilot {ctx.invoked_subcommand} --{given} …)"
+        )
 
 
 def main() -> None:
+    if not sys.platform.startswith("linux"):
+        # pwd, process groups, /proc, /bin/sh and bubblewrap: the tools are Linux's.
+        click.echo(
+            f"error: opscopilot runs on Linux only (this is {sys.platform}); "
+            "see README.md, Supported platforms",
+            err=True,
+        )
+        sys.exit(1)
     # httpcore imports trio at start-up whenever it is installed (~90 ms), only to learn whether
     # it runs under trio; the command line always runs asyncio, so it never needs it.
     sys.modules.setdefault("trio", None)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from opscopilot.cli.completion import complete_models
 from opscopilot.config import ConfigError
 from opscopilot.llm import catalog
 from opscopilot.llm.catalog import CatalogError, ModelInfo
@@ -151,7 +152,7 @@ def _find(name: str) -> ModelInfo:
 
 
 @models.command("show")
-@click.argument("model")
+@click.argument("model", shell_complete=complete_models)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def show_model(model: str, as_json: bool) -> None:
     """Show one model (provider:model; dated ids and aliases resolve to their base)."""

@@ -8,10 +8,13 @@ module import, and nothing here imports Textual or a vendor SDK.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 import click
+
+from opscopilot.cli.completion import complete_models
 
 if TYPE_CHECKING:
     from opscopilot.llm.types import Attempt, ModelSpec, Request, Response, StreamEvent
@@ -28,7 +31,8 @@ class TerminalRenderer:
         self.as_json = as_json
         self.out = out
         self.err = err
-        self.dim = err.isatty()
+        # Dim thinking text only on a terminal, and never when NO_COLOR is set (no-color.org).
+        self.dim = err.isatty() and not os.environ.get("NO_COLOR")
         self.text_ends_with_newline = True
         self.wrote_text = False
 
@@ -153,6 +157,24 @@ def price_hint(spec: ModelSpec) -> str:
         return f'add [models."{spec}"] price to config.toml'
 
 
+MAX_PIPED_BYTES = 4 * 1024 * 1024  # a runaway `cat` is cut here, not sent to a model whole
+
+
+def _piped_stdin() -> str | None:
+    """What a pipe or a redirected file holds on stdin; None for a terminal, /dev/null, or
+    no stdin at all (a cron job, CI), so `prompt` never waits on input nobody sends."""
+    import stat
+
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
+        return None
+    data = sys.stdin.buffer.read(MAX_PIPED_BYTES)
+    return data.decode("utf-8", "replace")
+
+
 def _fail(kind: str, message: str, code: int) -> None:
     from opscopilot import redact
 
@@ -168,6 +190,7 @@ def _fail(kind: str, message: str, code: int) -> None:
     "model",
     default=None,
     help="provider:model, or a comma-separated fallback chain (default: configured model).",
+    shell_complete=complete_models,
 )
 @click.option("--system", "-s", "system", default=None, help="System prompt.")
 @click.option(
@@ -197,12 +220,18 @@ def prompt(
     max_cost: float | None,
     as_json: bool,
 ) -> None:
-    """One model call, streamed to stdout; no tools run. TEXT "-" reads stdin."""
+    """One model call, streamed to stdout; no tools run. TEXT "-" reads stdin.
+
+    Piped input is added before TEXT, like `llm` does:
+    `journalctl -u nginx -n 200 | opscopilot prompt "why does it fail?"`.
+    """
     from opscopilot import config, redact
 
     redact.register_environment_secrets()
     if text == "-":
         text = sys.stdin.read()
+    elif (piped := _piped_stdin()) and piped.strip():
+        text = f"{piped.rstrip()}\n\n{text}"
     if not text.strip():
         raise click.UsageError("the prompt is empty")
     try:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from opscopilot.cli.completion import complete_models, complete_sessions
+
 if TYPE_CHECKING:
     from opscopilot.events import Event
     from opscopilot.replay.live import SessionRecorder
@@ -244,6 +246,7 @@ def _fail(message: str, code: int) -> None:
     "-m",
     default=None,
     help="provider:model or a fallback chain (default: the configured model).",
+    shell_complete=complete_models,
 )
 @click.option(
     "--approve",
@@ -259,7 +262,13 @@ def _fail(message: str, code: int) -> None:
     default=None,
     help="Stop the turn when it would spend more than this (USD).",
 )
-@click.option("--session", "session_id", default=None, help="Continue this session.")
+@click.option(
+    "--session",
+    "session_id",
+    default=None,
+    help="Continue this session.",
+    shell_complete=complete_sessions,
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
 @click.option(
     "--record",
@@ -306,7 +315,7 @@ def run(
     default=None,
     metavar="[FILE]",
     help="Write the resumed turn's events to a recording as they happen (default file: "
-    "the recordings folder, <session>.jsonl). Put it after TEXT, or use --record=FILE.",
+    "the recordings folder, <session>.jsonl). Put it after TURN_ID, or use --record=FILE.",
 )
 def resume(turn_id: str, as_json: bool, record: str | None) -> None:
     """Continue a paused or interrupted turn (after approvals were decided, or a crash)."""

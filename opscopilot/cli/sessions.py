@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from opscopilot.cli.completion import complete_sessions
 from opscopilot.cli.store_common import (
     compact_json,
     fail,
@@ -61,7 +62,7 @@ def list_sessions(limit: int, as_json: bool) -> None:
 
 
 @sessions.command("show")
-@click.argument("session_id")
+@click.argument("session_id", shell_complete=complete_sessions)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def show_session(session_id: str, as_json: bool) -> None:
     """A session's turns (status, cost) and its conversation."""
@@ -121,7 +122,7 @@ def show_session(session_id: str, as_json: bool) -> None:
 
 
 @sessions.command("export")
-@click.argument("session_id")
+@click.argument("session_id", shell_complete=complete_sessions)
 @click.option(
     "-o",
     "--output",

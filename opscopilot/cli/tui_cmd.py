@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import click
 
+from opscopilot.cli.completion import complete_models, complete_sessions, complete_themes
+
 
 @click.command("tui")
-@click.option("--model", "-m", default=None, help="Model for the first pane (provider:model).")
-@click.option("--theme", "-t", default=None, help="Theme name (see `opscopilot themes list`).")
-@click.option("--session", "session_id", default=None, help="Open a stored session by id.")
+@click.option(
+    "--model",
+    "-m",
+    default=None,
+    help="Model for the first pane (provider:model).",
+    shell_complete=complete_models,
+)
+@click.option(
+    "--theme",
+    "-t",
+    default=None,
+    help="Theme name (see `opscopilot themes list`).",
+    shell_complete=complete_themes,
+)
+@click.option(
+    "--session",
+    "session_id",
+    default=None,
+    help="Open a stored session by id.",
+    shell_complete=complete_sessions,
+)
 @click.option(
     "--approve",
     type=click.Choice(["ask", "read-only", "all", "none"]),

@@ -9,6 +9,7 @@ caller (the runtime) decides, because the consumer has already shown that output
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -41,6 +42,9 @@ OUTPUT_EVENTS = frozenset(
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 ProviderFactory = Callable[[str, "httpx.AsyncClient | None"], "Provider"]
+
+
+log = logging.getLogger("opscopilot.llm")  # see opscopilot/debuglog.py
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,7 @@ class LLMClient:
             started = self.clock()
             attempt, delay, reason = 1, 0.0, fallback_reason
             while True:
+                log.debug("%s: try %d (after %.2fs, %s)", spec, attempt, delay, reason or "first")
                 yield Attempt(spec.provider, spec.model, attempt, chain_index, delay, reason)
                 if delay > 0:
                     await self._sleep(delay)
@@ -241,6 +246,9 @@ class LLMClient:
                 if error is None:
                     return
                 error = one_line(error, spec)
+                log.debug(
+                    "%s: %s error (retryable %s): %s", spec, error.kind, error.retryable, error
+                )
                 if output_seen:
                     yield StreamError(error)  # never retried: the consumer has shown output
                     return
