@@ -14,7 +14,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
@@ -57,6 +57,9 @@ class EngineEvent(Message):
     event: ev.Event
 
 
+NARROW_COLUMNS = 100  # below this the top bar drops the title and the meters shorten
+
+
 class EventsArrived(Message):
     """The engine published events since the app last looked: they wait in its inbox."""
 
@@ -69,6 +72,7 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
     #queue-meter { padding: 0 1; background: $panel; }
     #title { width: auto; text-style: bold; padding: 0 2 0 0; }
     #title.-alert { color: $warning; text-style: bold reverse; }
+    #top-bar.-narrow #title { display: none; }
     #panes { height: 1fr; }
     #prompt { dock: bottom; margin: 0 0 1 0; }
     #prompt.-broadcast { border: tall $accent; }
@@ -99,7 +103,8 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         self.requested_theme = theme
         self.initial_session = session_id
         self.clock = clock
-        self.new_id = new_id or (lambda prefix: f"{prefix}_{uuid.uuid4().hex[:12]}")
+        # The runtime's id shape (s-…, as `opscopilot run` and `sessions list` show them).
+        self.new_id = new_id or (lambda prefix: f"{prefix}-{uuid.uuid4().hex[:10]}")
         self.poll_interval = poll_interval
         self.keys_config = keys
         self.deterministic = deterministic
@@ -137,7 +142,7 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         yield self.pane_row
         yield self.event_log
         yield Input(placeholder=self._prompt_placeholder(), id="prompt")
-        yield KeysFooter()
+        yield KeysFooter(compact=True)
 
     async def on_mount(self) -> None:
         self._load_themes()
@@ -148,12 +153,26 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         if self.initial_session:
             self.load_history(pane.session_id)
         self.start_focus()
+        self._fit_width(self.size.width)
         self._refresh_meters()
         self.pump_events()
         self.pump_metrics()
         self.poll_approvals()
         self.set_interval(self.poll_interval, self.poll_approvals)
         self.set_interval(1.0, self._refresh_queue_meter)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_width(event.size.width)
+
+    def _fit_width(self, width: int) -> None:
+        """Below 100 columns the title gives its room to the meters, which shorten."""
+        narrow = width < NARROW_COLUMNS
+        for bar in self.main_screen.query("#top-bar"):
+            bar.set_class(narrow, "-narrow")
+        if self.cost_meter.narrow != narrow:
+            self.cost_meter.narrow = narrow
+            if self.is_mounted:
+                self._refresh_meters()
 
     def start_focus(self) -> None:
         """Where focus starts (subclasses change it: Textual calls every class's on_mount)."""

@@ -25,18 +25,19 @@ class KeyAction:
     priority: bool = True  # works while the prompt has focus
 
 
+# In the footer's order: what an operator needs at 80 columns (help, reviews, cancel) first.
 APP_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("app.help", "f1", "help", "Help: every key"),
+    KeyAction("app.reviews", "f5,ctrl+r", "focus_reviews", "Reviews"),
+    KeyAction("turn.cancel", "f9", "cancel_turn", "Cancel turn"),
     KeyAction("app.sessions", "f2", "sessions", "Sessions"),
     KeyAction("app.model", "f3", "pick_model", "Model"),
     KeyAction("app.events", "f4", "toggle_events", "Event log"),
-    KeyAction("app.reviews", "f5,ctrl+r", "focus_reviews", "Reviews"),
     KeyAction("pane.next", "f6,ctrl+o", "next_pane", "Next pane"),
     KeyAction("app.theme", "f7", "next_theme", "Theme"),
     KeyAction("pane.close", "f8", "close_pane", "Close pane"),
     KeyAction("pane.new", "ctrl+n", "new_pane", "Split"),
     KeyAction("pane.earlier", "f12", "earlier_turns", "Earlier turns", show=False),
-    KeyAction("turn.cancel", "f9", "cancel_turn", "Cancel turn"),
     KeyAction("app.rules", "f10", "allow_rules", "Allow rules", show=False),
     KeyAction("prompt.broadcast", "ctrl+b", "toggle_broadcast", "All panes"),
     KeyAction("copy.answer", "ctrl+y", "copy_answer", "Copy answer", show=False),

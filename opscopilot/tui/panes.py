@@ -51,7 +51,7 @@ class PaneActions:
         self: OpsCopilotApp, session_id: str | None, model: str
     ) -> ConversationPane:
         pane_id = self.new_id("pane")
-        pane = ConversationPane(session_id or self.new_id("ses"), model, pane_id=pane_id)
+        pane = ConversationPane(session_id or self.new_id("s"), model, pane_id=pane_id)
         await self.pane_row.mount(pane)
         self._activate(pane)
         return pane

@@ -254,9 +254,11 @@ class ReplayApp(OpsCopilotApp):
         self.push_screen(SeekScreen(self.rendered, self.total), self._seek)
 
     async def _seek(self, target: int | None) -> None:
-        """Go to just after event `target`: back means redraw from the start at max speed."""
+        """Go to just after event `target` and stay there, paused (space plays on): back
+        means redraw from the start at max speed."""
         if target is None:
             return
+        self.player.pause()  # "go to event 10" lands on 10, whatever the speed
         self.generation += 1  # what the old player still has in flight is not drawn
         if target < self.rendered:
             await self._clear_view()

@@ -137,3 +137,17 @@ async def test_replay_keys_are_in_help_and_palette_and_q_quits(tmp_path):
         assert "Split" not in titles and "Sessions" not in titles
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running)
+
+
+async def test_go_to_event_10_lands_on_event_10_even_while_playing_at_max_speed(tmp_path):
+    app = replay_app(recorded(tmp_path, turns=3), speed=None)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: app.finished)
+        assert app.total > 12
+        await pilot.press("g", *"10", "enter")  # not paused first: the replay stops at 10
+        await wait_for(pilot, lambda: app.rendered == 10)
+        await pilot.pause(0.3)
+        assert app.rendered == 10 and app.player.paused
+        assert "event 10/" in bar(app) and "paused" in bar(app)
+        await pilot.press("n")  # and steps on from there
+        await wait_for(pilot, lambda: app.rendered == 11)

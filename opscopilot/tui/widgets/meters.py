@@ -21,7 +21,10 @@ def format_usd(value: float) -> str:
     return f"${value:.4f}" if value < 1 else f"${value:.2f}"
 
 
-def format_reading(reading: MeterReading) -> str:
+NARROW_MARKS = {"ok": "✓", "warn": "▲", "over": "■", "none": ""}
+
+
+def format_reading(reading: MeterReading, narrow: bool = False) -> str:
     if reading.unknown:  # a model with no known price: never shown as $0
         spent = "unknown" if reading.spent_usd == 0 else f"{format_usd(reading.spent_usd)}+unknown"
     else:
@@ -29,8 +32,8 @@ def format_reading(reading: MeterReading) -> str:
     text = f"{SCOPE_LABELS[reading.scope]} {spent}"
     if reading.cap_usd is not None:
         text += f"/{format_usd(reading.cap_usd)}"
-    if mark := LEVEL_MARKS[reading.level]:
-        text += f" {mark}"
+    if mark := (NARROW_MARKS if narrow else LEVEL_MARKS)[reading.level]:
+        text += mark if narrow else f" {mark}"
     return text
 
 
@@ -46,6 +49,8 @@ class CostMeter(Horizontal):
     CostMeter > .-none { color: $text-muted; }
     """
 
+    narrow = False  # at 80 columns: symbols for levels, "sim" for "(simulated)"
+
     def compose(self) -> ComposeResult:
         for scope in SCOPE_LABELS:
             yield Static(f"{SCOPE_LABELS[scope]} $0.0000", id=f"meter-{scope}", classes="-none")
@@ -53,9 +58,10 @@ class CostMeter(Horizontal):
     def show(self, readings: list[MeterReading]) -> None:
         for reading in readings:
             cell = self.query_one(f"#meter-{reading.scope}", Static)
-            text = format_reading(reading)
+            text = format_reading(reading, self.narrow)
             if reading.scope == "turn" and reading.simulated:
-                text += " (simulated)"  # builtin:ops is priced at a demo rate, not a bill
+                # builtin:ops is priced at a demo rate, not a bill
+                text += " sim" if self.narrow else " (simulated)"
             cell.update(text)
             cell.set_classes(f"-{reading.level}")
 

@@ -136,6 +136,21 @@ def _render(approval: ApprovalView, now: float) -> Text:
     return text
 
 
+HINTS = (
+    ("review.approve", "a", "approve"),
+    ("review.deny", "d", "deny"),
+    ("review.edit", "e", "edit args"),
+    ("review.always", "A", "always allow"),
+)
+
+
+def review_hint(keymap: dict[str, str]) -> str:
+    """The panel's key line, with the keys the operator mapped in `[keys]` (F1 lists ids)."""
+    parts = [f"{keymap.get(binding_id, key)} {what}" for binding_id, key, what in HINTS]
+    moves = f"{keymap.get('review.next', 'j')}/{keymap.get('review.previous', 'k')} move"
+    return " · ".join([*parts, moves, "esc back"])
+
+
 class ReviewsPanel(Vertical):
     """Title with the count, and the list."""
 
@@ -148,18 +163,21 @@ class ReviewsPanel(Vertical):
     ReviewsPanel > .review-more.-shown { display: block; }
     """
 
+    _hint = ""
+
     def compose(self) -> ComposeResult:
         yield ReviewList()
         yield Static("", classes="review-more")
-        yield Static(
-            "a approve · d deny (reason) · e edit args · A always allow · j/k move · esc back",
-            classes="review-help",
-        )
+        yield Static(review_hint({}), classes="review-help", markup=False)
 
     def show(self, approvals: list[ApprovalView], now: float, *, total: int | None = None) -> None:
         """The oldest pending approvals; `total` counts them all when there are more."""
         total = len(approvals) if total is None else total
         self.border_title = f"pending reviews ({total})"
+        hint = review_hint(getattr(self.app, "keymap", {}))
+        if hint != self._hint:  # the keymap is read as the app mounts, after compose
+            self._hint = hint
+            self.query_one(".review-help", Static).update(hint)
         self.set_class(bool(approvals), "-has-pending")
         self.query_one(ReviewList).show(approvals, now)
         more = self.query_one(".review-more", Static)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.timer import Timer
-from textual.widgets import Log, Static
+from textual.widgets import RichLog, Static
 
 from opscopilot.redact import redact
 from opscopilot.tui.widgets.markdown_feed import FRAME_S
@@ -49,7 +50,7 @@ class ToolCard(Vertical):
     ToolCard.-risk-write { border: round $risk-write; }
     ToolCard.-risk-destructive { border: heavy $risk-destructive; }
     ToolCard > .tool-args { color: $text-muted; }
-    ToolCard > Log { height: auto; max-height: 10; background: $surface; }
+    ToolCard > RichLog { height: auto; max-height: 10; background: $surface; }
     """
 
     def __init__(self, tool_call_id: str, name: str, arguments: dict[str, Any]) -> None:
@@ -67,7 +68,10 @@ class ToolCard(Vertical):
         self._arguments = Static(
             format_arguments(self.arguments), classes="tool-args", markup=False
         )
-        self._log = Log(max_lines=MAX_OUTPUT_LINES, auto_scroll=True)
+        # Wraps long lines to the card's width (a narrow terminal loses nothing off the edge).
+        self._log = RichLog(
+            max_lines=MAX_OUTPUT_LINES, auto_scroll=True, wrap=True, markup=False, highlight=False
+        )
         self._log.display = False
         self._unshown: list[str] = []  # output lines waiting for the next frame
         self._frame: Timer | None = None
@@ -123,7 +127,7 @@ class ToolCard(Vertical):
         self._frame = None
         if self._unshown:
             self._log.display = True
-            self._log.write("".join(self._unshown))
+            self._log.write(Text("".join(self._unshown).removesuffix("\n")))
             self._unshown.clear()
 
     def set_final_content(self, content: str) -> None:
