@@ -134,23 +134,35 @@ def list_approvals(
     if not records:
         click.echo("no approvals" if every_status else "no pending approvals")
         return
-    from rich.console import Console
+    _print_table(records, more)
+
+
+def _print_table(records: list[Any], more: int = 0) -> None:
+    """One row per approval; at 80 columns the turn column goes (the id names it) and
+    arguments wrap, never truncated: what would run is shown whole."""
     from rich.table import Table
 
+    from opscopilot.cli.store_common import short_time, table_console
+
+    console, narrow = table_console()
     table = Table(box=None, pad_edge=False)
-    for name in ("id", "tool", "arguments", "risk", "status", "requested", "turn"):
-        table.add_column(name, no_wrap=name in ("id", "requested"), overflow="fold")
+    table.add_column("id", no_wrap=True)
+    table.add_column("tool", no_wrap=True)
+    table.add_column("arguments", ratio=1, min_width=16, overflow="fold")
+    for name in ("risk", "status", "requested") + (() if narrow else ("turn",)):
+        table.add_column(name, no_wrap=True, min_width=11 if name == "requested" else None)
+    when = short_time if narrow else local_time
     for record in records:
-        table.add_row(
+        cells = [
             record.id,
             record.tool,
             compact_json(record.effective_arguments),
             record.risk,
             record.status,
-            local_time(record.requested_at),
-            record.turn_id,
-        )
-    Console().print(table, markup=False, highlight=False)
+            when(record.requested_at),
+        ]
+        table.add_row(*cells, *(() if narrow else (record.turn_id,)))
+    console.print(table, markup=False, highlight=False)
     if more > 0:
         click.echo(
             f"… {more} more (oldest first): opscopilot approvals list --after {records[-1].id}"

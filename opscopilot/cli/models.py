@@ -102,32 +102,46 @@ def list_models(provider: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([info.to_json() for info in infos], indent=2))
         return
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="Model catalog (prices: USD per million tokens)", title_justify="left")
-    table.add_column("model", no_wrap=True)
-    table.add_column("context", justify="right")
-    table.add_column("max out", justify="right")
-    table.add_column("$ in", justify="right")
-    table.add_column("$ out", justify="right")
-    table.add_column("$ cache r/w", justify="right")
-    table.add_column("capabilities")
-    table.add_column("notes")
+    from opscopilot.cli.store_common import table_console
+
+    console, narrow = table_console()
+    # At 80 columns: no borders, one line per model, and the secondary columns (max out,
+    # cache prices, capabilities) left to `models show`.
+    table = Table(
+        title="Model catalog (prices: USD per million tokens)",
+        title_justify="left",
+        box=None if narrow else box.HEAVY_HEAD,
+        pad_edge=not narrow,
+    )
+    longest = max((len(info.id) for info in infos), default=5)
+    table.add_column("model", no_wrap=True, min_width=min(longest, 48))  # ids whole
+    table.add_column("context", justify="right", no_wrap=True, min_width=7)
+    if not narrow:
+        table.add_column("max out", justify="right")
+    table.add_column("$ in", justify="right", no_wrap=True, min_width=5)
+    table.add_column("$ out", justify="right", no_wrap=True, min_width=5)
+    if not narrow:
+        table.add_column("$ cache r/w", justify="right")
+        table.add_column("capabilities")
+    table.add_column("notes", no_wrap=narrow, overflow="ellipsis", ratio=1 if narrow else None)
     for info in infos:
         price = info.price
-        table.add_row(
-            info.id,
-            _tokens(info.context_window),
-            _tokens(info.max_output_tokens),
-            _usd(price.input if price else None),
-            _usd(price.output if price else None),
-            f"{_usd(price.cache_read)}/{_usd(price.cache_write)}" if price else "-",
-            _capabilities(info),
-            _markers(info),
-        )
-    console = _console()
-    console.print(table)
+        row = [info.id, _tokens(info.context_window)]
+        if not narrow:
+            row.append(_tokens(info.max_output_tokens))
+        row += [_usd(price.input if price else None), _usd(price.output if price else None)]
+        if not narrow:
+            row.append(f"{_usd(price.cache_read)}/{_usd(price.cache_write)}" if price else "-")
+            row.append(_capabilities(info))
+        row.append(_markers(info))
+        table.add_row(*row)
+    console.print(table, highlight=False)
     console.print(f"{len(infos)} models; a price of '-' is unknown, never free.")
+    if narrow:
+        console.print("(narrow terminal: `opscopilot models show M` has every figure)")
 
 
 def _find(name: str) -> ModelInfo:

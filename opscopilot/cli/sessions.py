@@ -15,6 +15,8 @@ from opscopilot.cli.store_common import (
     open_store,
     print_json,
     session_money,
+    short_time,
+    table_console,
 )
 
 
@@ -43,12 +45,17 @@ def list_sessions(limit: int, as_json: bool) -> None:
     if not records:
         click.echo("no sessions yet")
         return
-    from rich.console import Console
     from rich.table import Table
 
+    console, narrow = table_console()
     table = Table(box=None, pad_edge=False)
-    for name in ("id", "model", "title", "turns", "cost", "last active"):
-        table.add_column(name, no_wrap=name in ("id", "last active"), overflow="fold")
+    table.add_column("id", no_wrap=True)
+    table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=22 if narrow else None)
+    table.add_column("title", ratio=1, min_width=12)  # wraps between words
+    table.add_column("turns", no_wrap=True, justify="right")
+    table.add_column("cost", no_wrap=True, justify="right")
+    table.add_column("last active", no_wrap=True)
+    when = short_time if narrow else local_time
     for record in records:
         table.add_row(
             record.id,
@@ -56,9 +63,9 @@ def list_sessions(limit: int, as_json: bool) -> None:
             record.title,
             str(record.turn_count),
             session_money(record.cost_usd, record.unpriced_turns),
-            local_time(record.updated_at),
+            when(record.updated_at),
         )
-    Console().print(table, markup=False, highlight=False)
+    console.print(table, markup=False, highlight=False)
 
 
 @sessions.command("show")

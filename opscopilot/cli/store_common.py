@@ -35,6 +35,32 @@ def local_time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
+NARROW_COLUMNS = 100  # below this, tables drop secondary columns instead of breaking words
+
+
+def table_console() -> tuple[Any, bool]:
+    """A rich Console for tables and whether it is narrow: a terminal's own width, or
+    $COLUMNS, or (piped) a wide stable 200 columns."""
+    import os
+    import sys
+
+    from rich.console import Console
+
+    width = None
+    if not sys.stdout.isatty():
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() and int(columns) > 0 else 200
+    console = Console(width=width, highlight=False)
+    return console, console.width < NARROW_COLUMNS
+
+
+def short_time(ts: float | None) -> str:
+    """Month-day and minutes (`12-01 09:38`), for narrow tables."""
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts).strftime("%m-%d %H:%M")
+
+
 def compact_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 

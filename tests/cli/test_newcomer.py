@@ -185,3 +185,41 @@ def test_anywhere_but_linux_it_says_so_in_one_line(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: opscopilot runs on Linux only (this is darwin)")
     assert len(err.splitlines()) == 1
+
+
+def test_tables_read_at_80_columns_without_breaking_words(isolated_home: Path):
+    from opscopilot.store import ApprovalRecord, Store
+    from opscopilot.store.approvals import call_hash
+
+    title = "why is the payments gateway returning intermittent 502 errors since the deploy"
+    arguments = {"command": "systemctl restart payments-gateway.service"}
+    with Store.open() as store:
+        store.create_session("s-0123abcdef", "anthropic:claude-sonnet-4-5", title, 1000.0)
+        store.create_turn("t-0123abcdef", "s-0123abcdef", title, "builtin:ops", 1000.0)
+        store.create_approval(
+            ApprovalRecord(
+                id="t-0123abcdef-a1",
+                session_id="s-0123abcdef",
+                turn_id="t-0123abcdef",
+                tool_call_id="call-1",
+                tool="run_command",
+                arguments=arguments,
+                risk="destructive",
+                reason="restarts a service",
+                call_hash=call_hash("run_command", arguments),
+                requested_at=1000.0,
+            )
+        )
+    narrow = {"COLUMNS": "80"}
+    for command, words in (
+        (("sessions", "list"), title.split()),
+        (("approvals", "list"), ["systemctl", "restart", "destructive", "pending"]),
+        (("models", "list"), ["anthropic:claude-sonnet-4-5", "together:zai-org/GLM-5.3"]),
+    ):
+        shown = run_cli(*command, env_extra=narrow)
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert max(len(line) for line in lines) <= 80, (command, shown.stdout)
+        flat = " ".join(line.strip() for line in lines)
+        for word in words:  # a word broken over two lines would read "syst emctl" here
+            assert word in flat, (command, word, shown.stdout)
