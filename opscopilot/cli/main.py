@@ -117,8 +117,8 @@ def cli(
     """A terminal operations copilot.
 
     With no command, opens the TUI on the default model (builtin:ops, offline, when no
-    key or config says otherwise); `opscopilot --theme light` is `opscopilot tui --theme
-    light`.
+    key or config says otherwise); `opscopilot --theme opscopilot-light` is the same as
+    `opscopilot tui --theme opscopilot-light`.
     """
     if debug or os.environ.get("OPSCOPILOT_DEBUG", "").strip().lower() in DEBUG_ON:
         from opscopilot import debuglog
