@@ -138,3 +138,15 @@ async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 6
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"  # Textual runs on asyncio
+
+
+def keep_notifications(app: Any) -> list[str]:
+    """Every message the app shows, kept: a toast expires after a few seconds, which a
+    loaded machine can take between the app mounting and a test's check."""
+    shown: list[str] = []
+    notify = app.notify
+    app.notify = lambda message, *args, **kwargs: (  # type: ignore[method-assign]
+        shown.append(str(message)),
+        notify(message, *args, **kwargs),
+    )[1]
+    return shown

@@ -10,7 +10,7 @@ from opscopilot.tui import theming
 from opscopilot.tui.bindings import APP_ACTIONS
 from opscopilot.tui.screens.help import HelpScreen
 from opscopilot.tui.widgets.event_log import EventLog
-from tests.tui.conftest import make_app, wait_for
+from tests.tui.conftest import keep_notifications, make_app, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -34,9 +34,9 @@ async def test_a_bad_theme_file_is_one_notification_not_a_crash(engine, isolated
     (folder / "a.toml").write_text("=")
     (folder / "b.toml").write_text('primary = "nope"')
     app = make_app(engine, theme="no-such-theme")
+    messages = keep_notifications(app)
     async with app.run_test(size=(120, 30), notifications=True) as pilot:
         await pilot.pause()
-        messages = [n.message for n in app._notifications]
         assert len([m for m in messages if m.startswith("theme ")]) == 1
         assert any("+1 more" in m for m in messages)
         assert any("no theme named 'no-such-theme'" in m for m in messages)
@@ -45,14 +45,7 @@ async def test_a_bad_theme_file_is_one_notification_not_a_crash(engine, isolated
 
 async def test_keys_remapped_in_config_drive_the_same_actions(engine):
     app = make_app(engine, keys={"pane.new": "ctrl+t", "copy.tool": "ctrl+k", "nonsense": "x"})
-    # Every message shown, kept here: a toast expires after a few seconds, which a loaded
-    # machine can take between mounting and the check.
-    shown: list[str] = []
-    notify = app.notify
-    app.notify = lambda message, *args, **kwargs: (  # type: ignore[method-assign]
-        shown.append(str(message)),
-        notify(message, *args, **kwargs),
-    )[1]
+    shown = keep_notifications(app)
     async with app.run_test(size=(140, 30), notifications=True) as pilot:
         await pilot.press("ctrl+t")
         assert len(app.panes) == 2
