@@ -68,6 +68,45 @@ def request_approval(prompt: str = "restart nginx") -> tuple[str, str]:
     return outcome.pending_approvals[0], outcome.turn_id
 
 
+OWNER = """
+import anyio, json, sys
+from opscopilot.runtime import Runtime
+from opscopilot.store import Store
+
+async def main():
+    store = Store.open()
+    runtime = Runtime(store)
+    try:
+        outcome = await runtime.start_turn(None, sys.argv[1], wait_for_approval=True)
+    finally:
+        await runtime.aclose()
+        store.close()
+    print(json.dumps(outcome.to_json()))
+
+anyio.run(main)
+"""
+
+
+def start_owner(prompt: str) -> subprocess.Popen:
+    """Another process that starts a turn and owns it while it waits for a decision."""
+    return subprocess.Popen(
+        [sys.executable, "-c", OWNER, prompt],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+
+
+def owner_outcome(owner: subprocess.Popen) -> dict:
+    """What the owner printed when its turn finished (run --json's object)."""
+    import json
+
+    out, err = owner.communicate(timeout=60)
+    assert owner.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
 @dataclass
 class LiveServer:
     url: str

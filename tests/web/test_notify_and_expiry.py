@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import textwrap
 import threading
@@ -13,7 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from opscopilot.store import Store
-from tests.web.conftest import LiveServer, request_approval, write_config
+from tests.web.conftest import (
+    LiveServer,
+    owner_outcome,
+    request_approval,
+    start_owner,
+    write_config,
+)
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -148,38 +152,9 @@ def test_with_on_expiry_deny_serve_records_a_lapsed_approval_nobody_reads(
     assert late.status_code == 409
 
 
-OWNER = textwrap.dedent(
-    """
-    import anyio, json, sys
-    from opscopilot.runtime import Runtime
-    from opscopilot.store import Store
-
-    async def main():
-        store = Store.open()
-        runtime = Runtime(store)
-        try:
-            outcome = await runtime.start_turn(None, sys.argv[1], wait_for_approval=True)
-        finally:
-            await runtime.aclose()
-            store.close()
-        print(json.dumps(outcome.to_json()))
-
-    anyio.run(main)
-    """
-)
-
-
 def test_an_owner_continues_its_turn_with_the_expiry_as_a_denial(isolated_home: Path) -> None:
     write_config(isolated_home, '[approvals]\nexpire_after_s = 1\non_expiry = "deny"\n')
-    result = subprocess.run(
-        [sys.executable, "-c", OWNER, "restart nginx"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=os.environ.copy(),
-    )
-    assert result.returncode == 0, result.stderr
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = owner_outcome(start_owner("restart nginx"))
     assert outcome["status"] == "completed" and outcome["pending_approvals"] == []
     (call,) = outcome["tool_calls"]
     assert call["status"] == "denied"

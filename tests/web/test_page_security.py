@@ -77,7 +77,7 @@ def test_login_sets_a_strict_http_only_cookie_and_the_page_lists_approvals(
         assert approval_id in page.text and "systemctl restart nginx" in page.text
         headers = page.headers
         assert "script-src 'self'" in headers["content-security-policy"]
-        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["referrer-policy"] == "same-origin"
         bad = live_server.client(token=None).post("/login", data={"token": "ocp_wrong"})
         assert bad.status_code in (401, 403)
 
