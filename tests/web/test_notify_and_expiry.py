@@ -165,3 +165,17 @@ def test_an_owner_continues_its_turn_with_the_expiry_as_a_denial(isolated_home: 
         ]
     assert record.status == "expired"
     assert [e.decision for e in decided] == ["expired"]
+
+
+def test_on_expiry_takes_deny_or_keep_and_nothing_else(isolated_home: Path) -> None:
+    import pytest
+
+    from opscopilot.config import ConfigError
+    from opscopilot.store.expiry import on_expiry
+
+    assert on_expiry() == "deny"
+    write_config(isolated_home, '[approvals]\non_expiry = "keep"\n')
+    assert on_expiry() == "keep"
+    write_config(isolated_home, '[approvals]\non_expiry = "approve"\n')
+    with pytest.raises(ConfigError, match='on_expiry must be "deny" or "keep"'):
+        on_expiry()
