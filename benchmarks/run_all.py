@@ -47,6 +47,7 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
         ["--calls", "40", "--concurrency", "8", "--rounds", "2000", "--repeats", "1"],
     ),
     ("replay", "bench_replay.py", [], ["--events", "2000", "--repeats", "1"]),
+    ("serve", "bench_serve.py", [], ["--quick"]),
     (
         "tui",
         "bench_tui.py",

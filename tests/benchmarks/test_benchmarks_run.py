@@ -112,3 +112,10 @@ def test_longshift_benchmark_runs_batch_scaling_and_idle_with_pending(tmp_path: 
     runs = result["batch"]["runs"]
     assert {int(n) for n in runs} == {6, 12} and all(r["per_ticket_s"] > 0 for r in runs.values())
     assert result["idle"]["pending"] == 150 and result["idle"]["shown"] == 100
+
+
+def test_serve_benchmark_times_the_page_the_event_stream_and_expiries(tmp_path: Path):
+    result = run_benchmark("bench_serve.py", "--quick", results=tmp_path)
+    samples = result["samples"]
+    assert len(samples["GET /api/approvals @5"]) == 3 and len(samples["commit to changed"]) == 3
+    assert len(samples["expiry lag"]) == 3 and min(samples["expiry lag"]) >= 0
