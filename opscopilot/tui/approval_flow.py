@@ -51,6 +51,7 @@ class ApprovalFlow:
         # new approval beyond the panel's page still rings).
         self._newest_seen = float("-inf")
         self._total_seen = 0
+        self._polled_once = False
 
     # --- polling ----------------------------------------------------------------------
 
@@ -70,10 +71,16 @@ class ApprovalFlow:
         new = [a for a in approvals if a.requested_at > self._newest_seen]
         unseen = total > len(approvals) and total > self._total_seen  # beyond the page
         self._newest_seen = max([self._newest_seen, *(a.requested_at for a in approvals)])
+        unchanged = total == self._total_seen and [a.id for a in approvals] == [
+            a.id for a in self.pending
+        ]
         self._total_seen = total
         self.pending = approvals
         if not self.is_running or not self.screen_stack:
             return  # a poll that finished while the app closed
+        if unchanged and self._polled_once:
+            return  # an idle poll redraws nothing (the ages tick on their own timer)
+        self._polled_once = True
         self.main_screen.query_one(ReviewsPanel).show(approvals, self.clock(), total=total)
         title = self.main_screen.query_one("#title", Static)
         if approvals:

@@ -104,7 +104,10 @@ class ReviewList(OptionList):
         first = lines[min(top, len(lines) - 1)][0]
         last = lines[min(top + max(self.size.height, 1), len(lines)) - 1][0]
         for index in range(first, min(last + 1, len(self.approvals))):
-            self.replace_option_prompt_at_index(index, _render(self.approvals[index], now))
+            prompt = _render(self.approvals[index], now)
+            shown = self.get_option_at_index(index).prompt
+            if not isinstance(shown, Text) or shown.plain != prompt.plain:
+                self.replace_option_prompt_at_index(index, prompt)  # its age moved on
 
     def _choose(self, action: str) -> None:
         if (approval := self.selected_approval) is not None:
