@@ -144,6 +144,8 @@ class ApprovalDecided(_Event):
     approval_id: str
     decision: Literal["approved", "denied", "expired"]
     operator: str = ""
+    host: str = ""  # where it was decided: the host, and the channel (tui, cli, web)
+    channel: str = ""
     reason: str = ""
     arguments: dict[str, Any] | None = None  # edited arguments, when they were edited
 

@@ -104,6 +104,8 @@ class ApprovalDecided:
     arguments: dict[str, Any] | None = None
     reason: str = ""
     operator: str = ""
+    host: str = ""
+    channel: str = ""  # where it was decided: tui, cli, web
 
 
 @dataclass(frozen=True)

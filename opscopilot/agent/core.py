@@ -414,6 +414,8 @@ def _approval_decided(step: _Step, action: ApprovalDecided) -> None:
         approval_id=action.approval_id,
         decision=action.decision,
         operator=action.operator,
+        host=action.host,
+        channel=action.channel,
         reason=action.reason,
         arguments=edited,
     )

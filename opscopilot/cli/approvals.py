@@ -16,7 +16,7 @@ import click
 from opscopilot.cli.store_common import compact_json, fail, local_time, open_store, print_json
 
 if TYPE_CHECKING:
-    from opscopilot.store import ApprovalRecord, Store
+    from opscopilot.store import ApprovalRecord, Store, TurnOwner
 
 
 def _operator_name() -> str:
@@ -72,6 +72,13 @@ def _get(store: Store, approval_id: str) -> ApprovalRecord:
     if record is None:
         fail(f"no approval {approval_id}")
     return record.as_of(time.time())
+
+
+def _what_next(owner: TurnOwner | None, turn_id: str) -> str:
+    """Who continues the turn now: its live owner (a TUI, `run --wait`, batch) or `resume`."""
+    if owner is not None:
+        return f"{owner.kind} (pid {owner.pid} on {owner.host}) continues turn {turn_id} now"
+    return f"continue the turn with: opscopilot resume {turn_id}"
 
 
 @click.group()
@@ -198,7 +205,8 @@ def show_approval(approval_id: str, as_json: bool) -> None:
     ]
     if record.status != "pending":
         who = record.operator or "—"
-        rows += [("decided", f"{local_time(record.decided_at)} by {who}@{record.host or '?'}")]
+        where = f"{who}@{record.host or '?'}" + (f" via {record.channel}" if record.channel else "")
+        rows += [("decided", f"{local_time(record.decided_at)} by {where}")]
         if record.decision_reason:
             rows.append(("reason", record.decision_reason))
         if record.edited_arguments is not None:
@@ -239,6 +247,7 @@ def _decide(
             reason=reason,
             arguments=edited,
             decided_at=now,
+            channel="cli",
         )
         rule_id = None
         if always and decided.status == "approved":
@@ -247,6 +256,7 @@ def _decide(
             rule_id = store.add_allow_rule(
                 decided.session_id, tool=decided.tool, command=command, created_at=now
             )
+        owner = store.live_owner(decided.turn_id, now=time.time())
     except StoreError as exc:
         fail(str(exc))
     finally:
@@ -272,7 +282,7 @@ def _decide(
             f"always allowed in session {decided.session_id}: {what} "
             f"(rule {rule_id}; revoke with: opscopilot approvals revoke {rule_id})"
         )
-    click.echo(f"continue the turn with: opscopilot resume {decided.turn_id}")
+    click.echo(_what_next(owner, decided.turn_id))
 
 
 @approvals.command("approve")

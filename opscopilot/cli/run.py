@@ -129,11 +129,16 @@ def _args(arguments: dict[str, Any]) -> str:
 
 
 def _execute(
-    start: Callable[[Runtime], Awaitable[TurnOutcome]], as_json: bool, record: str | None = None
+    start: Callable[[Runtime], Awaitable[TurnOutcome]],
+    as_json: bool,
+    record: str | None = None,
+    *,
+    owner_kind: str = "run",
 ) -> None:
     """Open the store and a runtime, drive the turn while printing, exit with its code.
 
     `record` is the --record option: None (not given), "" (the default file) or a path.
+    `owner_kind` is how the turn's owner row names this process (run, resume).
     """
     import anyio
 
@@ -152,7 +157,7 @@ def _execute(
 
     async def main() -> TurnOutcome | None:
         store = Store.open()
-        runtime = Runtime(store)
+        runtime = Runtime(store, owner_kind=owner_kind)
         subscription = runtime.bus.subscribe()
         outcome: TurnOutcome | None = None
         failure: Exception | None = None
@@ -269,6 +274,12 @@ def _fail(message: str, code: int) -> None:
     help="Continue this session.",
     shell_complete=complete_sessions,
 )
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="When the turn pauses for approval, stay until it is decided (from any terminal, "
+    "the TUI or the web page), then continue it here.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
 @click.option(
     "--record",
@@ -286,6 +297,7 @@ def run(
     approve: str,
     max_cost: float | None,
     session_id: str | None,
+    wait: bool,
     as_json: bool,
     record: str | None,
 ) -> None:
@@ -297,7 +309,12 @@ def run(
         raise click.UsageError("the prompt is empty")
     _execute(
         lambda runtime: runtime.start_turn(
-            session_id, text, model=model, approve_mode=approve, max_cost=max_cost
+            session_id,
+            text,
+            model=model,
+            approve_mode=approve,
+            max_cost=max_cost,
+            wait_for_approval=wait,
         ),
         as_json,
         record,
@@ -306,6 +323,12 @@ def run(
 
 @click.command()
 @click.argument("turn_id")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="If the turn is (or becomes) paused for approval, stay until it is decided, then "
+    "continue it here.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
 @click.option(
     "--record",
@@ -317,6 +340,13 @@ def run(
     help="Write the resumed turn's events to a recording as they happen (default file: "
     "the recordings folder, <session>.jsonl). Put it after TURN_ID, or use --record=FILE.",
 )
-def resume(turn_id: str, as_json: bool, record: str | None) -> None:
-    """Continue a paused or interrupted turn (after approvals were decided, or a crash)."""
-    _execute(lambda runtime: runtime.resume(turn_id), as_json, record)
+def resume(turn_id: str, wait: bool, as_json: bool, record: str | None) -> None:
+    """Continue a paused or interrupted turn (after approvals were decided, or a crash).
+
+    Refused while another live process (a TUI, a batch run, another resume) owns the turn."""
+    _execute(
+        lambda runtime: runtime.resume(turn_id, wait_for_approval=wait),
+        as_json,
+        record,
+        owner_kind="resume",
+    )

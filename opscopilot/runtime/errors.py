@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-RuntimeFailureKind = Literal["usage", "not_found", "busy", "config"]
+RuntimeFailureKind = Literal["usage", "not_found", "busy", "config", "owned"]
 
 
 class RuntimeFailure(Exception):
-    """A turn could not be started or resumed (bad input, unknown id, already running)."""
+    """A turn could not be started or resumed (bad input, unknown id, already running here,
+    owned by another live process)."""
 
     def __init__(self, kind: RuntimeFailureKind, message: str) -> None:
         super().__init__(message)

@@ -52,6 +52,7 @@ from .errors import RuntimeFailure
 from .model_calls import SYSTEM_PROMPT, call_model, call_of_attempt
 from .outcome import TurnOutcome
 from .persist import PersistFilter
+from .presence import Presence
 from .tool_calls import classify_calls, request_approval, run_tool
 
 if TYPE_CHECKING:
@@ -61,7 +62,9 @@ if TYPE_CHECKING:
 
 APPROVE_MODES = ("ask", "read-only", "all", "none")
 DEFAULT_MAX_MODEL_CALLS = 8
-APPROVAL_POLL_S = 0.5  # how often a waiting turn looks for decisions made by other processes
+# A waiting turn is woken by the store's change watch when a decision is committed anywhere;
+# it also looks this often on its own (and at each deadline), in case a wake-up was missed.
+APPROVAL_RECHECK_S = 5.0
 
 
 def new_id(prefix: str) -> str:
@@ -99,6 +102,7 @@ class LiveTurn:
     scope: anyio.CancelScope | None = None
     cancel_reason: str | None = None
     wake: anyio.Event = field(default_factory=anyio.Event)
+    next_deadline: float | None = None  # the earliest expiry among its pending approvals
 
 
 class Runtime:
@@ -114,6 +118,7 @@ class Runtime:
         governed: bool = True,
         priority: str = "interactive",
         system_prompt: str = SYSTEM_PROMPT,
+        owner_kind: str | None = None,
     ) -> None:
         self.store = store
         self.bus = bus or EventBus()
@@ -130,6 +135,11 @@ class Runtime:
             from opscopilot.web.notify import Notifier
 
             self.notifier = Notifier.from_config(self.publish)
+        from opscopilot.store.owners import OwnerIdentity
+
+        # Who this runtime is when it claims a turn: tui, batch, resume or run.
+        kind = owner_kind or ("batch" if priority == "batch" else "run")
+        self.presence = Presence(store, OwnerIdentity(kind=kind, operator=operator_name()))
         agent_section = config.section("agent")
         self.max_model_calls = int(agent_section.get("max_model_calls", DEFAULT_MAX_MODEL_CALLS))
         self.model_retries = int(agent_section.get("model_retries", 0))
@@ -150,6 +160,7 @@ class Runtime:
             await self.notifier.aclose()
         for persisted in self._persist.flush():
             self.store.append_event(persisted)
+        await self.io(self.presence.close)
         if self._client is not None:
             await self._client.aclose()
         self.bus.close()
@@ -252,6 +263,7 @@ class Runtime:
             wait_for_approval=wait_for_approval,
             priority=self.priority,
         )
+        await self._claim(turn_id)
         return await self._drive(
             live,
             TurnRequested(
@@ -268,11 +280,24 @@ class Runtime:
         )
 
     async def resume(self, turn_id: str, *, wait_for_approval: bool = False) -> TurnOutcome:
-        """Continue a paused or interrupted turn from its last snapshot."""
-        live = await self._load(turn_id, wait_for_approval)
+        """Continue a paused or interrupted turn from its last snapshot.
+
+        Refused (RuntimeFailure "owned") while another live process owns the turn.
+        """
+        if turn_id in self._live:
+            raise RuntimeFailure("busy", f"turn {turn_id} is already running in this process")
+        if await self.io(self.store.get_turn, turn_id) is None:
+            raise RuntimeFailure("not_found", f"no turn {turn_id}")
+        await self._claim(turn_id)
+        try:
+            live = await self._load(turn_id, wait_for_approval)
+        except BaseException:
+            await self._release(turn_id)
+            raise
         if live.state.terminal:
             # Killed after the last checkpoint but before its messages were stored.
             await self.io(self._sync_messages, live.state)
+            await self._release(turn_id)
             return TurnOutcome.from_state(live.state)
         return await self._drive(live, Resumed(now=self.clock()))
 
@@ -285,8 +310,16 @@ class Runtime:
                 live.scope.cancel()
             live.wake.set()
             return TurnOutcome.from_state(live.state)
-        live = await self._load(turn_id, False)
+        if await self.io(self.store.get_turn, turn_id) is None:
+            raise RuntimeFailure("not_found", f"no turn {turn_id}")
+        await self._claim(turn_id)
+        try:
+            live = await self._load(turn_id, False)
+        except BaseException:
+            await self._release(turn_id)
+            raise
         if live.state.terminal:
+            await self._release(turn_id)
             return TurnOutcome.from_state(live.state)
         return await self._drive(live, Cancel(now=self.clock(), reason=reason))
 
@@ -298,6 +331,7 @@ class Runtime:
         operator: str | None = None,
         reason: str = "",
         arguments: dict[str, Any] | None = None,
+        channel: str = "tui",
     ) -> ApprovalRecord:
         """Record an operator's decision (the TUI's keys call this) and wake a waiting turn."""
         from opscopilot.tools import call_hash
@@ -319,6 +353,7 @@ class Runtime:
             arguments=arguments,
             decided_at=self.clock(),
             call_hash_of_edit=edited_hash,
+            channel=channel,
         )
         live = self._live.get(record.turn_id)
         if live is not None:
@@ -337,6 +372,25 @@ class Runtime:
 
     def live_turns(self) -> list[str]:
         return list(self._live)
+
+    # --- ownership -----------------------------------------------------------------
+
+    async def _claim(self, turn_id: str) -> None:
+        """Own the turn for as long as this process drives it; refused while another lives."""
+        from opscopilot.store import TurnOwnedError
+
+        try:
+            await self.io(self.presence.claim, turn_id)
+        except TurnOwnedError as exc:
+            raise RuntimeFailure(
+                "owned",
+                f"{exc}; it continues there when its approvals are decided "
+                "(resume it once that process has stopped)",
+            ) from None
+
+    async def _release(self, turn_id: str) -> None:
+        with anyio.CancelScope(shield=True):
+            await self.io(self.presence.release, turn_id)
 
     # --- the loop ------------------------------------------------------------------
 
@@ -389,6 +443,16 @@ class Runtime:
             raise RuntimeFailure("busy", f"turn {turn_id} is already running in this process")
         self._live[turn_id] = live
         queue: deque[Directive] = deque()
+        if live.wait_for_approval:
+            token = anyio.lowlevel.current_token()
+
+            def wake() -> None:  # called from the presence thread
+                try:
+                    anyio.from_thread.run_sync(lambda: live.wake.set(), token=token)
+                except RuntimeError:
+                    pass  # the event loop is gone: nobody waits any more
+
+            self.presence.watch(turn_id, wake)
         try:
             await self._apply(live, first, queue)
             if self.governed and not live.state.terminal:
@@ -402,8 +466,10 @@ class Runtime:
                 await self._run_queue(live, queue)
         finally:
             self._live.pop(turn_id, None)
+            self.presence.unwatch(turn_id)
             if live.governor is not None:
                 live.governor.close()
+            await self._release(turn_id)
         return TurnOutcome.from_state(live.state)
 
     async def _governor(self, live: LiveTurn) -> Governor | None:
@@ -423,6 +489,8 @@ class Runtime:
 
     async def _run_queue(self, live: LiveTurn, queue: deque[Directive]) -> None:
         while True:
+            # A fresh wake before decisions are read: one committed after the read sets it.
+            live.wake = anyio.Event()
             while queue:
                 directive = queue.popleft()
                 for action in await self._execute(live, directive):
@@ -430,12 +498,15 @@ class Runtime:
             state = live.state
             if state.status != "awaiting_approval" or not live.wait_for_approval:
                 return
-            if live.cancel_reason is not None:
-                return
+            if live.cancel_reason is not None or not self.presence.holds(state.turn_id):
+                return  # cancelled, or another process took the turn over
+            if not live.wake.is_set():
+                timeout = APPROVAL_RECHECK_S
+                if live.next_deadline is not None:
+                    timeout = min(timeout, max(live.next_deadline - self.clock(), 0.0))
+                with anyio.move_on_after(timeout):
+                    await live.wake.wait()
             queue.append(WaitForApproval(approval_ids=tuple(state.pending_approvals)))
-            with anyio.move_on_after(APPROVAL_POLL_S):
-                await live.wake.wait()
-            live.wake = anyio.Event()
 
     async def _apply(self, live: LiveTurn, action: Action, queue: deque[Directive]) -> None:
         before = live.state
@@ -477,7 +548,8 @@ class Runtime:
         elif isinstance(directive, RunTool):
             return [await run_tool(self, live, directive)]
         elif isinstance(directive, WaitForApproval):
-            return await self.io(self._decisions, directive.approval_ids)
+            actions, live.next_deadline = await self.io(self._decisions, directive.approval_ids)
+            return actions
         elif isinstance(directive, ScheduleRetry):
             await anyio.sleep(directive.delay_s)
             return [RetryDue(call_id=directive.call_id, now=self.clock())]
@@ -489,18 +561,22 @@ class Runtime:
         for message in state.messages[stored:]:
             self.store.append_message(state.session_id, state.turn_id, message, self.clock())
 
-    def _decisions(self, approval_ids: tuple[str, ...]) -> list[Action]:
-        """Decisions made so far (from any process), and expiries now due, as actions."""
+    def _decisions(self, approval_ids: tuple[str, ...]) -> tuple[list[Action], float | None]:
+        """Decisions made so far (from any process), and expiries now due, as actions; and
+        the earliest deadline of those still pending."""
         from opscopilot.store import StoreError
         from opscopilot.store.expiry import on_expiry
 
         actions: list[Action] = []
         now = self.clock()
         record_lapsed = on_expiry() == "deny"  # "keep": a lapsed one waits for a person
+        deadlines: list[float] = []
         for approval_id in approval_ids:
             record = self.store.get_approval(approval_id)
             if record is None:
                 continue
+            if record_lapsed and record.status == "pending" and record.expires_at is not None:
+                deadlines.append(record.expires_at)  # wake then, to record the expiry
             if record_lapsed and record.expired_at(now):
                 try:
                     record = self.store.decide_approval(
@@ -510,6 +586,7 @@ class Runtime:
                         host=socket.gethostname(),
                         reason="no decision in time",
                         decided_at=now,
+                        channel="runtime",
                     )
                 except StoreError as exc:
                     if exc.kind != "conflict":
@@ -527,6 +604,8 @@ class Runtime:
                         arguments=edited,
                         reason=record.decision_reason,
                         operator=record.operator or "",
+                        host=record.host or "",
+                        channel=record.channel or "",
                     )
                 )
             elif record.status == "expired":
@@ -534,4 +613,4 @@ class Runtime:
                 actions.append(
                     ApprovalExpired(approval_id=approval_id, now=now, after_s=round(waited, 1))
                 )
-        return actions
+        return actions, min(deadlines, default=None)

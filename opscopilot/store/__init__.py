@@ -10,12 +10,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from opscopilot.store.changes import ChangeWatch
     from opscopilot.store.errors import StoreError
+    from opscopilot.store.owners import OwnerIdentity, TurnOwnedError
     from opscopilot.store.records import (
         AllowRule,
         ApprovalRecord,
+        Change,
         JournalEntry,
         SessionRecord,
+        TurnOwner,
         TurnRecord,
     )
     from opscopilot.store.store import Store
@@ -23,6 +27,11 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "AllowRule": "opscopilot.store.records",
     "ApprovalRecord": "opscopilot.store.records",
+    "Change": "opscopilot.store.records",
+    "ChangeWatch": "opscopilot.store.changes",
+    "OwnerIdentity": "opscopilot.store.owners",
+    "TurnOwnedError": "opscopilot.store.owners",
+    "TurnOwner": "opscopilot.store.records",
     "JournalEntry": "opscopilot.store.records",
     "SessionRecord": "opscopilot.store.records",
     "TurnRecord": "opscopilot.store.records",
@@ -33,10 +42,15 @@ _EXPORTS = {
 __all__ = [
     "AllowRule",
     "ApprovalRecord",
+    "Change",
+    "ChangeWatch",
     "JournalEntry",
+    "OwnerIdentity",
     "SessionRecord",
     "Store",
     "StoreError",
+    "TurnOwnedError",
+    "TurnOwner",
     "TurnRecord",
 ]
 

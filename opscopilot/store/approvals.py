@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from opscopilot.store.base import StoreBase, dumps, loads
+from opscopilot.store.changes import note_change
 from opscopilot.store.errors import StoreError
 from opscopilot.store.records import AllowRule, ApprovalRecord, ApprovalStatus
 
@@ -18,7 +19,7 @@ Decision = Literal["approved", "denied", "expired"]
 _APPROVAL_COLUMNS = (
     "id, session_id, turn_id, tool_call_id, tool, arguments, risk, reason, call_hash, "
     "original_call_hash, status, requested_at, expires_at, decided_at, operator, host, "
-    "decision_reason, edited_arguments"
+    "decision_reason, edited_arguments, channel"
 )
 
 
@@ -88,6 +89,14 @@ class ApprovalsMixin(StoreBase):
                 )
             except sqlite3.IntegrityError:
                 raise StoreError("conflict", f"approval {record.id} already exists") from None
+            note_change(
+                conn,
+                "approval.requested",
+                record.id,
+                session_id=record.session_id,
+                turn_id=record.turn_id,
+                at=record.requested_at,
+            )
         return record
 
     def get_approval(self, approval_id: str) -> ApprovalRecord | None:
@@ -196,8 +205,12 @@ class ApprovalsMixin(StoreBase):
         arguments: dict[str, Any] | None = None,
         decided_at: float,
         call_hash_of_edit: str | None = None,
+        channel: str = "cli",
     ) -> ApprovalRecord:
         """Record a decision atomically (the runtime's core emits the `approval.decided` event).
+
+        `operator`, `host` and `channel` (tui, cli, web, runtime) say who decided and from
+        where; the change feed tells the turn's owner at once.
 
         Raises StoreError "not_found" for an unknown id and "conflict" when it is no longer
         pending. A pending one past its deadline is recorded as expired, whatever was asked,
@@ -218,6 +231,7 @@ class ApprovalsMixin(StoreBase):
                 "decided_at": decided_at,
                 "operator": operator,
                 "host": host,
+                "channel": channel,
                 "decision_reason": reason,
             }
             if current.expires_at is not None and decided_at >= current.expires_at:
@@ -236,18 +250,27 @@ class ApprovalsMixin(StoreBase):
             decided = current.model_copy(update=update)
             conn.execute(
                 "UPDATE approvals SET status = ?, decided_at = ?, operator = ?, host = ?, "
-                "decision_reason = ?, edited_arguments = ?, call_hash = ? "
+                "channel = ?, decision_reason = ?, edited_arguments = ?, call_hash = ? "
                 "WHERE id = ? AND status = 'pending'",
                 [
                     decided.status,
                     decided.decided_at,
                     decided.operator,
                     decided.host,
+                    decided.channel,
                     decided.decision_reason,
                     None if decided.edited_arguments is None else dumps(decided.edited_arguments),
                     decided.call_hash,
                     approval_id,
                 ],
+            )
+            note_change(
+                conn,
+                "approval.decided",
+                approval_id,
+                session_id=current.session_id,
+                turn_id=current.turn_id,
+                at=decided_at,
             )
         return decided
 

@@ -80,6 +80,7 @@ class ApprovalRecord(BaseModel):
     decided_at: float | None = None
     operator: str | None = None
     host: str | None = None
+    channel: str | None = None  # where it was decided: tui, cli, web, runtime (expiry)
     decision_reason: str = ""
     edited_arguments: dict[str, Any] | None = None
     original_call_hash: str | None = None  # the hash as proposed, kept when arguments are edited
@@ -109,3 +110,41 @@ class AllowRule(BaseModel):
     command: str | None = None
     created_at: float
     revoked_at: float | None = None
+
+
+ChangeKind = Literal[
+    "approval.requested", "approval.decided", "turn.updated", "owner.claimed", "owner.released"
+]
+
+
+class Change(BaseModel):
+    """One row of the store's change feed: what moved (a decision, a turn, an owner), in order."""
+
+    seq: int
+    kind: ChangeKind
+    key: str  # the approval id, or the turn id
+    session_id: str | None = None
+    turn_id: str | None = None
+    at: float
+
+
+OwnerKind = Literal["tui", "batch", "resume", "run", "web"]
+
+
+class TurnOwner(BaseModel):
+    """The process driving a turn: who, where, and when it last said it is alive."""
+
+    turn_id: str
+    owner_id: str
+    kind: str
+    pid: int
+    host: str
+    operator: str = ""
+    claimed_at: float
+    heartbeat_at: float
+
+    def describe(self, now: float) -> str:
+        """`tui (pid 123 on host h, alive 0.4 s ago)`: what an operator is told."""
+        ago = max(now - self.heartbeat_at, 0.0)
+        who = f" by {self.operator}" if self.operator else ""
+        return f"{self.kind}{who} (pid {self.pid} on {self.host}, heartbeat {ago:.1f} s ago)"

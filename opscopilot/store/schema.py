@@ -120,4 +120,35 @@ def _v2_turn_options(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE turns ADD COLUMN options TEXT")
 
 
-CORE_STEPS: list[Migration] = [_v1_core_tables, _v2_turn_options]
+def _v3_changes_and_owners(db: sqlite_utils.Database) -> None:
+    # `changes`: one row per decision, request, turn move or ownership change, written in the
+    # same transaction, so a watcher that sees the database move reads only what is new.
+    # `turn_owners`: the one live process driving a turn, kept alive by its heartbeat.
+    # `approvals.channel`: where a decision was made (tui, cli, web, runtime).
+    statements = [
+        """CREATE TABLE changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            session_id TEXT,
+            turn_id TEXT,
+            at REAL NOT NULL
+        )""",
+        """CREATE TABLE turn_owners (
+            turn_id TEXT PRIMARY KEY,
+            owner_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            operator TEXT NOT NULL DEFAULT '',
+            claimed_at REAL NOT NULL,
+            heartbeat_at REAL NOT NULL
+        )""",
+        "CREATE INDEX turn_owners_by_owner ON turn_owners (owner_id)",
+        "ALTER TABLE approvals ADD COLUMN channel TEXT",
+    ]
+    for statement in statements:
+        db.execute(statement)
+
+
+CORE_STEPS: list[Migration] = [_v1_core_tables, _v2_turn_options, _v3_changes_and_owners]

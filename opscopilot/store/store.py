@@ -17,8 +17,10 @@ from opscopilot.redact import redact
 from opscopilot.store import db
 from opscopilot.store.approvals import ApprovalsMixin
 from opscopilot.store.base import dumps, loads
+from opscopilot.store.changes import ChangesMixin, note_change
 from opscopilot.store.effects import EffectsMixin
 from opscopilot.store.errors import StoreError, from_exception, kind_of
+from opscopilot.store.owners import OwnersMixin
 from opscopilot.store.records import FINISHED_TURN_STATES, SessionRecord, TurnRecord
 from opscopilot.store.retention import RetentionMixin
 from opscopilot.store.schema import CORE_STEPS, TRACK
@@ -71,8 +73,9 @@ def _error_dict(error: ErrorInfo | dict[str, Any] | str) -> dict[str, Any]:
     return data
 
 
-class Store(ApprovalsMixin, EffectsMixin, RetentionMixin):
-    """Sessions, turns, messages, events, journal, snapshots, approvals and allow rules."""
+class Store(ApprovalsMixin, EffectsMixin, RetentionMixin, ChangesMixin, OwnersMixin):
+    """Sessions, turns, messages, events, journal, snapshots, approvals, allow rules, turn
+    owners and the change feed."""
 
     @classmethod
     def open(cls, path: Path | None = None) -> Store:
@@ -234,6 +237,14 @@ class Store(ApprovalsMixin, EffectsMixin, RetentionMixin):
             conn.execute(
                 "UPDATE sessions SET updated_at = MAX(updated_at, ?) WHERE id = ?",
                 [updated_at, row["session_id"]],
+            )
+            note_change(
+                conn,
+                "turn.updated",
+                turn_id,
+                session_id=row["session_id"],
+                turn_id=turn_id,
+                at=updated_at,
             )
 
     def get_turn(self, turn_id: str) -> TurnRecord | None:
