@@ -3,6 +3,8 @@ streams from the loopback server, cancelling a turn (F9), and `tui --record`."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,8 @@ from opscopilot.replay.recording import read_recording
 from opscopilot.tui.app import create_app
 from opscopilot.tui.runtime_engine import RuntimeEngine
 from opscopilot.tui.widgets.meters import QueueMeter
-from tests.runtime.support import CHAT_PATH, TEST_KEY, text_reply
+from tests.runtime.support import CHAT_PATH, TEST_KEY, chunk, text_reply, usage_chunk
+from tests.support.wire_server import Reply, sse
 from tests.tui.conftest import wait_for
 
 pytestmark = pytest.mark.anyio
@@ -39,22 +42,53 @@ def meter_text(app) -> str:
     return str(app.main_screen.query_one(QueueMeter).render())
 
 
+def held_stream(release: threading.Event) -> Reply:
+    """An answer that keeps streaming words until the test releases it, then finishes: the
+    call is in flight, with tokens arriving, for as long as the test needs to look."""
+
+    def body() -> Iterator[bytes]:
+        yield sse(chunk({"role": "assistant", "content": ""}))
+        words = 0
+        while not release.is_set() or words == 0:
+            yield sse(chunk({"content": "upstream "}))
+            words += 1
+            release.wait(0.02)
+        yield sse(chunk({}, "stop"), usage_chunk(80, words), "[DONE]")
+
+    return Reply(body=body(), pieces=None)
+
+
 async def test_the_queue_meter_shows_the_call_in_flight_and_its_tokens_per_second(openai_server):
-    answer = " ".join(["the gateway returns 502 because the upstream pool is empty"] * 2)
-    openai_server.handle(CHAT_PATH, lambda _request: text_reply(answer, delay_s=0.02))
+    release = threading.Event()
+    openai_server.handle(CHAT_PATH, lambda _request: held_stream(release))
     app = create_app(model=MODEL, deterministic=True, poll_interval=0.2)
-    async with app.run_test(size=(140, 40)) as pilot:
-        assert meter_text(app) == "queue: idle"
-        await ask(pilot, app, "why 502?")
-        await wait_for(pilot, lambda: "1 in flight" in meter_text(app), timeout=15)
-        assert "0 queued" in meter_text(app) and "cap 8" in meter_text(app)
-        pane = app.active_pane
-        await wait_for(pilot, lambda: pane.state == "completed", timeout=20)
-        await wait_for(pilot, lambda: "0 in flight" in meter_text(app))
-        latest = app.queue.latest
-        assert isinstance(latest, ev.SchedulerMetrics) and latest.tokens_per_s > 0
-        assert latest.usd_per_min > 0 and "tok/s" in meter_text(app)
-    app.engine.close()
+    try:
+        async with app.run_test(size=(140, 40)) as pilot:
+            assert meter_text(app) == "queue: idle"
+            await ask(pilot, app, "why 502?")
+
+            def streaming() -> bool:
+                latest = app.queue.latest
+                return (
+                    isinstance(latest, ev.SchedulerMetrics)
+                    and latest.in_flight == 1
+                    and latest.tokens_per_s > 0
+                    and latest.usd_per_min > 0
+                )
+
+            # The stream goes on until released: whenever the machine gets to it, the meter
+            # sees the call in flight with tokens arriving.
+            await wait_for(pilot, streaming, timeout=60)
+            await wait_for(pilot, lambda: "1 in flight" in meter_text(app), timeout=60)
+            text = meter_text(app)
+            assert "0 queued" in text and "cap 8" in text and "tok/s" in text
+            release.set()
+            pane = app.active_pane
+            await wait_for(pilot, lambda: pane.state == "completed", timeout=60)
+            await wait_for(pilot, lambda: "0 in flight" in meter_text(app), timeout=60)
+    finally:
+        release.set()
+        app.engine.close()
 
 
 async def test_f9_cancels_the_turn_streaming_in_the_focused_pane(openai_server):
