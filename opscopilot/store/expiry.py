@@ -48,6 +48,7 @@ def record_expiries(store: Store, now: float) -> list[ApprovalRecord]:
                     host=host,
                     reason="no decision in time",
                     decided_at=now,
+                    channel="runtime",
                 )
             )
         except StoreError as exc:

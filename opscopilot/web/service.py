@@ -133,6 +133,7 @@ def decide(
             reason=reason,
             arguments=arguments,
             decided_at=now,
+            channel="web",
         )
     except StoreError as exc:
         status = {"not_found": 404, "conflict": 409}.get(exc.kind, 500)
