@@ -178,6 +178,8 @@ class ApprovalFlow:
         self.post_message(DecisionRecorded(approval, decision, resume=not still_waiting))
 
     async def on_decision_recorded(self: OpsCopilotApp, message: DecisionRecorded) -> None:  # type: ignore[misc]
+        if not self.is_running or not self.screen_stack:
+            return  # a decision that landed while the app closed
         approval = message.approval
         pane = self.pane_for(approval.session_id)
         if pane is not None and (card := pane.tool_cards.get(approval.tool_call_id)):
