@@ -35,12 +35,16 @@ class Presence:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._watch: ChangeWatch | None = None
+        self._start_after: int | None = None
         self.lost: set[str] = set()  # claims another process took over (we were presumed dead)
 
     # --- ownership (blocking; the runtime calls these through anyio.to_thread) ---------
 
     def claim(self, turn_id: str) -> TurnOwner:
         """Own the turn, or raise TurnOwnedError naming the live process that does."""
+        if self._start_after is None:
+            # Where the thread's watch begins: nothing committed from now on is missed.
+            self._start_after = self.store.last_change_seq()
         owner = self.store.claim_turn(turn_id, self.identity, now=time.time())
         with self._lock:
             self._held.add(turn_id)
@@ -76,7 +80,7 @@ class Presence:
         with self._lock:
             if self._thread is not None or self._stop.is_set():
                 return
-            self._watch = self.store.watch_changes()
+            # The watch's connection opens in the thread: never on the caller's event loop.
             self._thread = threading.Thread(
                 target=self._loop, name="opscopilot-presence", daemon=True
             )
@@ -85,8 +89,13 @@ class Presence:
     def _loop(self) -> None:
         from opscopilot.store import StoreError
 
-        assert self._watch is not None
-        watch = self._watch
+        try:
+            watch = self.store.watch_changes(after=self._start_after)
+        except StoreError:
+            self._thread = None
+            return  # the store is closing; the next claim or watch starts a thread again
+        with self._lock:
+            self._watch = watch
         next_beat = time.monotonic() + HEARTBEAT_S
         while not self._stop.is_set():
             try:

@@ -14,14 +14,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from opscopilot.store import db
 from opscopilot.store.base import StoreBase
 from opscopilot.store.errors import StoreError, from_exception
 from opscopilot.store.records import Change, ChangeKind
+
+if TYPE_CHECKING:
+    from opscopilot.events import Event
 
 POLL_INTERVAL_S = 0.05  # how often a SQLite watch looks at data_version
 
@@ -42,6 +45,21 @@ def note_change(
         "INSERT INTO changes (kind, key, session_id, turn_id, at) VALUES (?, ?, ?, ?, ?)",
         [kind, key, session_id, turn_id, at],
     )
+
+
+def _reader(path: Path) -> sqlite3.Connection:
+    """A connection that only reads: no schema work, so opening it never waits for a lock."""
+    try:
+        conn = sqlite3.connect(
+            str(path),
+            timeout=db.BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {db.BUSY_TIMEOUT_MS}")
+    except sqlite3.Error as exc:
+        raise from_exception(exc, f"cannot open database {path}") from None
+    return conn
 
 
 def _change(row: sqlite3.Row | tuple) -> Change:
@@ -79,7 +97,7 @@ class SqliteChangeWatch:
         self, path: Path, *, after: int | None = None, interval_s: float = POLL_INTERVAL_S
     ) -> None:
         self.interval_s = interval_s
-        self._conn = db.open_connection(path)
+        self._conn = _reader(path)
         self._lock = threading.Lock()
         self._version: int | None = None
         self.after = self._newest() if after is None else after
@@ -141,6 +159,58 @@ class SqliteChangeWatch:
         self.close()
 
 
+class EventTail:
+    """New stored events of some sessions, whichever process wrote them, in commit order.
+
+    Like a watch: one `PRAGMA data_version` per poll while nothing moved; when it moved, the
+    rows of the asked sessions after the last poll (seq order is commit order).
+    """
+
+    def __init__(self, path: Path, *, after: int | None = None) -> None:
+        self._conn = _reader(path)
+        self._lock = threading.Lock()
+        self._version: int | None = None
+        self.after = self._newest() if after is None else after
+
+    def _newest(self) -> int:
+        return int(self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+
+    def poll(self, session_ids: Collection[str]) -> list[tuple[int, Event]]:
+        from opscopilot.events import EVENT_ADAPTER
+
+        with self._lock:
+            if self._conn is None:
+                raise StoreError("io", "the event tail is closed")
+            try:
+                version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+                if version == self._version:
+                    return []
+                self._version = version
+                self._conn.execute("BEGIN")  # one snapshot for the rows and the new horizon
+                try:
+                    rows = []
+                    if session_ids:
+                        marks = ", ".join("?" * len(session_ids))
+                        rows = self._conn.execute(
+                            f"SELECT seq, data FROM events WHERE seq > ? "
+                            f"AND session_id IN ({marks}) ORDER BY seq",
+                            [self.after, *session_ids],
+                        ).fetchall()
+                    newest = self._newest()
+                finally:
+                    self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise from_exception(exc, "cannot read new events") from None
+            self.after = max(self.after, newest)
+            return [(seq, EVENT_ADAPTER.validate_json(data)) for seq, data in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None  # type: ignore[assignment]
+
+
 def concerning(changes: Iterable[Change], turn_ids: set[str]) -> list[Change]:
     """The changes about any of these turns."""
     return [change for change in changes if change.turn_id in turn_ids]
@@ -155,6 +225,11 @@ class ChangesMixin(StoreBase):
         """A watch of this store (its own connection; close it when done)."""
         self._check_open()
         return SqliteChangeWatch(self.path, after=after, interval_s=interval_s)
+
+    def tail_events(self, *, after: int | None = None) -> EventTail:
+        """New events of chosen sessions as other processes store them (close it when done)."""
+        self._check_open()
+        return EventTail(self.path, after=after)
 
     def changes_since(self, seq: int, *, limit: int | None = None) -> list[Change]:
         """Rows of the change feed after `seq`, oldest first."""

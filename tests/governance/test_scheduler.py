@@ -81,13 +81,26 @@ async def test_200_calls_with_8_running_and_50_queued_refuse_142_at_once() -> No
 async def test_interactive_work_goes_ahead_of_batch() -> None:
     scheduler = Scheduler(1, max_queue=10)
     probe = Probe(scheduler)
+    release = anyio.Event()
+
+    async def holder() -> None:  # the one slot stays taken until everyone is queued
+        async with scheduler.slot("openai", "batch"):
+            probe.started.append("openai:0")
+            await release.wait()
+
+    async def until(condition) -> None:
+        while not condition():
+            await anyio.sleep(0)
+
     async with anyio.create_task_group() as tg:
-        tg.start_soon(probe.call, 0, "openai", "batch", 0.1)
-        await anyio.sleep(0.02)
+        tg.start_soon(holder)
+        await until(lambda: scheduler.in_flight == 1)
         for n in (1, 2):
             tg.start_soon(probe.call, n, "openai", "batch", 0.0)
-        await anyio.sleep(0.02)
+        await until(lambda: scheduler.queued == 2)
         tg.start_soon(probe.call, 3, "openai", "interactive", 0.0)
+        await until(lambda: scheduler.queued == 3)
+        release.set()
     assert probe.started == ["openai:0", "openai:3", "openai:1", "openai:2"]
 
 
