@@ -9,13 +9,18 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from textual.pilot import WaitForScreenTimeout
+from textual.pilot import Pilot, WaitForScreenTimeout
 
 from opscopilot import events as ev
 from opscopilot.tui.app import OpsCopilotApp, create_app
 from opscopilot.tui.runtime_engine import RuntimeEngine
 
 FIXED_NOW = 1_750_000_000.0
+
+# Pilot waits at most 30 s for the widgets to drain their messages before it raises; on a CI
+# machine running several suites at once (load 20 on 2 cores) that is slow, not broken. Our
+# `wait_for` bounds each test's wait instead.
+Pilot._wait_for_screen.__defaults__ = (300.0,)
 
 Script = Callable[[str, str, str, str], list[ev.Event]]
 
