@@ -69,6 +69,9 @@ def tui(
             f"{chosen_model!r} is not provider:model (e.g. builtin:ops)", param_hint="--model"
         )
 
+    if session_id is not None:
+        _check_session(session_id)
+
     from opscopilot.tui.app import create_app
     from opscopilot.tui.runtime_engine import RuntimeEngine
 
@@ -89,6 +92,21 @@ def tui(
     if engine.recorder is not None:
         for path in engine.recorder.paths.values():
             click.echo(f"recorded {path}", err=True)
+
+
+def _check_session(session_id: str) -> None:
+    """A mistyped --session is one line and exit 2, not a new empty session."""
+    from opscopilot.store import Store, StoreError
+
+    try:
+        with Store.open() as store:
+            found = store.get_session(session_id) is not None
+    except StoreError as exc:
+        raise click.ClickException(f"store: {exc}") from None
+    if not found:
+        raise click.BadParameter(
+            f"no session {session_id} (see: opscopilot sessions list)", param_hint="--session"
+        )
 
 
 def _budget_figures(max_cost: float | None) -> tuple[dict, float]:

@@ -129,6 +129,7 @@ class Runtime:
         self.system_prompt = system_prompt
         self._tools: Any = None
         self._live: dict[str, LiveTurn] = {}
+        self.driven_turns: set[str] = set()  # every turn this runtime drove (its events are ours)
         self._persist = PersistFilter()
         self.notifier: Any = None  # [notify]: tells someone when an approval is requested
         if config.section("notify"):
@@ -442,6 +443,7 @@ class Runtime:
         if turn_id in self._live:
             raise RuntimeFailure("busy", f"turn {turn_id} is already running in this process")
         self._live[turn_id] = live
+        self.driven_turns.add(turn_id)
         queue: deque[Directive] = deque()
         if live.wait_for_approval:
             token = anyio.lowlevel.current_token()

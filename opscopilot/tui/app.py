@@ -14,6 +14,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import anyio
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
@@ -156,6 +157,7 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         self._fit_width(self.size.width)
         self._refresh_meters()
         self.pump_events()
+        self.pump_foreign_events()
         self.pump_metrics()
         self.poll_approvals()
         self.set_interval(self.poll_interval, self.poll_approvals)
@@ -244,6 +246,17 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
             if len(self._inbox) == 1:
                 self.post_message(EventsArrived())
 
+    @work(group="foreign-events", exclusive=True, exit_on_error=False)
+    async def pump_foreign_events(self) -> None:
+        """Turns other processes run in the sessions the panes show, as the store gets them."""
+        source = getattr(self.engine, "foreign_events", None)
+        if source is None:
+            return
+        async for event in source(lambda: [pane.session_id for pane in self.panes]):
+            self._inbox.append(event)
+            if len(self._inbox) == 1:
+                self.post_message(EventsArrived())
+
     async def on_events_arrived(self, message: EventsArrived) -> None:
         batch, self._inbox = self._inbox, []
         for event in batch:
@@ -255,10 +268,11 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         await self.engine.run_metrics()
 
     async def on_engine_event(self, message: EngineEvent) -> None:
-        await self.ingest(message.event)
+        await self.ingest(message.event, stored=True)
 
-    async def ingest(self, event: ev.Event) -> None:
-        """Render one event: event log, meters, and the pane of its session.
+    async def ingest(self, event: ev.Event, *, stored: bool = False) -> None:
+        """Render one event: event log, meters, and the pane of its session (`stored`: history
+        redrawn from the store, not something happening now).
 
         Streaming deltas go straight to their pane, which buffers them for the next frame:
         no event-log line, meter or key-binding refresh per token.
@@ -273,7 +287,7 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
                 await pane.handle(event)
             return
         self.event_log.record(event)
-        self.spend.ingest(event)
+        self.spend.ingest(event, stored=stored)
         self.queue.ingest(event)
         if isinstance(event, ev.SchedulerMetrics):
             self._refresh_queue_meter()
@@ -301,11 +315,19 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
                 self.refresh_bindings()  # state changes: what cancel and copy offer
 
     async def _open_pane_for(self, event: ev.Event) -> ConversationPane | None:
-        """A pane for an event of a session no pane shows yet (while there is room)."""
+        """A pane for an event of a session no pane shows yet (while there is room), with
+        what the store already has of that session drawn first (a turn resumed here that
+        began elsewhere shows its prompt and first answer)."""
         if len(self.panes) >= MAX_PANES:
             return None
         model = getattr(event, "model", None) or self.default_model
-        return await self.open_pane(event.session_id, model)
+        pane = await self.open_pane(event.session_id, model)
+        if event.session_id is not None:
+            history = await anyio.to_thread.run_sync(self.engine.session_events, event.session_id)
+            for earlier in history:
+                if earlier.ts < event.ts:  # from now on, the live stream draws it
+                    await self.ingest(earlier, stored=True)
+        return pane
 
     @work(thread=True, group="history", exit_on_error=False)
     def load_history(self, session_id: str) -> None:

@@ -7,7 +7,7 @@ implements it over the runtime and the store. Everything here is free of Textual
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -170,6 +170,10 @@ class Engine(Protocol):
     def earlier_turns(self, session_id: str, before: int) -> list[tuple[str, str, str]]:
         """Blocking: (prompt, status, answer) of the session's first `before` turns, from
         the store (the turns a pane no longer shows)."""
+        ...
+
+    def foreign_events(self, sessions: Callable[[], Collection[str]]) -> AsyncIterator[Event]:
+        """Until cancelled: events other processes store for these sessions, as committed."""
         ...
 
     def models(self) -> list[str]:

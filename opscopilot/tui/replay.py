@@ -100,6 +100,10 @@ class ReplayEngine:
     def earlier_turns(self, session_id: str, before: int) -> list[tuple[str, str, str]]:
         return []
 
+    async def foreign_events(self, sessions: Any) -> AsyncIterator[ev.Event]:
+        await anyio.sleep_forever()
+        yield  # pragma: no cover
+
     def models(self) -> list[str]:
         return []
 

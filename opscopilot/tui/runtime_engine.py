@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +61,8 @@ class RuntimeEngine:
         self._metrics_session: str | None = None
         self._ledger: Any | None = None
         self._caps: Any | None = None
+        self.own_turns: set[str] = set()  # turns whose events reach the app through its bus
+        self._history_upto: dict[str, int] = {}  # session -> last event seq drawn as history
 
     # --- parts, opened lazily ---------------------------------------------------------
 
@@ -84,7 +86,9 @@ class RuntimeEngine:
                 if self._runtime is None:
                     from opscopilot.runtime import Runtime
 
-                    self._runtime = Runtime(store)
+                    # The TUI owns the turns its panes run, and stays with a paused one:
+                    # a decision made anywhere reaches it and the pane continues.
+                    self._runtime = Runtime(store, owner_kind="tui")
         return self._runtime
 
     # --- turns ------------------------------------------------------------------------
@@ -187,12 +191,22 @@ class RuntimeEngine:
                     model=model,
                     approve_mode=self.approve_mode,
                     max_cost=self.max_cost,
+                    wait_for_approval=True,
                 )
             )
 
     async def resume(self, turn_id: str) -> None:
+        """Continue a turn whose approvals were decided, unless it is already going on: here
+        (a pane's own turn picks its decisions up itself) or in another live process."""
+        if turn_id in self.runtime.live_turns():
+            return
         async with self._turn_running(None):
-            await self._call(self.runtime.resume(turn_id))
+            try:
+                await self._call(self.runtime.resume(turn_id, wait_for_approval=True))
+            except EngineError as exc:
+                if exc.kind != "owned":
+                    raise
+                self.runtime.bus.publish(Notice(ts=time.time(), message=str(exc)))
 
     async def cancel(self, turn_id: str) -> None:
         """Stop the turn; approvals it was waiting for are denied, so nobody reviews them in vain."""
@@ -279,7 +293,31 @@ class RuntimeEngine:
             raise EngineError(exc.kind, redact(str(exc))) from None
 
     def session_events(self, session_id: str) -> list[Event]:
-        return [event for _, event in self.store.events(session_id=session_id)]
+        stored = self.store.events(session_id=session_id)
+        if stored:
+            self._history_upto[session_id] = stored[-1][0]
+        return [event for _, event in stored]
+
+    async def foreign_events(
+        self, sessions: Callable[[], Collection[str]], *, interval_s: float = 0.1
+    ) -> AsyncIterator[Event]:
+        """Until cancelled: events other processes store for the sessions the panes show
+        (a `run` in another terminal, a batch ticket), as they are committed."""
+        tail = await anyio.to_thread.run_sync(self.store.tail_events)
+        try:
+            while True:
+                shown = list(sessions())
+                stored = await anyio.to_thread.run_sync(tail.poll, shown) if shown else []
+                ours = self.own_turns | self.runtime.driven_turns
+                for seq, event in stored:
+                    if event.turn_id is None or event.turn_id in ours:
+                        continue
+                    if seq <= self._history_upto.get(event.session_id or "", 0):
+                        continue  # already drawn as the pane's history
+                    yield event
+                await anyio.sleep(interval_s)
+        finally:
+            tail.close()
 
     def earlier_turns(self, session_id: str, before: int) -> list[tuple[str, str, str]]:
         turns = self.store.list_turns(session_id)[:before]

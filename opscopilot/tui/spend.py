@@ -29,6 +29,7 @@ class _Call:
     cost_usd: float = 0.0
     simulated: bool = False
     unpriced: bool = False  # spent tokens of a model with no known price: cost unknown
+    stored: bool = False  # redrawn from the store: the ledger's figure for today has it already
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,11 @@ class SpendTracker:
     _day_from_metrics: float | None = None
     cutoffs: deque[BudgetCutoff] = field(default_factory=lambda: deque(maxlen=100))
 
-    def ingest(self, event: Event) -> None:
+    def ingest(self, event: Event, *, stored: bool = False) -> None:
+        """Fold one event in; `stored` events are history redrawn from the store, whose spend
+        the day's figure (read from the ledger when the TUI opened) already holds."""
+        if stored and isinstance(event, ModelCallStarted | ModelUsage | ModelFinished):
+            self._call(event.call_id, event.session_id, event.turn_id).stored = True
         if isinstance(event, ModelCallStarted):
             call = self._call(event.call_id, event.session_id, event.turn_id)
             self._update(call, call.cost_usd, event.provider == "builtin")
@@ -136,7 +141,8 @@ class SpendTracker:
         delta = cost_usd - call.cost_usd
         call.cost_usd, call.simulated = cost_usd, call.simulated or simulated
         call.unpriced = unpriced
-        self._local.add(delta, call.simulated, unpriced)
+        if not call.stored:
+            self._local.add(delta, call.simulated, unpriced)
         if call.session_id:
             self._sessions.setdefault(call.session_id, _Total()).add(
                 delta, call.simulated, unpriced

@@ -87,6 +87,8 @@ class ScriptedEngine(RuntimeEngine):
 
     async def publish(self, events: list[ev.Event]) -> None:
         for event in events:
+            if event.turn_id:
+                self.own_turns.add(event.turn_id)  # live here: the store copy is not foreign
             self.store.append_event(event)
             await self._queue.put(event)
             await asyncio.sleep(0)

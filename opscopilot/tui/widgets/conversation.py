@@ -19,7 +19,7 @@ from textual.widgets import Collapsible, Static
 from opscopilot import events as ev
 from opscopilot.redact import redact
 from opscopilot.tui.widgets.markdown_feed import MarkdownFeed
-from opscopilot.tui.widgets.tool_card import ToolCard
+from opscopilot.tui.widgets.tool_card import UNSETTLED, ToolCard
 
 MAX_TRANSCRIPT_CHILDREN = 400  # prune the oldest blocks beyond this, so long sessions stay fast
 # Turns kept on screen: older ones leave it (and every reference to their widgets goes, so
@@ -301,6 +301,9 @@ class ConversationPane(Vertical, can_focus=True):
             )
         elif isinstance(event, ev.TurnFinished):
             await self._finish_open_answers()
+            for card in self.tool_cards.values():
+                if card.status in UNSETTLED:  # cancelled (or cut off) before it ran
+                    card.set_status("not_run")
             self._set_state(event.status)
             note = f"turn {event.status}"
             if event.cost_usd is not None:

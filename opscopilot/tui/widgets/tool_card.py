@@ -26,7 +26,10 @@ STATUS_MARKS = {
     "timeout": "⌛ timeout",
     "unknown": "? unknown",
     "expired": "✗ expired",
+    "not_run": "– not run",
 }
+# What a card still says when its turn ends: the call never got a result.
+UNSETTLED = frozenset({"proposed", "awaiting", "approved", "running"})
 MAX_OUTPUT_LINES = 2000
 
 
