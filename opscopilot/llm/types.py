@@ -158,6 +158,7 @@ class ToolCall(LazyModel):
     id: str
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
+    arguments_error: str | None = None  # the model's arguments could not be read (not JSON)
 
 
 # --------------------------------------------------------------------------- request
@@ -370,6 +371,7 @@ class ToolCallEnd:
     id: str
     name: str
     arguments: dict[str, Any]
+    arguments_error: str | None = None  # not JSON, or not an object: the agent tells the model
     type: Literal["tool_call_end"] = "tool_call_end"
 
 
@@ -490,6 +492,7 @@ class ResponseBuilder:
                 id=event.id,
                 name=event.name,
                 arguments=event.arguments,  # type: ignore[union-attr]
+                arguments_error=event.arguments_error,  # type: ignore[union-attr]
             )
         elif kind == "usage":
             self.usage = event.usage  # type: ignore[union-attr]

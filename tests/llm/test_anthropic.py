@@ -156,7 +156,9 @@ def test_parallel_tool_use_blocks_stream_input_json_and_end_parsed(anthropic, wi
     ]
 
 
-def test_unparseable_tool_input_is_an_invalid_response_naming_the_tool(anthropic, wire_server):
+def test_unparseable_tool_input_ends_the_call_with_the_reason_for_the_agent(
+    anthropic, wire_server
+):
     events = [
         message_start(),
         block_start(0, {"type": "tool_use", "id": "toolu_9", "name": "run_command", "input": {}}),
@@ -166,8 +168,11 @@ def test_unparseable_tool_input_is_an_invalid_response_naming_the_tool(anthropic
         STOP,
     ]
     wire_server.expect(PATH, Reply(body=stream(*events)))
-    _, error = collect(anthropic, ask())
-    assert error is not None and error.kind == "invalid_response" and "run_command" in str(error)
+    events, error = collect(anthropic, ask())
+    assert error is None  # the model's mistake, not a broken response: the agent tells it
+    (end,) = [e for e in events if e.type == "tool_call_end"]
+    assert (end.name, end.arguments) == ("run_command", {})
+    assert end.arguments_error is not None and "not valid JSON" in end.arguments_error
 
 
 def test_thinking_is_requested_streamed_with_its_signature_and_sent_back_later(

@@ -159,7 +159,9 @@ def test_parallel_tool_calls_stream_by_index_and_end_with_parsed_arguments(opena
     }
 
 
-def test_unparseable_tool_arguments_are_an_invalid_response_naming_the_tool(openai, wire_server):
+def test_unparseable_tool_arguments_end_the_call_with_the_reason_for_the_agent(
+    openai, wire_server
+):
     events = [
         chunk(
             {
@@ -177,9 +179,12 @@ def test_unparseable_tool_arguments_are_an_invalid_response_naming_the_tool(open
         "[DONE]",
     ]
     wire_server.expect(PATH, Reply(body=sse(*events)))
-    _, error = collect(openai, ask())
-    assert error is not None and error.kind == "invalid_response"
-    assert "run_command" in str(error)
+    events, error = collect(openai, ask())
+    assert error is None  # the model's mistake, not a broken response: the agent tells it
+    (end,) = [e for e in events if e.type == "tool_call_end"]
+    assert (end.name, end.arguments) == ("run_command", {})
+    assert end.arguments_error is not None and "not valid JSON" in end.arguments_error
+    assert "df -h" in end.arguments_error  # what it sent, so the model sees its mistake
 
 
 def test_reasoning_fields_become_thinking_and_reasoning_tokens_are_part_of_output(

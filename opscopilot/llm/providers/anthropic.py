@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from opscopilot import redact
 from opscopilot.llm.http import drain_after_end, post_stream, sse_events
 from opscopilot.llm.providers.base import ProviderSettings, error_from_status
-from opscopilot.llm.providers.openai import parse_arguments
+from opscopilot.llm.providers.openai import read_arguments
 from opscopilot.llm.types import (
     ErrorKind,
     Finish,
@@ -318,8 +318,8 @@ class AnthropicProvider:
         elif kind == "content_block_stop":
             block = state.blocks.get(int(data.get("index", -1)))
             if block is not None and block.call_index >= 0:
-                arguments = parse_arguments("".join(block.json_parts), block.name, self.name)
-                return [ToolCallEnd(block.call_index, block.id, block.name, arguments)]
+                arguments, error = read_arguments("".join(block.json_parts))
+                return [ToolCallEnd(block.call_index, block.id, block.name, arguments, error)]
         elif kind == "message_delta":
             state.stop_raw = (data.get("delta") or {}).get("stop_reason") or state.stop_raw
             if raw_usage := data.get("usage"):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from opscopilot import redact
 from opscopilot.llm.http import post_stream
 from opscopilot.llm.providers.base import _CONTEXT_HINTS, ConnectFailed, ProviderSettings
+from opscopilot.llm.providers.openai import read_arguments
 from opscopilot.llm.types import (
     Finish,
     ImagePart,
@@ -215,18 +216,8 @@ class OllamaStreamDecoder:
             raise LLMError(
                 "invalid_response", "tool call without a function name", provider=self.provider
             )
-        arguments = function.get("arguments") or {}
-        if isinstance(arguments, str):  # some model templates emit a JSON string
-            try:
-                arguments = json.loads(arguments) if arguments.strip() else {}
-            except ValueError as exc:
-                raise LLMError(
-                    "invalid_response", "tool call arguments are not JSON", provider=self.provider
-                ) from exc
-        if not isinstance(arguments, dict):
-            raise LLMError(
-                "invalid_response", "tool call arguments are not an object", provider=self.provider
-            )
+        # Some model templates emit a JSON string; unreadable ones go back to the model.
+        arguments, error = read_arguments(function.get("arguments") or {})
         index = self.calls
         self.calls += 1
         call_id = str(call.get("id") or f"call_{self.first_call_number + index}")
@@ -234,7 +225,7 @@ class OllamaStreamDecoder:
         return [
             ToolCallStart(index, call_id, name),
             ToolCallDelta(index, json.dumps(arguments, ensure_ascii=False)),
-            ToolCallEnd(index, call_id, name, arguments),
+            ToolCallEnd(index, call_id, name, arguments, error),
         ]
 
 

@@ -393,28 +393,28 @@ class OpenAIProvider:
         events: list[StreamEvent] = []
         for index in sorted(calls):
             call = calls[index]
-            arguments = parse_arguments("".join(call.argument_parts), call.name, self.name)
-            events.append(ToolCallEnd(index, call.id, call.name, arguments))
+            arguments, error = read_arguments("".join(call.argument_parts))
+            events.append(ToolCallEnd(index, call.id, call.name, arguments, error))
         return events
 
 
-def parse_arguments(text: str, tool: str, provider: str) -> dict[str, Any]:
-    """A tool call's streamed JSON arguments as a dict; anything else is an invalid response."""
+def read_arguments(text: str | Any) -> tuple[dict[str, Any], str | None]:
+    """A tool call's arguments (streamed JSON text, or an object) as a dict, or ({}, why not).
+
+    Unreadable arguments are the model's mistake, not a broken response: the agent hands the
+    reason back to the model as the call's result so it can send the call again.
+    """
+    if isinstance(text, dict):
+        return text, None
+    if not isinstance(text, str):
+        return {}, "the arguments are not a JSON object"
     if not text.strip():
-        return {}
+        return {}, None
     try:
         value = json.loads(text)
-    except ValueError:
-        raise LLMError(
-            "invalid_response",
-            f"tool call {tool!r} sent arguments that are not valid JSON: "
-            f"{redact.redact(text[:80])!r}",
-            provider=provider,
-        ) from None
+    except json.JSONDecodeError as exc:
+        excerpt = redact.redact(text[:80])
+        return {}, f"the arguments are not valid JSON ({exc.msg} at column {exc.colno}): {excerpt!r}"
     if not isinstance(value, dict):
-        raise LLMError(
-            "invalid_response",
-            f"tool call {tool!r} sent arguments that are not a JSON object",
-            provider=provider,
-        )
-    return value
+        return {}, "the arguments are not a JSON object"
+    return value, None
