@@ -85,6 +85,9 @@ class CallClassification:
     reason: str
     call_hash: str
     shell_by_rule: bool = False  # mode `all` or an exact allow rule already approves a shell
+    # Set when the call cannot be judged at all (unknown tool, arguments that do not fit its
+    # schema): the model is told what is wrong; it is not a policy denial.
+    unusable: str = ""
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from .tool_steps import (
     tool_finished,
     tool_outcome_unknown,
     tools_classified,
+    unusable,
 )
 
 DEFAULT_RETRY_DELAY_S = 2.0
@@ -109,11 +110,31 @@ def _model_finished(step: Step, action: ModelFinished) -> None:
     parts += [ToolCallPart(id=c.id, name=c.name, arguments=c.arguments) for c in calls]
     step.record(Message(role="assistant", parts=parts))
     if not calls:
+        if not step.state.text.strip():
+            finish(
+                step,
+                "failed",
+                f"the model ended the turn without an answer ({action.finish_reason})",
+            )
+            return
         finish(step, "completed", f"the model finished ({action.finish_reason})")
         return
     step.update(calls=[ToolCallState(id=c.id, name=c.name, arguments=c.arguments) for c in calls])
     step.move("tools_proposed")
-    step.directives.append(ClassifyTools(calls=tuple(calls)))
+    readable = [c for c in calls if c.arguments_error is None]
+    for call in calls:
+        if call.arguments_error is not None:
+            unusable(
+                step,
+                call.id,
+                f"the arguments of this {call.name} call could not be read: "
+                f"{call.arguments_error}. Send the call again with its arguments as one JSON "
+                "object",
+            )
+    if readable:
+        step.directives.append(ClassifyTools(calls=tuple(readable)))
+    else:
+        advance(step)
 
 
 def _unique_ids(step: Step, calls: tuple[ToolCall, ...]) -> list[ToolCall]:
@@ -125,7 +146,14 @@ def _unique_ids(step: Step, calls: tuple[ToolCall, ...]) -> list[ToolCall]:
         if not call_id or call_id in seen:
             call_id = step.next_id("c")
         seen.add(call_id)
-        unique.append(ToolCall(id=call_id, name=call.name, arguments=dict(call.arguments)))
+        unique.append(
+            ToolCall(
+                id=call_id,
+                name=call.name,
+                arguments=dict(call.arguments),
+                arguments_error=call.arguments_error,
+            )
+        )
     return unique
 
 

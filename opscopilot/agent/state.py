@@ -85,6 +85,7 @@ class ToolCallState(_Frozen):
     run_id: str | None = None  # the journal effect id of the run
     result_status: Literal["ok", "error", "timeout", "denied"] | None = None
     content: str = ""  # what goes back to the model as the tool result
+    unusable: bool = False  # the model got the call wrong (not JSON, unknown tool, bad schema)
 
     @property
     def settled(self) -> bool:
@@ -110,6 +111,7 @@ class TurnState(_Frozen):
     pending_model_call: str | None = None
     id_seq: int = 0  # for ids derived from turn_id (pure: no uuid inside the core)
     denied_batches: int = 0  # consecutive batches where every call was denied
+    unusable_batches: int = 0  # consecutive batches where every call was one the model got wrong
     texts: list[str] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None

@@ -41,6 +41,9 @@ def tools_classified(step: Step, action: ToolsClassified) -> None:
         if call.status != "proposed":
             continue
         verdict = verdicts.get(call.id)
+        if verdict is not None and verdict.unusable:
+            unusable(step, call.id, f"{verdict.unusable}. Correct the call and send it again")
+            continue
         shell_by_rule = False
         if verdict is None:
             risk, decision, reason, call_hash = "destructive", "deny", "not classified", ""
@@ -80,6 +83,25 @@ def tools_classified(step: Step, action: ToolsClassified) -> None:
             call = _deny(step, call, f"Denied by policy: {reason}")
         step.replace_call(call)
     advance(step)
+
+
+def unusable(step: Step, tool_call_id: str, problem: str) -> None:
+    """A call the model got wrong: not run, and the model is told exactly why (not a denial)."""
+    call = next(c for c in step.state.calls if c.id == tool_call_id)
+    content = f"Not run: {problem}."
+    step.emit(
+        ev.ToolFinished, tool_call_id=call.id, name=call.name, status="error", content=content
+    )
+    step.replace_call(
+        call.model_copy(
+            update={
+                "status": "finished",
+                "result_status": "error",
+                "content": content,
+                "unusable": True,
+            }
+        )
+    )
 
 
 def _ask(step: Step, call: ToolCallState, reason: str) -> ToolCallState:
@@ -170,17 +192,29 @@ def _batch_settled(step: Step) -> None:
             )
         )
     all_denied = all(c.status == "denied" for c in calls)
+    all_unusable = all(c.unusable for c in calls)
     denied_batches = step.state.denied_batches + 1 if all_denied else 0
+    unusable_batches = step.state.unusable_batches + 1 if all_unusable else 0
     step.update(
         finished_calls=[*step.state.finished_calls, *calls],
         calls=[],
         denied_batches=denied_batches,
+        unusable_batches=unusable_batches,
     )
     if denied_batches >= DENIED_BATCHES_LIMIT:
         finish(
             step,
             "denied",
-            f"every tool call the model asked for was denied, {denied_batches} times in a row",
+            "ended without an answer: every tool call the model asked for was denied, "
+            f"{denied_batches} times in a row",
+        )
+        return
+    if unusable_batches >= INVALID_BATCHES_LIMIT:
+        finish(
+            step,
+            "failed",
+            "ended without an answer: the model kept asking for tool calls that could not "
+            f"run, {unusable_batches} times in a row (last: {calls[-1].content})",
         )
         return
     call_model(step)
@@ -273,5 +307,3 @@ def tool_outcome_unknown(step: Step, action: ToolOutcomeUnknown) -> None:
         step.notice(f"{call.name} may or may not have run; asking the operator again")
         step.replace_call(_ask(step, call, reason))
     advance(step)
-
-

@@ -82,7 +82,8 @@ def finished_action(call_id: str, response: Response, now: float) -> Action:
         thinking=response.thinking,
         thinking_signature=response.thinking_signature,
         tool_calls=tuple(
-            ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in response.tool_calls
+            ToolCall(id=c.id, name=c.name, arguments=c.arguments, arguments_error=c.arguments_error)
+            for c in response.tool_calls
         ),
         usage=response.usage,
         cost_usd=response.cost_usd,

@@ -41,6 +41,8 @@ class TurnOutcome(BaseModel):
 
     @property
     def exit_code(self) -> int:
+        if self.status == "denied" and not self.text.strip():
+            return 1  # ended without an answer: that is not done
         return EXIT_CODES.get(self.status, 1)
 
     def to_json(self) -> dict[str, Any]:

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from .runtime import LiveTurn, Runtime
 
 
+def _nothing_said(exit_code: int | None) -> str:
+    """What the model reads for a call that printed nothing: success is not silence."""
+    return "(no output)" if exit_code is None else f"(no output, exit {exit_code})"
+
+
 async def classify_calls(runtime: Runtime, live: LiveTurn, directive: ClassifyTools) -> Action:
     """The policy's verdict on each proposed call, with the session's always-allow rules."""
     from opscopilot.tools import ToolError, call_hash
@@ -53,6 +58,7 @@ async def classify_calls(runtime: Runtime, live: LiveTurn, directive: ClassifyTo
                 )
             )
         except ToolError as exc:
+            # An unknown tool or arguments that do not fit: the model's mistake, told to it.
             verdicts.append(
                 CallClassification(
                     tool_call_id=call.id,
@@ -60,6 +66,7 @@ async def classify_calls(runtime: Runtime, live: LiveTurn, directive: ClassifyTo
                     decision="deny",
                     reason=redact(str(exc)),
                     call_hash=digest,
+                    unusable=redact(str(exc)),
                 )
             )
     return ToolsClassified(classifications=tuple(verdicts), now=runtime.clock())
@@ -181,7 +188,7 @@ async def run_tool(runtime: Runtime, live: LiveTurn, directive: RunTool) -> Acti
             )
             result = {
                 "status": outcome.status,
-                "content": redact(outcome.content),
+                "content": redact(outcome.content) or _nothing_said(outcome.exit_code),
                 "exit_code": outcome.exit_code,
                 "duration_s": outcome.duration_s,
             }

@@ -156,9 +156,7 @@ def test_parallel_tool_use_blocks_stream_input_json_and_end_parsed(anthropic, wi
     ]
 
 
-def test_unparseable_tool_input_ends_the_call_with_the_reason_for_the_agent(
-    anthropic, wire_server
-):
+def test_unparseable_tool_input_ends_the_call_with_the_reason_for_the_agent(anthropic, wire_server):
     events = [
         message_start(),
         block_start(0, {"type": "tool_use", "id": "toolu_9", "name": "run_command", "input": {}}),

@@ -159,9 +159,7 @@ def test_parallel_tool_calls_stream_by_index_and_end_with_parsed_arguments(opena
     }
 
 
-def test_unparseable_tool_arguments_end_the_call_with_the_reason_for_the_agent(
-    openai, wire_server
-):
+def test_unparseable_tool_arguments_end_the_call_with_the_reason_for_the_agent(openai, wire_server):
     events = [
         chunk(
             {

@@ -414,7 +414,10 @@ def read_arguments(text: str | Any) -> tuple[dict[str, Any], str | None]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         excerpt = redact.redact(text[:80])
-        return {}, f"the arguments are not valid JSON ({exc.msg} at column {exc.colno}): {excerpt!r}"
+        return (
+            {},
+            f"the arguments are not valid JSON ({exc.msg} at column {exc.colno}): {excerpt!r}",
+        )
     if not isinstance(value, dict):
         return {}, "the arguments are not a JSON object"
     return value, None
