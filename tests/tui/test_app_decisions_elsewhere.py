@@ -185,3 +185,43 @@ def test_a_tui_killed_while_paused_leaves_its_turn_to_resume(
     assert finished.returncode == 0, finished.stderr
     assert json.loads(finished.stdout)["status"] == "completed"
     assert model_and_tool.read_text() == "from the model\n"
+
+
+async def test_a_turn_another_process_runs_in_a_shown_session_streams_into_its_pane(
+    model_and_tool: Path, wire_server, isolated_home: Path
+) -> None:
+    env = cli_env(isolated_home, wire_server)
+    first = opscopilot("run", "append a line", "--approve", "all", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    session_id = json.loads(first.stdout)["session_id"]
+    app = create_app(model=MODEL, session_id=session_id, deterministic=True, poll_interval=0.2)
+    try:
+        async with app.run_test(size=(140, 40)) as pilot:
+            pane = app.active_pane
+            await wait_for(pilot, lambda: pane.state == "completed")  # the history, on open
+            assert "Appended." in pane.last_answer_text
+            second = await anyio.to_thread.run_sync(
+                lambda: opscopilot(
+                    "run", "and once more", "--session", session_id, "--approve", "all", env=env
+                )
+            )
+            assert second.returncode == 0, second.stderr
+            prompts = lambda: [  # noqa: E731
+                str(p.render()) for p in pane.query(".user-prompt")
+            ]
+            await wait_for(pilot, lambda: any("and once more" in p for p in prompts()))
+            await wait_for(pilot, lambda: pane.state == "completed")
+            assert len(prompts()) == 2  # each turn drawn once
+    finally:
+        app.engine.close()
+    assert model_and_tool.read_text() == "from the model\n"  # the second turn only answered
+
+
+def test_a_mistyped_session_id_is_one_line_and_exit_2(isolated_home: Path) -> None:
+    from click.testing import CliRunner
+
+    from opscopilot.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["tui", "--session", "s-nope"])
+    assert result.exit_code == 2
+    assert "no session s-nope" in result.output

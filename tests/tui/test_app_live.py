@@ -119,6 +119,8 @@ async def test_f9_on_a_turn_waiting_for_approval_cancels_it_and_denies_what_it_w
         await wait_for(pilot, lambda: pane.state == "cancelled" and not app.pending, timeout=60)
         (record,) = app.engine.store.list_approvals(status=None)
         assert (record.status, record.decision_reason) == ("denied", "the turn was cancelled")
+        assert {c.status for c in pane.tool_cards.values()} <= {"ok", "not_run"}
+        assert "not_run" in {c.status for c in pane.tool_cards.values()}  # not "awaiting"
     app.engine.close()
 
 
