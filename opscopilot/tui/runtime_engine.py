@@ -308,7 +308,10 @@ class RuntimeEngine:
             while True:
                 shown = list(sessions())
                 stored = await anyio.to_thread.run_sync(tail.poll, shown) if shown else []
-                ours = self.own_turns | self.runtime.driven_turns
+                # Never `self.runtime` here: creating it may wait for the store's lock, and
+                # this runs on the app's event loop.
+                runtime = self._runtime
+                ours = self.own_turns | (runtime.driven_turns if runtime is not None else set())
                 for seq, event in stored:
                     if event.turn_id is None or event.turn_id in ours:
                         continue
