@@ -48,6 +48,7 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     ),
     ("replay", "bench_replay.py", [], ["--events", "2000", "--repeats", "1"]),
     ("serve", "bench_serve.py", [], ["--quick"]),
+    ("decisions", "bench_decisions.py", [], ["--repeats", "3"]),
     (
         "tui",
         "bench_tui.py",
