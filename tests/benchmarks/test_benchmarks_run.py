@@ -119,3 +119,8 @@ def test_serve_benchmark_times_the_page_the_event_stream_and_expiries(tmp_path: 
     samples = result["samples"]
     assert len(samples["GET /api/approvals @5"]) == 3 and len(samples["commit to changed"]) == 3
     assert len(samples["expiry lag"]) == 3 and min(samples["expiry lag"]) >= 0
+
+
+def test_decisions_benchmark_measures_one_decision_across_processes(tmp_path: Path):
+    result = run_benchmark("bench_decisions.py", "--repeats", "1", results=tmp_path)
+    assert len(result["latency_s"]) == 1 and result["latency_s"][0] >= 0
