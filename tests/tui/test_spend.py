@@ -133,25 +133,6 @@ def test_a_call_with_no_known_price_reads_unknown_never_zero():
         ev.ModelCallStarted(**_ids("t1"), call_id="c2", provider="openai", model="m"),
         ev.ModelFinished(
             **_ids("t1"),
-
-
-def test_spend_redrawn_from_the_store_is_not_counted_into_today_twice() -> None:
-    from opscopilot import events as ev
-
-    tracker = SpendTracker(spent_today_before=0.50)  # the ledger already holds the old call
-    ids = {"ts": 1.0, "session_id": "s1", "turn_id": "t1"}
-    tracker.ingest(
-        ev.ModelFinished(
-            **ids, call_id="c1", provider="openai", model="m", finish_reason="stop", cost_usd=0.5
-        ),
-        stored=True,
-    )
-    assert tracker.day_spent() == 0.50
-    readings = {r.scope: r.spent_usd for r in tracker.readings("s1")}
-    assert readings["session"] == 0.5  # the session still shows what it cost
-    tracker.ingest(
-        ev.ModelFinished(
-            **ids | {"turn_id": "t2"},
             call_id="c2",
             provider="openai",
             model="m",
@@ -166,6 +147,25 @@ def test_spend_redrawn_from_the_store_is_not_counted_into_today_twice() -> None:
     assert format_reading(readings["turn"]) == "turn $0.0021+unknown"
 
 
+def test_spend_redrawn_from_the_store_is_not_counted_into_today_twice() -> None:
+    tracker = SpendTracker(spent_today_before=0.50)  # the ledger already holds the old call
+    ids = {"ts": 1.0, "session_id": "s1", "turn_id": "t1"}
+    tracker.ingest(
+        ev.ModelFinished(
+            **ids, call_id="c1", provider="openai", model="m", finish_reason="stop", cost_usd=0.5
+        ),
+        stored=True,
+    )
+    assert tracker.day_spent() == 0.50
+    readings = {r.scope: r.spent_usd for r in tracker.readings("s1")}
+    assert readings["session"] == 0.5  # the session still shows what it cost
+    tracker.ingest(
+        ev.ModelFinished(
+            **(ids | {"turn_id": "t2"}),
+            call_id="c2",
+            provider="openai",
+            model="m",
+            finish_reason="stop",
             cost_usd=0.25,
         )
     )
