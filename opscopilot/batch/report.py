@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -23,6 +24,22 @@ if TYPE_CHECKING:
 
 
 SUMMARY_EVERY_S = 10.0
+
+
+_MARKUP = str.maketrans("", "", "*`#>")
+_COMMAND_ASIDE = re.compile(r"\s*\(`[^`]*`\)")  # "(`tail_log /var/log/…`)": how, not what
+
+
+def headline(summary: str, limit: int = 100) -> str:
+    """The first line of an answer that says something about this ticket: a lead-in such as
+    "Here is what the checks show:" is passed over for what follows it, markdown stripped."""
+    lines = [line.strip() for line in summary.strip().splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        text = " ".join(_COMMAND_ASIDE.sub("", line.lstrip("-*• ")).translate(_MARKUP).split())
+        lead_in = text.endswith(":") and index + 1 < len(lines)
+        if text and not lead_in:
+            return text if len(text) <= limit else text[: limit - 1] + "…"
+    return lines[0][:limit] if lines else ""
 
 
 def ticket_line(
@@ -91,11 +108,10 @@ def summary_markdown(
             continued.append(line["id"])
         counts[line["status"]] += 1
         total_cost += line.get("cost_usd") or 0.0
-        first = (line.get("summary") or "").strip().splitlines()
-        headline = (first[0] if first else "").replace("|", "\\|")[:100]
+        said = headline(line.get("summary") or "").replace("|", "\\|")
         rows.append(
             f"| {line['id']} | {line.get('severity') or ''} | {line.get('service') or ''} | "
-            f"{line['status']} | ${line.get('cost_usd') or 0:.6f} | {headline} |"
+            f"{line['status']} | ${line.get('cost_usd') or 0:.6f} | {said} |"
         )
         if line["status"] == "awaiting_approval":
             ids = ", ".join(line.get("pending_approvals") or [])

@@ -391,6 +391,13 @@ class BatchRunner:
         # The report prices the work that produced the answer; a call cut short by a crash
         # and made again is spend too, and stays in the ledger (summary, caps, `budget show`).
         cost = outcome.cost_usd or 0.0
+        spent_tokens = outcome.usage.input_tokens + outcome.usage.output_tokens > 0
+        if outcome.status == "cut_off" and not spent_tokens and self.options.max_cost is not None:
+            # Refused before its first token: what the run's cap left could not pay for a
+            # call, so this ticket was never worked, not cut off while working.
+            line = {**skipped_line(ticket), "session_id": session_id, "turn_id": outcome.turn_id}
+            await anyio.to_thread.run_sync(state.finished, ticket.id, line, self.clock())
+            return line
         messages = await runtime.io(store.messages, session_id, turn_id=outcome.turn_id)
         answers = [m.text for m in messages if m.role == "assistant" and m.text.strip()]
         line = ticket_line(ticket, outcome, cost, final_answer=answers[-1] if answers else "")
