@@ -88,6 +88,7 @@ class CallClassification:
     # Set when the call cannot be judged at all (unknown tool, arguments that do not fit its
     # schema): the model is told what is wrong; it is not a policy denial.
     unusable: str = ""
+    standing_rule: bool = False  # mode `all` or an exact allow rule approves this very call
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,7 @@ class RunTool:
     call_hash: str
     risk: Risk
     approved_shell: bool
+    confined: bool = True  # no person approved this call: it runs in the OS sandbox
 
 
 @dataclass(frozen=True)

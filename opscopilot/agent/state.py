@@ -82,6 +82,7 @@ class ToolCallState(_Frozen):
     approval_id: str | None = None
     approved_by_operator: bool = False
     shell_by_rule: bool = False  # the operator's standing choice (mode all, exact allow rule)
+    standing_rule: bool = False  # that standing choice approves this call: it runs unconfined
     run_id: str | None = None  # the journal effect id of the run
     result_status: Literal["ok", "error", "timeout", "denied"] | None = None
     content: str = ""  # what goes back to the model as the tool result

@@ -44,12 +44,13 @@ def tools_classified(step: Step, action: ToolsClassified) -> None:
         if verdict is not None and verdict.unusable:
             unusable(step, call.id, f"{verdict.unusable}. Correct the call and send it again")
             continue
-        shell_by_rule = False
+        shell_by_rule = standing_rule = False
         if verdict is None:
             risk, decision, reason, call_hash = "destructive", "deny", "not classified", ""
         else:
             risk, decision, reason = verdict.risk, verdict.decision, verdict.reason
             call_hash, shell_by_rule = verdict.call_hash, verdict.shell_by_rule
+            standing_rule = verdict.standing_rule
         # The mode is enforced here too, whatever the policy said: read-only never writes
         # and `none` never runs without a person.
         if mode == "read-only" and decision != "deny" and (risk != "read" or decision == "ask"):
@@ -73,6 +74,7 @@ def tools_classified(step: Step, action: ToolsClassified) -> None:
                 "run_arguments": call.arguments,
                 "run_hash": call_hash,
                 "shell_by_rule": shell_by_rule and decision == "run",
+                "standing_rule": standing_rule and decision == "run",
             }
         )
         if decision == "run":
@@ -175,6 +177,7 @@ def run_directive(call: ToolCallState) -> RunTool:
         call_hash=call.run_hash,
         risk=call.risk,
         approved_shell=call.approved_by_operator or call.shell_by_rule,
+        confined=not (call.approved_by_operator or call.standing_rule),
     )
 
 

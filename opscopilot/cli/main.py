@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "opscopilot.cli.paths:paths",
         "Where config, store, themes, recordings and logs live.",
     ),
+    "doctor": ("opscopilot.cli.doctor:doctor", "What works on this host: sandbox, store, keys."),
 }
 
 

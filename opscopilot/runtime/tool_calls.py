@@ -35,7 +35,7 @@ def _nothing_said(exit_code: int | None) -> str:
 
 async def classify_calls(runtime: Runtime, live: LiveTurn, directive: ClassifyTools) -> Action:
     """The policy's verdict on each proposed call, with the session's always-allow rules."""
-    from opscopilot.tools import ToolError, call_hash
+    from opscopilot.tools import ToolError, call_hash, sandbox
 
     state = live.state
     rules = await runtime.io(runtime.policy_rules, state.session_id)
@@ -47,6 +47,7 @@ async def classify_calls(runtime: Runtime, live: LiveTurn, directive: ClassifyTo
             tool.validate(call.arguments)
             classification = runtime.classify_call(call.name, call.arguments)
             decision = runtime.policy_decision(classification, state.approve_mode, rules)
+            decision = sandbox.gate(decision, tool)
             verdicts.append(
                 CallClassification(
                     tool_call_id=call.id,
@@ -55,6 +56,7 @@ async def classify_calls(runtime: Runtime, live: LiveTurn, directive: ClassifyTo
                     reason=redact(decision.reason or classification.reason),
                     call_hash=digest,
                     shell_by_rule=bool(getattr(decision, "shell", False)),
+                    standing_rule=bool(getattr(decision, "standing", False)),
                 )
             )
         except ToolError as exc:
@@ -118,7 +120,7 @@ async def request_approval(runtime: Runtime, live: LiveTurn, directive: RequestA
 
 async def run_tool(runtime: Runtime, live: LiveTurn, directive: RunTool) -> Action:
     """Run one approved call exactly once, journaled around it."""
-    from opscopilot.tools import ToolError, call_hash
+    from opscopilot.tools import ToolError, call_hash, sandbox
 
     state = live.state
     store = runtime.store
@@ -129,6 +131,7 @@ async def run_tool(runtime: Runtime, live: LiveTurn, directive: RunTool) -> Acti
         "call_hash": directive.call_hash,
         "risk": directive.risk,
         "approved_shell": directive.approved_shell,
+        "confined": directive.confined,
     }
     fresh = await runtime.io(
         store.journal_intent, state.turn_id, directive.run_id, "tool_run", payload, runtime.clock()
@@ -183,9 +186,10 @@ async def run_tool(runtime: Runtime, live: LiveTurn, directive: RunTool) -> Acti
         try:
             tool = runtime.tools.get(directive.name)
             arguments = tool.validate(directive.arguments)
-            outcome = await tool.run(
-                arguments, on_output=on_output, approved_shell=directive.approved_shell
-            )
+            with sandbox.confined(directive.confined):  # unattended: every program in the sandbox
+                outcome = await tool.run(
+                    arguments, on_output=on_output, approved_shell=directive.approved_shell
+                )
             result = {
                 "status": outcome.status,
                 "content": redact(outcome.content) or _nothing_said(outcome.exit_code),

@@ -71,6 +71,9 @@ class Tool(ABC):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     args_model: type[BaseModel]
+    # True when the tool starts no program (it works inside opscopilot): the OS sandbox has
+    # nothing to wrap, so an unattended call of it needs none. Default False: fail closed.
+    in_process: ClassVar[bool] = False
 
     def spec(self) -> ToolSpec:
         return ToolSpec.from_model(self.name, self.description, self.args_model)

@@ -172,6 +172,7 @@ def _path_classification(tool: str, path: Any) -> Classification:
 
 class ReadFileTool(Tool):
     name = "read_file"
+    in_process = True  # opens the file itself: guarded by paths.py, not by the OS sandbox
     description = "Read a text file (config, log, unit file) up to max_bytes from its start."
     args_model = ReadFileArgs
 

@@ -60,6 +60,7 @@ class HttpCheckArgs(BaseModel):
 
 class HttpCheckTool(Tool):
     name = "http_check"
+    in_process = True  # httpx inside opscopilot: guarded by the address it judges, not the sandbox
     description = (
         "Probe a URL over HTTP(S): status, latency in ms, key headers and the start of the "
         "body. Redirects are reported, not followed."

@@ -91,11 +91,24 @@ def _opscopilot_config() -> str | None:
         return None
 
 
+def _opscopilot_data() -> str | None:
+    # The database and recordings: the sandbox hides them from programs, and so here.
+    try:
+        from opscopilot import config
+
+        return os.path.realpath(config.data_dir())
+    except Exception:
+        return None
+
+
 def is_sensitive_path(resolved: str) -> bool:
     """True when a resolved path probably holds credentials."""
     if any(fnmatch.fnmatchcase(resolved, pattern) for pattern in _SENSITIVE_GLOBS):
         return True
     if _SENSITIVE_NAMES.search(os.path.basename(resolved)):
+        return True
+    data = _opscopilot_data()
+    if data is not None and (resolved == data or resolved.startswith(data + os.sep)):
         return True
     return resolved == _opscopilot_config()
 

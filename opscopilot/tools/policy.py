@@ -79,6 +79,7 @@ class Decision:
     action: Literal["run", "ask", "deny"]
     reason: str
     shell: bool = False
+    standing: bool = False  # a person's standing choice approves this very call (runs unconfined)
 
 
 def call_hash(name: str, arguments: Mapping[str, Any]) -> str:
@@ -152,9 +153,13 @@ def decide(classification: Classification, mode: str, rules: Rules | None = None
     if mode == "none":
         return Decision("ask", "mode none: every call waits for the operator")
     if mode == "all":
-        return Decision("run", "mode all: everything runs", shell=classification.needs_shell)
+        return Decision(
+            "run", "mode all: everything runs", shell=classification.needs_shell, standing=True
+        )
     if _exact_allow(classification, rules):
-        return Decision("run", "allowed by an exact rule", shell=classification.needs_shell)
+        return Decision(
+            "run", "allowed by an exact rule", shell=classification.needs_shell, standing=True
+        )
     if _tool_allow(classification, rules):
         return Decision("run", f"{classification.tool} is always allowed")
     if classification.risk == "read" and not classification.needs_shell:

@@ -3,13 +3,15 @@
 The child gets a scrubbed environment, /dev/null as stdin and its own process group, so a
 timeout or a cancelled turn kills it and everything it started. Output streams line by line
 to `on_output` (redacted) and is kept up to a cap: the head and the tail, with a marker
-saying how much was dropped in between.
+saying how much was dropped in between. Inside `sandbox.confined()` (an unattended call)
+the argv runs inside the OS sandbox, see opscopilot/tools/sandbox.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -19,6 +21,7 @@ import anyio
 from anyio.abc import ByteReceiveStream, Process
 
 from opscopilot.redact import redact
+from opscopilot.tools import sandbox
 from opscopilot.tools.base import OutputCallback, ToolResult
 from opscopilot.tools.environment import scrubbed_environment
 
@@ -149,6 +152,15 @@ async def run_process(
         return finish("error", f"working directory {cwd!r} does not exist or is not a directory")
     env = scrubbed_environment()
     env.update(env_overrides or {})
+    if sandbox.is_confined():
+        # An unattended call: it runs in the sandbox or not at all (the policy asked already
+        # where the host has none; this catches a turn resumed on a host without one).
+        if shutil.which(argv[0], path=env.get("PATH")) is None:
+            return finish("error", f"command not found: {argv[0]}", exit_code=127)
+        try:
+            argv = sandbox.wrap(argv, cwd)
+        except sandbox.SandboxUnavailable as exc:
+            return finish("error", f"not run: it needs the sandbox and {exc}", exit_code=126)
     try:
         process = await anyio.open_process(
             list(argv),

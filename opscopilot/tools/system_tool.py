@@ -230,6 +230,7 @@ def render(info: dict[str, Any]) -> str:
 
 class SystemInfoTool(Tool):
     name = "system_info"
+    in_process = True  # reads /proc and statvfs itself
     description = "Load averages, cores, memory, disk usage and the top processes of this host."
     args_model = SystemInfoArgs
 
