@@ -81,9 +81,7 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    for provider in (data.get("providers") or {}).values():
-        if isinstance(provider, dict):
-            redact.register_secret(provider.get("api_key"))
+    redact.register_config_secrets(data)  # api_key, tokens, passwords, Authorization headers
     redact.register_patterns((data.get("redact") or {}).get("patterns", []))
     return data
 

@@ -28,6 +28,10 @@ class TerminalRenderer:
     """Shows a call as it streams: text to stdout, everything else to stderr."""
 
     def __init__(self, *, as_json: bool, out: TextIO, err: TextIO) -> None:
+        from opscopilot.redact import StreamRedactor
+
+        self.text = StreamRedactor()  # a key streamed in pieces is masked whole
+        self.thinking = StreamRedactor()
         self.as_json = as_json
         self.out = out
         self.err = err
@@ -70,21 +74,34 @@ class TerminalRenderer:
             return
         kind = event.type
         if kind == "text":
-            self.out.write(event.text)  # type: ignore[union-attr]
-            self.out.flush()  # per delta: the operator reads as it arrives
-            self.wrote_text = True
-            self.text_ends_with_newline = event.text.endswith("\n")  # type: ignore[union-attr]
+            self._write_text(self.text.feed(event.text))  # type: ignore[union-attr]
         elif kind == "thinking" and event.text:  # type: ignore[union-attr]
-            text = event.text  # type: ignore[union-attr]
-            self.err.write(f"\x1b[2m{text}\x1b[0m" if self.dim else text)
-            self.err.flush()
+            self._write_thinking(self.thinking.feed(event.text))  # type: ignore[union-attr]
         elif kind == "tool_call_end":
             arguments = json.dumps(event.arguments, ensure_ascii=False)  # type: ignore[union-attr]
             self.note(f"tool call (not run): {event.name} {arguments}")  # type: ignore[union-attr]
 
+    def _write_text(self, text: str) -> None:
+        if text:
+            self.out.write(text)
+            self.out.flush()  # as it arrives (up to the word still arriving)
+            self.wrote_text = True
+            self.text_ends_with_newline = text.endswith("\n")
+
+    def _write_thinking(self, text: str) -> None:
+        if text:
+            self.err.write(f"\x1b[2m{text}\x1b[0m" if self.dim else text)
+            self.err.flush()
+
     def finish(self, response: Response, spec: ModelSpec | None) -> None:
+        from opscopilot.redact import redact_value
+
+        if not self.as_json:
+            self._write_thinking(self.thinking.flush())
+            self._write_text(self.text.flush())
         if self.as_json:
-            self.out.write(json.dumps(prompt_json(response), ensure_ascii=False) + "\n")
+            document = redact_value(prompt_json(response))
+            self.out.write(json.dumps(document, ensure_ascii=False) + "\n")
             self.out.flush()
         elif self.wrote_text and not self.text_ends_with_newline:
             self.out.write("\n")

@@ -31,12 +31,15 @@ class TurnPrinter:
     """Renders runtime events readably: answer text to stdout, activity to stderr."""
 
     def __init__(self, out: TextIO, err: TextIO) -> None:
+        from opscopilot.redact import StreamRedactor
+
         self.out = out
         self.err = err
         self.text_call: str | None = None
         self.at_line_start = True
         self.output_lines: dict[str, int] = {}
         self.simulated = False  # a call was priced at a demo rate (builtin:ops): no money spent
+        self.text = StreamRedactor()  # a key streamed in pieces is masked whole on stdout
 
     def note(self, line: str) -> None:
         from opscopilot.redact import redact
@@ -45,7 +48,14 @@ class TurnPrinter:
         self.err.write(redact(line) + "\n")
         self.err.flush()
 
+    def _write_text(self, text: str) -> None:
+        if text:
+            self.out.write(text)
+            self.out.flush()
+            self.at_line_start = text.endswith("\n")
+
     def _end_text_line(self) -> None:
+        self._write_text(self.text.flush())
         if not self.at_line_start:
             self.out.write("\n")
             self.out.flush()
@@ -56,12 +66,12 @@ class TurnPrinter:
         if kind == "model.finished" and (event.cost_simulated or event.provider == "builtin"):
             self.simulated = True
         if kind == "model.text":
-            if self.text_call not in (None, event.call_id) and not self.at_line_start:
-                self.out.write("\n")
+            if self.text_call not in (None, event.call_id):
+                self._write_text(self.text.flush())
+                if not self.at_line_start:
+                    self.out.write("\n")
             self.text_call = event.call_id
-            self.out.write(event.text)
-            self.out.flush()
-            self.at_line_start = event.text.endswith("\n")
+            self._write_text(self.text.feed(event.text))
         elif kind == "model.retry":
             self.note(f"… retrying (try {event.attempt}) in {event.delay_s:.1f}s: {event.reason}")
         elif kind == "tool.started":
@@ -199,7 +209,10 @@ def _execute(
         _fail(f"store: {exc}", EXIT_FAILED)
     assert outcome is not None
     if as_json:
-        sys.stdout.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
+        from opscopilot.redact import redact_value
+
+        document = redact_value(outcome.to_json())
+        sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
         sys.stdout.flush()
         if outcome.status not in ("completed", "awaiting_approval") and outcome.reason:
             printer.note(f"{outcome.status}: {outcome.reason}")

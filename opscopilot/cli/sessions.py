@@ -98,9 +98,11 @@ def show_session(session_id: str, as_json: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from opscopilot.redact import redact
+
     console = Console()
     console.print(
-        f"[bold]{escape(record.id)}[/]  {escape(record.model)}  {escape(record.title)}\n"
+        f"[bold]{escape(record.id)}[/]  {escape(record.model)}  {escape(redact(record.title))}\n"
         f"created {local_time(record.created_at)} · last active {local_time(record.updated_at)}"
         f" · {record.turn_count} turns · "
         f"{session_money(record.cost_usd, record.unpriced_turns)}",
@@ -117,11 +119,11 @@ def show_session(session_id: str, as_json: bool) -> None:
                 status += f" ({turn.error.get('kind') or 'error'})"
             spent = turn.usage.input_tokens + turn.usage.output_tokens > 0
             cost = money(turn.cost_usd, spent_tokens=spent)
-            table.add_row(turn.id, status, cost, tokens, turn.prompt)
+            table.add_row(turn.id, status, cost, tokens, redact(turn.prompt))
         console.print(table, markup=False, highlight=False)
     for message in messages:
         console.print(f"[bold]{message.role}[/]: ", end="", highlight=False)
-        console.print(_message_line(message), markup=False, highlight=False)
+        console.print(redact(_message_line(message)), markup=False, highlight=False)
     if pending:
         console.print(
             f"pending approvals: {', '.join(a.id for a in pending)}", markup=False, highlight=False

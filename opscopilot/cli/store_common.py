@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr and the exit code the command-line contract gives it."""
-    click.echo(f"error: {message}", err=True)
+    from opscopilot.redact import redact
+
+    click.echo(f"error: {redact(message)}", err=True)
     sys.exit(code)
 
 
@@ -66,8 +68,10 @@ def compact_json(value: Any) -> str:
 
 
 def print_json(document: Any) -> None:
-    """Exactly one JSON document on stdout."""
-    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+    """Exactly one JSON document on stdout, every string in it redacted."""
+    from opscopilot.redact import redact_value
+
+    click.echo(json.dumps(redact_value(document), ensure_ascii=False, indent=2))
 
 
 def money(value: float | None, *, spent_tokens: bool = True) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from opscopilot import events as ev
 from opscopilot.events import EVENT_ADAPTER, Event
-from opscopilot.redact import redact
+from opscopilot.redact import redact_after, redact_value
 
 CHUNK_CHARS = 256  # write a chunk once this much text waits (or a line ends)
 FORCE_CHARS = 4096  # a run with no whitespace this long is written anyway
@@ -92,24 +92,15 @@ def _chunk(last: _Streamed, context: str, text: str) -> Event:
     return last.model_copy(update={"text": redact_after(context, text)})
 
 
-def redact_after(context: str, text: str) -> str:
-    """`text` redacted as it reads after `context` (already written), so a label there
-    ("Authorization: Bearer ") still masks the value that starts `text`."""
-    if not context:
-        return redact(text)
-    before = redact(context)
-    both = redact(context + text)
-    return both[len(before) :] if both.startswith(before) else redact(text)
-
-
 def redact_event(event: Event) -> Event:
-    """The event with every secret masked (the whole JSON, so no field is missed)."""
-    data = event.model_dump_json()
-    masked = redact(data)
+    """The event with every secret masked: every string in it (tool-call arguments, output,
+    errors, reasons), redacted as a value so the JSON around it cannot break."""
+    data = event.model_dump(mode="json")
+    masked = redact_value(data)
     if masked == data:
         return event
     try:
-        return EVENT_ADAPTER.validate_json(masked)
+        return EVENT_ADAPTER.validate_python(masked)
     except ValueError:
         return ev.Notice(
             ts=event.ts,

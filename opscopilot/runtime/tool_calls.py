@@ -8,6 +8,7 @@ started again (its result is reused, or the core hears that its outcome is unkno
 
 from __future__ import annotations
 
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from opscopilot.agent import (
     ToolOutcomeUnknown,
     ToolsClassified,
 )
-from opscopilot.redact import redact
+from opscopilot.redact import MASK, redact
 
 if TYPE_CHECKING:
     from .runtime import LiveTurn, Runtime
@@ -153,9 +154,15 @@ async def run_tool(runtime: Runtime, live: LiveTurn, directive: RunTool) -> Acti
     # The core already checked the grounds; this second look means a bug there cannot run
     # arguments nobody approved.
     if call_hash(directive.name, directive.arguments) != directive.call_hash:
+        held_secret = MASK in json.dumps(directive.arguments, ensure_ascii=False)
         result = {
             "status": "error",
-            "content": "Refused: the arguments are not the ones that were approved.",
+            "content": (
+                "Refused: its arguments held a secret, which is never stored, so the call "
+                "cannot run after a pause; ask again without the secret in the arguments."
+                if held_secret
+                else "Refused: the arguments are not the ones that were approved."
+            ),
             "exit_code": None,
             "duration_s": 0.0,
         }

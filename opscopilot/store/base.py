@@ -10,13 +10,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from opscopilot.redact import redact_value
 from opscopilot.store.errors import StoreError, from_exception
 from opscopilot.store.writer import EventWriter
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON for a column; the store's one serialisation of dicts."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON for a column; the store's one serialisation of dicts, so every string in
+    it (tool-call arguments, journal payloads and results, snapshots, errors) is redacted."""
+    return json.dumps(redact_value(value), separators=(",", ":"), ensure_ascii=False)
 
 
 def loads(text: str | None) -> Any:

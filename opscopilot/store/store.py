@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from opscopilot.events import EVENT_ADAPTER, Event
-from opscopilot.llm.types import ErrorInfo, Message, TextPart, ToolResultPart, Usage
-from opscopilot.redact import redact
+from opscopilot.llm.types import ErrorInfo, Message, TextPart, ToolCallPart, ToolResultPart, Usage
+from opscopilot.redact import redact, redact_value
 from opscopilot.store import db
 from opscopilot.store.approvals import ApprovalsMixin
 from opscopilot.store.base import dumps, loads
@@ -50,13 +50,16 @@ def _turn(row: sqlite3.Row) -> TurnRecord:
 
 
 def _redacted_message(message: Message) -> Message:
-    """Mask secrets in a message's text and tool results (thinking is signed; left as is)."""
+    """Mask secrets in a message's text, tool-call arguments and tool results (thinking is
+    signed; left as is)."""
     parts: list[Any] = []
     for part in message.parts:
         if isinstance(part, TextPart):
             part = part.model_copy(update={"text": redact(part.text)})
         elif isinstance(part, ToolResultPart):
             part = part.model_copy(update={"content": redact(part.content)})
+        elif isinstance(part, ToolCallPart):
+            part = part.model_copy(update={"arguments": redact_value(part.arguments)})
         parts.append(part)
     return message.model_copy(update={"parts": parts})
 
