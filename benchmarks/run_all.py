@@ -49,6 +49,8 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     ("replay", "bench_replay.py", [], ["--events", "2000", "--repeats", "1"]),
     ("serve", "bench_serve.py", [], ["--quick"]),
     ("decisions", "bench_decisions.py", [], ["--repeats", "3"]),
+    ("sandbox", "bench_sandbox.py", [], ["--runs", "5", "--skip-batch"]),
+    ("redact", "bench_redact.py", [], ["--tokens", "2000", "--repeats", "1"]),
     (
         "tui",
         "bench_tui.py",

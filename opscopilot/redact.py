@@ -351,6 +351,7 @@ def redact_after(context: str, text: str) -> str:
     return both[len(before) :] if both.startswith(before) else redact(text)
 
 
+BATCH_CHARS = 48  # a StreamRedactor shows text in batches of about this much (or a line)
 CONTEXT_CHARS = 64  # what a StreamRedactor redacts the next piece after: "Bearer " etc.
 _FORCE_CHARS = 16384  # a held-back run without whitespace this long is shown anyway
 _OPEN_BLOCK = re.compile(
@@ -362,8 +363,8 @@ _BLOCK_END = ("-----END", "Private-MAC: ")
 class StreamRedactor:
     """Masks text that arrives in pieces, handing back what is safe to show now.
 
-    It hands back text up to the last whitespace (no key holds whitespace, so the word
-    still arriving is kept back) and keeps an unfinished private-key block back until it
+    It hands back text in batches of about `BATCH_CHARS` (or at a line end), up to the last
+    whitespace (no key holds whitespace, so the word still arriving is kept back), and keeps an unfinished private-key block back until it
     ends. Each piece is redacted after what was handed back before it, so a label there
     ("Authorization: Bearer ") still masks the value that starts it. What it handed back
     is final.
@@ -375,6 +376,8 @@ class StreamRedactor:
 
     def feed(self, piece: str) -> str:
         self._pending += piece
+        if len(self._pending) < BATCH_CHARS and "\n" not in piece:
+            return ""  # a few words at a time: one redaction per batch, not per token
         text = self._pending
         limit = len(text)
         block = _OPEN_BLOCK.search(text)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import os
 import pwd
 import re
@@ -32,21 +33,30 @@ from typing import Any
 NET = "net"  # the host's network namespace (a network probe)
 PIDS = "pids"  # the host's process list (a process viewer: its job is to see them)
 KUBE = "kube"  # ~/.kube stays visible (kubectl's own credentials, nothing else)
+DOCKER = "docker"  # the container engine's socket stays reachable
+SYSTEMD = "systemd"  # systemd's and the system bus's sockets stay reachable
 
 # What a program needs from the host beyond the default confinement (no network, its own
 # pid namespace, every secret path hidden). Programs not listed get the default.
 _NETWORK_PROBES = """
     curl wget dig host nslookup drill delv ping ping6 traceroute traceroute6 tracepath mtr
     whois openssl nc ncat ip ifconfig route arp ethtool iptables ip6tables nft iptables-save
-    ip6tables-save conntrack tc bridge resolvectl networkctl nmcli chronyc ntpq
+    ip6tables-save conntrack tc bridge nmcli chronyc ntpq
 """
-_PROCESS_VIEWERS = "ps pgrep pidof top htop pstree pmap pwdx systemctl"
+_PROCESS_VIEWERS = "ps pgrep pidof top htop pstree pmap pwdx"
 _SOCKET_VIEWERS = "ss netstat lsof fuser"  # host sockets and the processes owning them
 _KUBE_CLIENTS = "kubectl helm"  # their own ~/.kube and the cluster's API over the network
+_CONTAINER_CLIENTS = "docker podman crictl ctr nerdctl"
+_SYSTEMD_CLIENTS = "hostnamectl timedatectl localectl loginctl systemd-analyze"
 
 PROGRAMS: dict[str, frozenset[str]] = {
     **dict.fromkeys(_NETWORK_PROBES.split(), frozenset({NET})),
     **dict.fromkeys(_PROCESS_VIEWERS.split(), frozenset({PIDS})),
+    "systemctl": frozenset({PIDS, SYSTEMD}),
+    "resolvectl": frozenset({NET, SYSTEMD}),
+    "networkctl": frozenset({NET, SYSTEMD}),
+    **dict.fromkeys(_CONTAINER_CLIENTS.split(), frozenset({DOCKER})),
+    **dict.fromkeys(_SYSTEMD_CLIENTS.split(), frozenset({SYSTEMD})),
     **dict.fromkeys(_SOCKET_VIEWERS.split(), frozenset({NET, PIDS})),
     **dict.fromkeys(_KUBE_CLIENTS.split(), frozenset({NET, KUBE})),
 }
@@ -77,6 +87,15 @@ _SYSTEM_SECRETS = (
     "/var/lib/opscopilot",
 )  # fmt: skip
 _SCRATCH = ("/tmp", "/var/tmp")
+# Sockets of daemons that act as root for whoever connects: a read-only file system does not
+# stop a program from asking them to change things, so only their own clients reach them.
+_DAEMON_SOCKETS = {
+    DOCKER: (
+        "/run/docker.sock", "/run/containerd/containerd.sock", "/run/podman/podman.sock",
+        "/run/crio/crio.sock", "/run/k3s/containerd/containerd.sock",
+    ),
+    SYSTEMD: ("/run/systemd/private", "/run/dbus/system_bus_socket", "/run/systemd/io.systemd.*"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -211,27 +230,45 @@ def _opscopilot_paths() -> list[str]:
     return paths
 
 
+def _existing(path: str) -> str | None:
+    """The path to cover: itself, or where its symlink leads; None when there is nothing."""
+    try:
+        if not os.path.islink(path):
+            os.lstat(path)
+            return path
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    return target if os.path.exists(target) else None
+
+
 def hidden_paths(program: str = "") -> list[str]:
-    """Every existing secret path this program must not see (resolved, deduplicated)."""
+    """Every existing secret path this program must not see (symlinks followed)."""
     needs = needs_of(program)
-    candidates = list(_SYSTEM_SECRETS)
+    candidates = list(_SYSTEM_SECRETS) + _opscopilot_paths()
+    for need, sockets in _DAEMON_SOCKETS.items():
+        if need not in needs:
+            candidates += [found for pattern in sockets for found in glob.glob(pattern)]
     for home in _homes():
-        candidates += [os.path.join(home, rel) for rel in _HOME_SECRETS]
-    candidates += _opscopilot_paths()
+        try:
+            names = set(os.listdir(home))  # one read per home instead of a stat per secret
+        except OSError:
+            continue
+        candidates += [
+            os.path.join(home, rel) for rel in _HOME_SECRETS if rel.split("/", 1)[0] in names
+        ]
     with contextlib.suppress(OSError):
         candidates += [
             os.path.join("/etc/ssh", name)
             for name in os.listdir("/etc/ssh")
             if name.startswith("ssh_host_") and name.endswith("_key")
         ]
-    visible = (
-        {os.path.realpath(os.path.join(h, ".kube")) for h in _homes()} if KUBE in needs else set()
-    )
-    found: dict[str, None] = {}
-    for path in candidates:
-        for form in (path, os.path.realpath(path)):
-            if form not in visible and os.path.lexists(form) and not os.path.islink(form):
-                found[form] = None
+    visible = {os.path.join(home, ".kube") for home in _homes()} if KUBE in needs else set()
+    found = {
+        path
+        for candidate in candidates
+        if candidate not in visible and (path := _existing(candidate)) is not None
+    }
     # A folder hidden whole hides what is under it: covering both would fail on the inner one.
     ordered = sorted(found)
     return [p for p in ordered if not any(p.startswith(q + "/") for q in ordered if q != p)]

@@ -248,3 +248,22 @@ def test_without_the_sandbox_read_calls_ask_and_doctor_says_why(
     denied = opscopilot("run", "how loaded is it", "--approve", "read-only", "--json", env=env)
     call = json.loads(denied.stdout)["tool_calls"][0]
     assert call["status"] == "denied"  # read-only mode never pauses: it denies instead
+
+
+def test_a_root_daemons_socket_is_reachable_only_by_its_own_clients(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stand-in for docker.sock, in the call's folder (shown read-only, like /run is).
+    path = tmp_path / "engine.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen(4)
+    monkeypatch.setitem(sandbox._DAEMON_SOCKETS, sandbox.DOCKER, (str(path),))
+    try:
+        probe = f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({str(path)!r}); print('in')"
+        status, content = confined_run([sys.executable, "-c", probe], cwd=str(tmp_path))
+        assert status == "error" and "in\n" not in content
+        assert str(path) in sandbox.hidden_paths("cat")
+        assert str(path) not in sandbox.hidden_paths("docker")
+    finally:
+        server.close()
