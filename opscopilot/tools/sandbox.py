@@ -24,6 +24,7 @@ import pwd
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -208,11 +209,22 @@ def _base_args(*, network: bool, host_pids: bool) -> list[str]:
     return args
 
 
+_NOT_HOMES = ("/bin", "/sbin", "/usr", "/dev", "/proc", "/sys", "/lib")
+
+
 def _homes() -> set[str]:
+    """The home folders of this host's accounts (system accounts' /usr/sbin and the like,
+    or "/nonexistent", are not homes)."""
     homes = {os.path.expanduser("~")}
     with contextlib.suppress(Exception):
-        homes.update(entry.pw_dir for entry in pwd.getpwall() if entry.pw_dir not in ("/", ""))
-    return homes
+        homes.update(entry.pw_dir for entry in pwd.getpwall())
+    return {
+        home
+        for home in homes
+        if home not in ("", "/")
+        and not any(home == top or home.startswith(top + "/") for top in _NOT_HOMES)
+        and os.path.isdir(home)
+    }
 
 
 def _opscopilot_paths() -> list[str]:
@@ -242,9 +254,24 @@ def _existing(path: str) -> str | None:
     return target if os.path.exists(target) else None
 
 
+_HIDDEN_TTL_S = 1.0  # a burst of calls (a batch) looks the paths up once a second
+_hidden_cache: dict[tuple[object, ...], tuple[float, list[str]]] = {}
+
+
 def hidden_paths(program: str = "") -> list[str]:
     """Every existing secret path this program must not see (symlinks followed)."""
     needs = needs_of(program)
+    key = (needs, *(os.environ.get(v) for v in ("HOME", "OPSCOPILOT_HOME", "OPSCOPILOT_STORE")))
+    cached = _hidden_cache.get(key)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < _HIDDEN_TTL_S:
+        return cached[1]
+    paths = _find_hidden(needs)
+    _hidden_cache[key] = (now, paths)
+    return paths
+
+
+def _find_hidden(needs: frozenset[str]) -> list[str]:
     candidates = list(_SYSTEM_SECRETS) + _opscopilot_paths()
     for need, sockets in _DAEMON_SOCKETS.items():
         if need not in needs:
@@ -287,7 +314,7 @@ def wrap(argv: Sequence[str], cwd: str | None = None) -> list[str]:
         args += ["--ro-bind", cwd, cwd]  # a folder under /tmp stays where the call asked to be
     for path in hidden_paths(program):
         if os.path.isdir(path):
-            args += ["--tmpfs", path, "--remount-ro", path]
+            args += ["--tmpfs", path]  # empty and private: what is written there vanishes
         else:
             args += ["--ro-bind", "/dev/null", path]
     args += ["--setenv", "TMPDIR", "/tmp", "--chdir", cwd, "--", *argv]

@@ -127,7 +127,7 @@ def test_the_network_is_off_unless_the_program_is_a_network_probe() -> None:
 
 
 def test_a_confined_program_dies_with_its_parent(tmp_path: Path) -> None:
-    marker = "417.2718"  # `sleep 417.2718` names this test's process on the host
+    marker = f"417.{os.getpid()}"  # `sleep 417.PID` names this test's process on the host
     parent_script = textwrap.dedent(
         f"""
         import anyio, sys
