@@ -98,14 +98,17 @@ def test_thinking_is_dimmed_on_a_terminal_unless_no_color(monkeypatch):
         def isatty(self) -> bool:
             return True
 
+    def shown(err: Terminal) -> str:
+        renderer = TerminalRenderer(as_json=False, out=io.StringIO(), err=err)
+        renderer.event(ThinkingDelta("hmm"))
+        # stdout/stderr hold back the end of a stream until it is known not to start a key
+        renderer._write_thinking(renderer.thinking.flush())
+        return err.getvalue()
+
     monkeypatch.delenv("NO_COLOR", raising=False)
-    err = Terminal()
-    TerminalRenderer(as_json=False, out=io.StringIO(), err=err).event(ThinkingDelta("hmm"))
-    assert err.getvalue() == "\x1b[2mhmm\x1b[0m"
+    assert shown(Terminal()) == "\x1b[2mhmm\x1b[0m"
     monkeypatch.setenv("NO_COLOR", "1")
-    err = Terminal()
-    TerminalRenderer(as_json=False, out=io.StringIO(), err=err).event(ThinkingDelta("hmm"))
-    assert err.getvalue() == "hmm"
+    assert shown(Terminal()) == "hmm"
 
 
 def test_resume_help_names_its_argument_turn_id():
