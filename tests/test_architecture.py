@@ -90,6 +90,9 @@ NOT_BEFORE_THE_REQUEST = (
     "numpy",
     "pandas",
     "trio",
+    "mcp",
+    "mcp_types",
+    "opscopilot.mcp",
 )
 
 _AT_FIRST_CONNECT = """
@@ -135,3 +138,27 @@ def test_prompt_sends_its_request_before_loading_what_it_does_not_need(wire_serv
         if any(name == banned or name.startswith(banned + ".") for name in loaded)
     ]
     assert early == [], f"loaded before prompt's request left: {early}"
+
+
+_TURN_THEN_REPORT = """
+import sys
+sys.argv = ["opscopilot", "run", "how full is the disk?", "--model", "builtin:ops"]
+from opscopilot.cli.main import main
+try:
+    main()
+except SystemExit as done:
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("mcp", "mcp_types"))
+    sys.stderr.write("EXIT %s MCP %s\\n" % (done.code, ",".join(loaded)))
+"""
+
+
+def test_a_turn_with_no_mcp_server_configured_never_loads_the_mcp_sdk(tmp_path):
+    env = {**os.environ, "OPSCOPILOT_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", _TURN_THEN_REPORT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "EXIT 0 MCP \n" in result.stderr, result.stderr[-2000:]

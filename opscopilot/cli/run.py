@@ -179,8 +179,8 @@ def _execute(
                     async for event in subscription:
                         if recorder is not None:
                             recorder = _record(recorder, event, printer)
-                        if not as_json:
-                            printer.event(event)
+                        if not as_json or (event.type == "notice" and event.level != "info"):
+                            printer.event(event)  # warnings reach stderr in --json mode too
 
                 group.start_soon(render)
                 try:

@@ -43,7 +43,7 @@ from opscopilot.agent import (
     WaitForApproval,
     cmd,
 )
-from opscopilot.events import Event, SessionStarted
+from opscopilot.events import Event, Notice, SessionStarted
 from opscopilot.llm.types import Message, ModelSpec, ToolSpec
 from opscopilot.redact import redact
 
@@ -126,8 +126,9 @@ class Runtime:
         self.clock = clock
         self.governed = governed
         self.priority = priority
-        self.system_prompt = system_prompt
+        self.base_system_prompt = system_prompt
         self._tools: Any = None
+        self._mcp: Any = None  # opscopilot.mcp.McpServers, when config.toml names servers
         self._live: dict[str, LiveTurn] = {}
         self.driven_turns: set[str] = set()  # every turn this runtime drove (its events are ours)
         self._persist = PersistFilter()
@@ -159,6 +160,8 @@ class Runtime:
     async def aclose(self) -> None:
         if self.notifier is not None:
             await self.notifier.aclose()
+        if self._mcp:
+            await self._mcp.aclose()
         for persisted in self._persist.flush():
             self.store.append_event(persisted)
         await self.io(self.presence.close)
@@ -183,6 +186,30 @@ class Runtime:
 
             self._tools = ToolRegistry.default(config.config())
         return self._tools
+
+    @property
+    def mcp(self) -> Any:
+        """The configured MCP servers (None without any: the SDK is then never imported)."""
+        if self._mcp is None:
+            from opscopilot.mcp import McpServers
+
+            self._mcp = McpServers.from_config(config.config(), config.data_dir()) or False
+        return self._mcp or None
+
+    @property
+    def system_prompt(self) -> str:
+        note = self._mcp.unavailable_note() if self._mcp else None
+        return f"{self.base_system_prompt}\n\n{note}" if note else self.base_system_prompt
+
+    async def prepare_tools(self, live: LiveTurn, *, for_call: bool = True) -> None:
+        """Start the MCP servers this turn needs (lazily, in parallel) and offer their tools;
+        a model call waits only for servers whose tools are not known from an earlier listing."""
+        servers = self.mcp
+        if servers is None:
+            return
+        for line in await servers.prepare(live.state.turn_id, live=for_call):
+            live.publish(Notice(ts=self.clock(), level="warning", message=redact(line)))
+        self.tools.set_extra(servers.tools())
 
     def tool_specs(self) -> list[ToolSpec]:
         return list(self.tools.specs())
@@ -542,12 +569,15 @@ class Runtime:
         elif isinstance(directive, RecordMessage):
             await self.io(self._sync_messages, live.state)
         elif isinstance(directive, CallModel):
+            await self.prepare_tools(live, for_call=False)
             return [await call_model(self, live, directive)]
         elif isinstance(directive, ClassifyTools):
+            await self.prepare_tools(live)
             return [await classify_calls(self, live, directive)]
         elif isinstance(directive, RequestApproval):
             await request_approval(self, live, directive)
         elif isinstance(directive, RunTool):
+            await self.prepare_tools(live)
             return [await run_tool(self, live, directive)]
         elif isinstance(directive, WaitForApproval):
             actions, live.next_deadline = await self.io(self._decisions, directive.approval_ids)

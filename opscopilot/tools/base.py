@@ -40,6 +40,8 @@ class Classification:
     command: str | None = None  # the normalized command (or "tool argument") for exact rules
     subjects: tuple[str, ...] = field(default_factory=tuple)
     network: bool = False  # a read whose job is the network (http_check, curl, dig …)
+    # Why this read-only call still needs a person (e.g. it runs in an untrusted MCP server).
+    needs_person: str | None = None
 
 
 class ToolResult(BaseModel):

@@ -163,7 +163,11 @@ def decide(classification: Classification, mode: str, rules: Rules | None = None
     if _tool_allow(classification, rules):
         return Decision("run", f"{classification.tool} is always allowed")
     if classification.risk == "read" and not classification.needs_shell:
-        return Decision("run", f"read-only: {classification.reason}")
+        if classification.needs_person is None:
+            return Decision("run", f"read-only: {classification.reason}")
+        if mode == "read-only":
+            return Decision("deny", f"read-only mode: not run ({classification.needs_person})")
+        return Decision("ask", f"read: {classification.needs_person}")
     if mode == "read-only":
         return Decision(
             "deny", f"read-only mode: {classification.risk} call not run ({classification.reason})"

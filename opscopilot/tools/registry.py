@@ -19,11 +19,23 @@ def builtin_tools() -> list[Tool]:
     return [RunCommandTool(), ReadFileTool(), TailLogTool(), HttpCheckTool(), SystemInfoTool()]
 
 
+def _cached_mcp_tools(config_dict: Mapping[str, Any]) -> list[Tool]:
+    """MCP tools as their servers last listed them (no server starts, no SDK import), so an
+    approval's edited arguments are checked against the tool's schema; a runtime replaces
+    them with the live listing before any call is judged or run."""
+    from opscopilot import config
+    from opscopilot.mcp import McpServers
+
+    servers = McpServers.from_config(config_dict, config.data_dir())
+    return servers.tools() if servers else []
+
+
 class ToolRegistry:
     """Name -> Tool, in a stable order (built-ins first, then custom tools as configured)."""
 
     def __init__(self, tools: list[Tool]) -> None:
         self._tools: dict[str, Tool] = {}
+        self._extra: list[str] = []
         for tool in tools:
             self._tools[tool.name] = tool
 
@@ -48,7 +60,19 @@ class ToolRegistry:
             if name in builtin_names:
                 raise ToolError("bad_config", f"[tools.{name}] would replace a built-in tool")
             tools.append(CustomTool.from_config(name, table))
-        return cls(tools)
+        registry = cls(tools)
+        if config_dict.get("mcp_servers"):
+            registry.set_extra(_cached_mcp_tools(config_dict))
+        return registry
+
+    def set_extra(self, tools: list[Tool]) -> None:
+        """Replace the tools added at run time (MCP servers' tools); they never shadow a
+        built-in or custom tool."""
+        for name in self._extra:
+            self._tools.pop(name, None)
+        self._extra = [tool.name for tool in tools if tool.name not in self._tools]
+        for tool in tools:
+            self._tools.setdefault(tool.name, tool)
 
     def specs(self) -> list[ToolSpec]:
         return [tool.spec() for tool in self._tools.values()]
