@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Where config, store, themes, recordings and logs live.",
     ),
     "doctor": ("opscopilot.cli.doctor:doctor", "What works on this host: sandbox, store, keys."),
+    "mcp": ("opscopilot.cli.mcp:mcp", "MCP tool servers: their state, tools and risk."),
 }
 
 
