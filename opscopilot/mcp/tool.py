@@ -51,6 +51,9 @@ class McpTool(Tool):
     """One tool of one configured server; calls go through that server's connection."""
 
     args_model = McpArguments
+    # The call runs in the server (already started): no program on this host to sandbox, so
+    # whether it may run unattended is the server's trust, decided in classify().
+    in_process = True
 
     def __init__(self, servers: McpServers, config: ServerConfig, listed: ListedTool) -> None:
         self._servers = servers

@@ -60,6 +60,13 @@ class ToolRegistry:
             if name in builtin_names:
                 raise ToolError("bad_config", f"[tools.{name}] would replace a built-in tool")
             tools.append(CustomTool.from_config(name, table))
+        prometheus = config_dict.get("prometheus")
+        if prometheus:
+            from opscopilot.tools.metrics_tool import QueryMetricsTool
+
+            if not isinstance(prometheus, Mapping):
+                raise ToolError("bad_config", "[prometheus] must be a table")
+            tools.insert(len(builtin_names), QueryMetricsTool.from_config(prometheus))
         registry = cls(tools)
         if config_dict.get("mcp_servers"):
             registry.set_extra(_cached_mcp_tools(config_dict))

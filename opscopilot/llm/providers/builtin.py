@@ -158,12 +158,13 @@ def compose_reply(request: Request) -> BuiltinReply:
     users = [m.text for m in request.messages if m.role == "user" and m.text.strip()]
     if not users:
         return BuiltinReply(HELP_TEXT)
-    calls = plan(users[-1], context=" ".join(users[:-1]))
+    offered = {tool.name for tool in request.tools}
+    metrics = "query_metrics" in offered
+    calls = plan(users[-1], context=" ".join(users[:-1]), metrics=metrics)
     asked = " ".join(users[-1].split())[:80]
     if not calls:
         thinking = f"The operator wrote \u201c{asked}\u201d; no check matches, so I list mine."
         return BuiltinReply(HELP_TEXT, _if_thinking(request, thinking))
-    offered = {tool.name for tool in request.tools}
     runnable = [c for c in calls if c.tool in offered]
     skipped = [c for c in calls if c.tool not in offered]
     thinking = (

@@ -127,6 +127,8 @@ class PlannedCall:
             return str(self.arguments.get("command", ""))
         if self.tool == "http_check":
             return f"http_check {self.arguments.get('url', '')}"
+        if self.tool == "query_metrics":
+            return f"query_metrics {self.arguments.get('query', '')}"
         if self.tool == "tail_log":
             target = self.arguments.get("unit") or self.arguments.get("path") or ""
             return f"tail_log {target}".strip()
@@ -157,8 +159,9 @@ def attached_files(text: str) -> tuple[str, list[str]]:
     return text[: match.start()] + text[match.end() :], paths
 
 
-def plan(text: str, context: str = "") -> list[PlannedCall]:
+def plan(text: str, context: str = "", *, metrics: bool = False) -> list[PlannedCall]:
     """The calls that answer `text`; `context` (earlier user turns) resolves "restart it".
+    With `metrics` (query_metrics is offered) the fleet questions get PromQL too.
 
     A request with attached evidence (an incident ticket) is about the host the evidence
     came from, not this one: it reads the attachments and proposes the changes asked for,
@@ -173,6 +176,8 @@ def plan(text: str, context: str = "") -> list[PlannedCall]:
             )
         )
     rules = _MUTATING_RULES if attachments else _MUTATING_RULES + _DIAGNOSTIC_RULES
+    if metrics and not attachments:
+        rules = [*rules, _metrics]
     for rule in rules:
         rule(planner)
     # Mutating rules run first (they consume their words) but read better after the checks.
@@ -399,6 +404,20 @@ def _logs(p: _Planner) -> None:
         p.add(PlannedCall("tail_log", {"unit": service, "lines": 100}, f"{service}'s recent log"))
     else:
         p.add(_command("journalctl -p err -n 50 --no-pager", "recent errors in the journal"))
+
+
+def _metrics(p: _Planner) -> None:
+    """Fleet-wide PromQL for the same questions, when a Prometheus is configured."""
+    from opscopilot.llm.providers.builtin_metrics import checks_for
+
+    for check in checks_for(p.text):
+        p.add(
+            PlannedCall(
+                "query_metrics",
+                {"query": check.query},
+                f"{check.topic} in Prometheus",
+            )
+        )
 
 
 _MUTATING_RULES: list[Callable[[_Planner], None]] = [

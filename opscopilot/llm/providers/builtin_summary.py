@@ -95,6 +95,8 @@ def _summariser(outcome: ToolOutcome) -> Summariser:
         return _http
     if outcome.name == "system_info":
         return _system_info
+    if outcome.name == "query_metrics":
+        return _metrics
     if program == "systemctl" and "status" in outcome.argv:
         return _service_status
     return {
@@ -106,6 +108,18 @@ def _summariser(outcome: ToolOutcome) -> Summariser:
         "netstat": _ports,
         "nproc": _nproc,
     }.get(program, _generic)
+
+
+def _metrics(outcome: ToolOutcome, report: _Report, cores: int | None) -> None:
+    from opscopilot.llm.providers.builtin_metrics import summary
+
+    if outcome.is_error:
+        report.findings.append(f"Prometheus failed: {redact.redact(outcome.content[:200])}")
+        return
+    finding, step = summary(str(outcome.arguments.get("query", "")), outcome.content)
+    report.findings.append(redact.redact(finding))
+    if step:
+        report.next_steps.append(step)
 
 
 # How the agent core words a call that never ran (agent/core.py `_deny`).
