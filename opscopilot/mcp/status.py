@@ -42,3 +42,20 @@ def server_lines(rows: list[dict[str, Any]]) -> list[str]:
                 how = "asks"
             lines.append(f"  {tool['name']:<{width}}  {tool['risk']:<11}  {how}")
     return lines
+
+
+def server_summaries(rows: list[dict[str, Any]]) -> list[str]:
+    """One short line per server (the TUI's status notification)."""
+    lines = []
+    for row in rows:
+        if row["state"] != "ready":
+            lines.append(f"{row['name']}: {row['state']} — {row['problem'] or 'not running'}")
+            continue
+        offered = [tool for tool in row["tools"] if tool["enabled"]]
+        unattended = sum(1 for tool in offered if tool["unattended"])
+        trust = "" if row["trusted"] else ", untrusted"
+        lines.append(
+            f"{row['name']}: ready{trust} · {len(offered)} tools "
+            f"({unattended} run without a person)"
+        )
+    return lines

@@ -208,7 +208,15 @@ class Runtime:
         if servers is None:
             return
         for line in await servers.prepare(live.state.turn_id, live=for_call):
-            live.publish(Notice(ts=self.clock(), level="warning", message=redact(line)))
+            live.publish(
+                Notice(
+                    ts=self.clock(),
+                    session_id=live.state.session_id,
+                    turn_id=live.state.turn_id,
+                    level="warning",
+                    message=redact(line),
+                )
+            )
         self.tools.set_extra(servers.tools())
 
     def tool_specs(self) -> list[ToolSpec]:

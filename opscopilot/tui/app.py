@@ -347,6 +347,27 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         with suppress(NoMatches, IndexError):  # the reviews panel goes with the screen
             self._refresh_review_ages()
 
+    @work(group="mcp", exclusive=True, exit_on_error=False)
+    async def action_mcp_servers(self) -> None:
+        """The configured MCP servers' state, doctor-style, in one notification."""
+        from opscopilot.mcp.status import server_summaries
+
+        status = getattr(self.engine, "mcp_status", None)
+        if status is None:
+            self.notify("MCP servers are not available in this engine", severity="warning")
+            return
+        self.notify("starting the MCP servers…", timeout=3)
+        rows = await status()
+        lines = server_summaries(rows) or ["no MCP servers configured ([mcp_servers.NAME])"]
+        healthy = all(row["state"] == "ready" for row in rows)
+        self.notify(
+            redact("\n".join(lines)),
+            title="MCP servers",
+            severity="information" if healthy else "warning",
+            timeout=15,
+            markup=False,
+        )
+
     # --- help, and what applies now ---------------------------------------------------
 
     def action_help(self) -> None:

@@ -35,6 +35,14 @@ class OpsCommands(Provider):
         for title, action_name, help_text in _EXTRA:
             if app.action_applies(action_name):
                 commands.append((title, partial(app.run_action, action_name), help_text))
+        if getattr(app.engine, "mcp_configured", lambda: False)():
+            commands.append(
+                (
+                    "MCP servers",
+                    partial(app.run_action, "mcp_servers"),
+                    "Start the configured MCP servers and show their state",
+                )
+            )
         for name in app.opscopilot_theme_names:
             commands.append(
                 (f"Theme: {name}", partial(app.run_action, f"set_theme('{name}')"), "switch theme")

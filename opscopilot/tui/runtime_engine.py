@@ -91,6 +91,21 @@ class RuntimeEngine:
                     self._runtime = Runtime(store, owner_kind="tui")
         return self._runtime
 
+    # --- MCP servers ------------------------------------------------------------------
+
+    def mcp_configured(self) -> bool:
+        from opscopilot import config
+
+        return bool(config.config().get("mcp_servers"))
+
+    async def mcp_status(self) -> list[dict[str, Any]]:
+        """Start the runtime's MCP servers (those not up yet) and report each one."""
+        servers = self.runtime.mcp
+        if servers is None:
+            return []
+        await servers.prepare("tui-status")
+        return servers.status()
+
     # --- turns ------------------------------------------------------------------------
 
     async def subscribe(self) -> AsyncIterator[Event]:
