@@ -118,8 +118,9 @@ def main() -> None:
         mcp_modules = json.loads(line.removeprefix("MCP-LOADED "))
         prompt = [ours, "prompt", "hi", "--model", "openai:bench"]
         run = [ours, "run", "hello", "--model", "openai:bench"]
-        for _ in range(args.repeats):
-            for name in ("none", "three"):
+        for repeat in range(args.repeats):
+            order = ("none", "three") if repeat % 2 == 0 else ("three", "none")
+            for name in order:  # alternated, so neither always runs right after a turn
                 prompt_ms[name].append(timed(prompt, env_for(homes[name]), clock)[0])
             first, done = timed(run, env_for(homes["none"]), clock)
             turn_ms["none"].append(first)
@@ -136,7 +137,12 @@ def main() -> None:
         "warm": "run, 3 stdio servers, later runs (kept listing)",
     }
     rows = [
-        ["prompt, no MCP server", f"{median(prompt_ms['none']):.0f}", spread(prompt_ms["none"]), ""],
+        [
+            "prompt, no MCP server",
+            f"{median(prompt_ms['none']):.0f}",
+            spread(prompt_ms["none"]),
+            "",
+        ],
         [
             "prompt, 3 MCP servers configured",
             f"{median(prompt_ms['three']):.0f}",

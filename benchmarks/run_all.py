@@ -51,6 +51,7 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     ("decisions", "bench_decisions.py", [], ["--repeats", "3"]),
     ("sandbox", "bench_sandbox.py", [], ["--runs", "5", "--skip-batch"]),
     ("redact", "bench_redact.py", [], ["--tokens", "2000", "--repeats", "1"]),
+    ("mcp", "bench_mcp.py", [], ["--repeats", "1"]),
     (
         "tui",
         "bench_tui.py",
