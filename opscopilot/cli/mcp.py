@@ -34,3 +34,24 @@ def list_servers(as_json: bool) -> None:
         return
     for line in server_lines(rows):
         click.echo(redact.redact(line))
+
+
+def doctor_check() -> object:
+    """`opscopilot doctor`'s MCP line: each configured server started and listed (not
+    essential: a server that is down makes its tools unavailable, nothing else)."""
+    import anyio
+
+    from opscopilot import config
+    from opscopilot.cli.doctor import CheckResult
+    from opscopilot.mcp.status import check_servers
+
+    rows = anyio.run(check_servers, config.config())
+    if not rows:
+        return CheckResult("mcp", "ok", "no MCP servers configured", essential=False)
+    down = [row for row in rows if row["state"] != "ready"]
+    summary = f"{len(rows) - len(down)} of {len(rows)} MCP servers answer"
+    if down:
+        summary += "; " + "; ".join(f"{row['name']}: {row['problem']}" for row in down)
+    return CheckResult(
+        "mcp", "warn" if down else "ok", summary, essential=False, detail={"servers": rows}
+    )

@@ -137,6 +137,8 @@ class ServerConnection:
         if task is None:
             return
         self._stop.set()
+        if not task.done() and self.state == "starting":
+            task.cancel()  # still connecting: nothing to close politely
         if not task.done():
             with anyio.move_on_after(5):
                 await asyncio.wait({task})

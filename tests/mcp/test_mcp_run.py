@@ -100,6 +100,10 @@ def test_a_crash_is_one_line_the_server_restarts_once_and_the_turn_goes_on(
             "ops": ops_server(),
             "cluster": ops_server("--fail-at-start"),
             "slow": ops_server(timeout_s=1, enabled_tools=["hang"]),
+            "mute": {  # starts, never answers
+                "command": [sys.executable, "-c", "import sys; sys.stdin.read()"],
+                "startup_timeout_s": 1,
+            },
         },
     )
     script_model(
@@ -117,6 +121,9 @@ def test_a_crash_is_one_line_the_server_restarts_once_and_the_turn_goes_on(
     notices = [line for line in done.stderr.splitlines() if "MCP server" in line]
     assert len([n for n in notices if "cluster" in n]) == 1, notices
     assert "cannot reach the cluster API" in notices[0] or "cannot reach" in done.stderr
+    assert [n for n in notices if "mute" in n] == [
+        "warning: MCP server mute is unavailable: did not answer within 1s"
+    ]
     crash = [n for n in notices if "ops" in n]
     assert len(crash) == 1 and "crashed on purpose" in crash[0], notices
     results = [m["content"] for m in tool_messages(wire_server)]
