@@ -77,6 +77,7 @@ class McpServers:
             self._restarted.clear()
         for conn in self.connections.values():
             if conn.name not in self._starting and self._may_start(conn):
+                conn.state, conn.problem = "starting", None
                 self._starting[conn.name] = loop.create_task(self._start(conn))
         waiting = [
             task
