@@ -38,6 +38,7 @@ CHECKS: dict[str, str] = {
     "store": "opscopilot.cli.doctor:check_store",
     "sandbox": "opscopilot.cli.doctor:check_sandbox",
     "keys": "opscopilot.cli.doctor:check_keys",
+    "mcp": "opscopilot.cli.mcp:doctor_check",
 }
 
 

@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "doctor": ("opscopilot.cli.doctor:doctor", "What works on this host: sandbox, store, keys."),
     "mcp": ("opscopilot.cli.mcp:mcp", "MCP tool servers: their state, tools and risk."),
+    "doctor": ("opscopilot.cli.doctor:doctor", "What works on this host: config, MCP servers."),
 }
 
 

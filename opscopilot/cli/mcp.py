@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -36,7 +37,7 @@ def list_servers(as_json: bool) -> None:
         click.echo(redact.redact(line))
 
 
-def doctor_check() -> object:
+def doctor_check() -> Any:
     """`opscopilot doctor`'s MCP line: each configured server started and listed (not
     essential: a server that is down makes its tools unavailable, nothing else)."""
     import anyio

@@ -48,3 +48,29 @@ def test_mcp_list_without_servers_says_how_to_add_one(isolated_home: Path) -> No
     env = cli_env(isolated_home, None)
     assert json.loads(opscopilot("mcp", "list", "--json", env=env).stdout) == []
     assert "[mcp_servers.NAME]" in opscopilot("mcp", "list", env=env).stdout
+
+
+def test_doctor_checks_each_configured_server_and_a_down_one_is_a_warning(
+    isolated_home: Path, http_ops_server: str
+) -> None:
+    env = {**cli_env(isolated_home, None), "OPS_TOKEN": HTTP_TOKEN}
+    assert json.loads(opscopilot("doctor", "--json", env=env).stdout)["checks"][-1]["summary"] == (
+        "no MCP servers configured"
+    )
+    write_mcp_config(
+        isolated_home,
+        {
+            "remote": {"url": http_ops_server, "headers": {"Authorization": "Bearer ${OPS_TOKEN}"}},
+            "cluster": ops_server("--fail-at-start"),
+        },
+    )
+    done = opscopilot("doctor", "--json", env=env)
+    assert done.returncode == 0, done.stderr  # a server that is down is not essential
+    (check,) = [c for c in json.loads(done.stdout)["checks"] if c["name"] == "mcp"]
+    assert check["status"] == "warn"
+    assert check["summary"] == (
+        "1 of 2 MCP servers answer; cluster: exited: error: cannot reach the cluster API"
+    )
+    assert [s["state"] for s in check["detail"]["servers"]] == ["ready", "failed"]
+    text = opscopilot("doctor", env=env)
+    assert "warn  mcp" in text.stdout and HTTP_TOKEN not in text.stdout
