@@ -79,19 +79,21 @@ class QueryMetricsTool(Tool):
         return cls(url, token, float(timeout))
 
     def classify(self, arguments: dict[str, Any]) -> Classification:
-        from opscopilot.tools.http_tool import _METADATA_HOSTS
+        from opscopilot.tools.addresses import host_problem
 
-        host = (urlsplit(self.url).hostname or "").lower().rstrip(".")
+        # The address is the operator's (config), judged like http_check's all the same; its
+        # port is not (the model picks no path: only /api/v1/query*, never an admin API).
+        host = urlsplit(self.url).hostname or ""
         subjects = (self.name, f"{self.name} {arguments.get('query', '')}")
-        if host in _METADATA_HOSTS:
-            return Classification(
-                "write",
-                "cloud metadata endpoints hand out credentials",
-                tool=self.name,
-                subjects=subjects,
-            )
+        problem = host_problem(host, None)
+        if problem:
+            return Classification("write", problem, tool=self.name, subjects=subjects)
         return Classification(
-            "read", f"a PromQL query reads metrics from {host}", tool=self.name, subjects=subjects
+            "read",
+            f"a PromQL query reads metrics from {host}",
+            tool=self.name,
+            subjects=subjects,
+            network=True,
         )
 
     async def run(
