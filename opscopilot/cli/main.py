@@ -40,9 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "opscopilot.cli.paths:paths",
         "Where config, store, themes, recordings and logs live.",
     ),
-    "doctor": ("opscopilot.cli.doctor:doctor", "What works on this host: sandbox, store, keys."),
+    "doctor": ("opscopilot.cli.doctor:doctor", "What works on this host: sandbox, store, keys, MCP servers."),
     "mcp": ("opscopilot.cli.mcp:mcp", "MCP tool servers: their state, tools and risk."),
-    "doctor": ("opscopilot.cli.doctor:doctor", "What works on this host: config, MCP servers."),
 }
 
 
