@@ -40,7 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "opscopilot.cli.paths:paths",
         "Where config, store, themes, recordings and logs live.",
     ),
-    "doctor": ("opscopilot.cli.doctor:doctor", "What works on this host: sandbox, store, keys, MCP servers."),
+    "doctor": (
+        "opscopilot.cli.doctor:doctor",
+        "What works on this host: sandbox, store, keys, MCP servers.",
+    ),
     "mcp": ("opscopilot.cli.mcp:mcp", "MCP tool servers: their state, tools and risk."),
 }
 
