@@ -153,6 +153,10 @@ def test_a_confined_program_dies_with_its_parent(tmp_path: Path) -> None:
     )
     assert parent.stdout is not None
     assert parent.stdout.readline().strip() == "ready"
+    # `ready` is printed before sh execs sleep: wait for the exec, not for a fixed time.
+    deadline = time.monotonic() + 20
+    while not _sleepers(marker) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert _sleepers(marker), "the confined program should be running"
     parent.send_signal(signal.SIGKILL)
     parent.wait()
