@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from opscopilot.money import money, money_total
+
 if TYPE_CHECKING:
     from opscopilot.batch.runner import BatchOptions
     from opscopilot.batch.tickets import Ticket
@@ -43,17 +45,21 @@ def headline(summary: str, limit: int = 100) -> str:
 
 
 def ticket_line(
-    ticket: Ticket, outcome: TurnOutcome, cost_usd: float, *, final_answer: str = ""
+    ticket: Ticket, outcome: TurnOutcome, cost_usd: float | None, *, final_answer: str = ""
 ) -> dict[str, Any]:
-    """The report's line for a ticket; `summary` is the model's last answer of the turn."""
+    """The report's line for a ticket; `summary` is the model's last answer of the turn.
+    `cost_usd` is null when the turn spent tokens on a model with no known price."""
     summary = (final_answer or outcome.text).strip()
+    spent_tokens = outcome.usage.input_tokens + outcome.usage.output_tokens > 0
+    if outcome.cost_usd is None and spent_tokens:
+        cost_usd = None
     if not summary and outcome.error is not None:
         summary = f"{outcome.error.kind}: {outcome.error.message}"
     return {
         "id": ticket.id,
         "status": outcome.status,
         "summary": summary or outcome.reason,
-        "cost_usd": round(cost_usd, 8),
+        "cost_usd": None if cost_usd is None else round(cost_usd, 8),
         "session_id": outcome.session_id,
         "turn_id": outcome.turn_id,
         "severity": ticket.severity,
@@ -99,6 +105,7 @@ def summary_markdown(
 ) -> str:
     counts: Counter[str] = Counter()
     total_cost = 0.0
+    unpriced = 0  # tickets whose model had no known price
     rows: list[str] = []
     waiting: list[str] = []
     again = set(continued)
@@ -108,10 +115,11 @@ def summary_markdown(
             continued.append(line["id"])
         counts[line["status"]] += 1
         total_cost += line.get("cost_usd") or 0.0
+        unpriced += line.get("cost_usd", 0.0) is None
         said = headline(line.get("summary") or "").replace("|", "\\|")
         rows.append(
             f"| {line['id']} | {line.get('severity') or ''} | {line.get('service') or ''} | "
-            f"{line['status']} | ${line.get('cost_usd') or 0:.6f} | {said} |"
+            f"{line['status']} | {money(line.get('cost_usd', 0.0), digits=6)} | {said} |"
         )
         if line["status"] == "awaiting_approval":
             ids = ", ".join(line.get("pending_approvals") or [])
@@ -120,7 +128,7 @@ def summary_markdown(
         "# Batch report",
         "",
         f"Model `{options.model}` · approvals `{options.approve}` · "
-        f"{sum(counts.values())} tickets · ${total_cost:.4f} for the answers"
+        f"{sum(counts.values())} tickets · {money_total(total_cost, unpriced)} for the answers"
         + (f" (cap ${options.max_cost:.4f})" if options.max_cost is not None else ""),
         "",
     ]

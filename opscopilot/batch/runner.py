@@ -58,9 +58,10 @@ class Progress:
     total: int
     ticket_id: str
     status: str
-    cost_usd: float
+    cost_usd: float | None  # None: the ticket's model has no known price
     run_cost_usd: float
     continued: bool = False  # a paused ticket that a decision let continue
+    run_unpriced: int = 0  # tickets of the run whose cost is unknown
 
 
 @dataclass
@@ -69,16 +70,19 @@ class Tally:
 
     counts: Counter[str] = field(default_factory=Counter)
     cost_usd: float = 0.0
+    unpriced: int = 0  # lines whose cost is unknown (null): cost_usd is a lower bound
 
     def add(self, line: dict[str, Any]) -> None:
         self.counts[line["status"]] += 1
         self.cost_usd += line.get("cost_usd") or 0.0
+        self.unpriced += line.get("cost_usd", 0.0) is None
 
     def remove(self, line: dict[str, Any]) -> None:
         self.counts[line["status"]] -= 1
         if not self.counts[line["status"]]:
             del self.counts[line["status"]]
         self.cost_usd -= line.get("cost_usd") or 0.0
+        self.unpriced -= line.get("cost_usd", 0.0) is None
 
 
 @dataclass
@@ -87,6 +91,7 @@ class BatchResult:
     report_path: Path
     counts: Counter[str] = field(default_factory=Counter)
     cost_usd: float = 0.0
+    unpriced: int = 0  # tickets whose cost is unknown (their model has no price)
     continued: list[str] = field(default_factory=list)  # paused tickets continued by this run
     waiting: list[str] = field(default_factory=list)  # tickets still awaiting approval
     resumed: bool = False
@@ -198,6 +203,7 @@ class BatchRunner:
             self.report_path,
             counts=run.tally.counts,
             cost_usd=run.tally.cost_usd,
+            unpriced=run.tally.unpriced,
             continued=sorted(report.continued, key=self.order.__getitem__),
             waiting=sorted(run.waiting, key=self.order.__getitem__),
             resumed=not created,
@@ -337,9 +343,10 @@ class BatchRunner:
                     run.total,
                     line["id"],
                     line["status"],
-                    line.get("cost_usd") or 0.0,
+                    line.get("cost_usd", 0.0),
                     run.tally.cost_usd,
                     continued=continued,
+                    run_unpriced=run.tally.unpriced,
                 )
             )
 

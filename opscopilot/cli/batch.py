@@ -67,6 +67,7 @@ def batch(
     from opscopilot import config
     from opscopilot.batch.runner import BatchOptions, BatchRunner, Progress
     from opscopilot.batch.tickets import TicketError
+    from opscopilot.money import money, money_total
     from opscopilot.store import StoreError
 
     if sample == (tickets is not None):
@@ -89,8 +90,9 @@ def batch(
     def progress(p: Progress) -> None:
         if not quiet:
             click.echo(
-                f"[{p.done}/{p.total}] {p.ticket_id} {p.status} ${p.cost_usd:.6f} "
-                f"(run ${p.run_cost_usd:.4f})" + (" after a decision" if p.continued else ""),
+                f"[{p.done}/{p.total}] {p.ticket_id} {p.status} {money(p.cost_usd, digits=6)} "
+                f"(run {money_total(p.run_cost_usd, p.run_unpriced)})"
+                + (" after a decision" if p.continued else ""),
                 err=True,
             )
 
@@ -116,7 +118,8 @@ def batch(
     summary = report.with_suffix(".md")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items()))
     click.echo(
-        f"{result.tickets} tickets · {counts} · ${result.cost_usd:.4f} · report {report} · "
+        f"{result.tickets} tickets · {counts} · {money_total(result.cost_usd, result.unpriced)} · "
+        f"report {report} · "
         f"summary {summary}"
     )
     if result.continued:

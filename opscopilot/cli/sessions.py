@@ -11,13 +11,13 @@ from opscopilot.cli.store_common import (
     compact_json,
     fail,
     local_time,
-    money,
     open_store,
     print_json,
     session_money,
     short_time,
     table_console,
 )
+from opscopilot.money import money
 
 
 @click.group()

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from opscopilot.money import money_total
+
 if TYPE_CHECKING:
     from opscopilot.store import Store
 
@@ -74,16 +76,6 @@ def print_json(document: Any) -> None:
     click.echo(json.dumps(redact_value(document), ensure_ascii=False, indent=2))
 
 
-def money(value: float | None, *, spent_tokens: bool = True) -> str:
-    """USD with four decimals; a cost that is None is unknown (never shown as $0), and
-    "—" only for something that spent no tokens at all."""
-    if value is None:
-        return "unknown" if spent_tokens else "—"
-    return f"${value:.4f}"
-
-
 def session_money(cost_usd: float, unpriced_turns: int) -> str:
     """A session's cost: unknown when its only spending turns had no known price."""
-    if unpriced_turns and cost_usd == 0:
-        return "unknown"
-    return money(cost_usd) + (" + unknown" if unpriced_turns else "")
+    return money_total(cost_usd, unpriced_turns)

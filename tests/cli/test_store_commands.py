@@ -257,7 +257,7 @@ def test_a_session_of_a_model_with_no_price_reads_unknown_not_zero(isolated_home
     assert table.returncode == 0, table.stderr
     rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:]}
     assert "unknown" in rows["s9"] and "$0.0000" not in rows["s9"]
-    assert "$0.5000 + unknown" in rows["s8"]
+    assert "≥ $0.5000, 1 unknown" in rows["s8"]
     listed = json.loads(opscopilot(isolated_home, "sessions", "list", "--json").stdout)
     assert {s["id"]: s["unpriced_turns"] for s in listed} == {"s9": 1, "s8": 1}
     shown = opscopilot(isolated_home, "sessions", "show", "s9")
