@@ -162,3 +162,100 @@ def test_a_turn_with_no_mcp_server_configured_never_loads_the_mcp_sdk(tmp_path):
         timeout=60,
     )
     assert "EXIT 0 MCP \n" in result.stderr, result.stderr[-2000:]
+
+
+MAX_LINES = 500
+_PACKAGE_ROOT = os.path.dirname(opscopilot.__file__)
+
+
+def _package_imports(package: str) -> dict[str, set[str]]:
+    """Each module of `package` -> the modules of the same package it imports (deferred and
+    TYPE_CHECKING imports included: a circle drawn only for the type checker is still one)."""
+    import ast
+
+    folder = os.path.join(_PACKAGE_ROOT, *package.split(".")[1:])
+    modules = {
+        name[:-3]: os.path.join(folder, name)
+        for name in os.listdir(folder)
+        if name.endswith(".py") and name != "__init__.py"
+    }
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        with open(path, encoding="utf-8") as source:
+            tree = ast.parse(source.read())
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 1:
+                    base = node.module or ""
+                    names = [base] if base else [alias.name for alias in node.names]
+                elif node.module and node.module.startswith(package + "."):
+                    names = [node.module.removeprefix(package + ".")]
+                elif node.module == package:
+                    names = [alias.name for alias in node.names]
+                else:
+                    continue
+            elif isinstance(node, ast.Import):
+                names = [
+                    alias.name.removeprefix(package + ".")
+                    for alias in node.names
+                    if alias.name.startswith(package + ".")
+                ]
+            else:
+                continue
+            targets |= {name.split(".")[0] for name in names} & set(modules)
+        graph[module] = targets - {module}
+    return graph
+
+
+def _a_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(module: str) -> list[str] | None:
+        if module in visiting:
+            return [*visiting[visiting.index(module) :], module]
+        if module in done:
+            return None
+        visiting.append(module)
+        for target in sorted(graph[module]):
+            if (cycle := visit(target)) is not None:
+                return cycle
+        visiting.pop()
+        done.add(module)
+        return None
+
+    for module in sorted(graph):
+        if (cycle := visit(module)) is not None:
+            return cycle
+    return None
+
+
+def test_the_runtime_imports_one_way_its_collaborators_never_import_the_facade():
+    graph = _package_imports("opscopilot.runtime")
+    assert {"runtime", "driver", "model_calls", "tool_calls", "toolbox"} <= set(graph)
+    assert _a_cycle(graph) is None, f"import cycle in opscopilot/runtime: {_a_cycle(graph)}"
+    importers = sorted(module for module, targets in graph.items() if "runtime" in targets)
+    assert importers == [], f"these import runtime.py back: {importers}"
+
+
+def test_the_cycle_check_sees_a_circle_drawn_only_for_the_type_checker():
+    assert _a_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _a_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+@pytest.mark.parametrize("where", ["runtime", "agent", os.path.join("tools", "command_policy.py")])
+def test_files_of_the_runtime_agent_core_and_command_policy_stay_under_500_lines(where):
+    path = os.path.join(_PACKAGE_ROOT, where)
+    files = (
+        [os.path.join(path, name) for name in os.listdir(path) if name.endswith(".py")]
+        if os.path.isdir(path)
+        else [path]
+    )
+    too_long = {}
+    for file in files:
+        with open(file, encoding="utf-8") as source:
+            lines = sum(1 for _ in source)
+        if lines > MAX_LINES:
+            too_long[os.path.relpath(file, _PACKAGE_ROOT)] = lines
+    assert too_long == {}, f"over {MAX_LINES} lines: {too_long}"

@@ -2,7 +2,8 @@
 
 The call is journaled before it starts and its aggregated response after it ends, so a
 resumed turn never pays twice for a call whose answer is already known. Every stream
-event becomes an event of opscopilot/events.py as it arrives.
+event becomes an event of opscopilot/events.py as it arrives. `ModelCaller` is handed the
+store, the client, the clock and the tools it offers; it never reaches back to the Runtime.
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ from opscopilot.llm.types import (
 )
 from opscopilot.redact import redact
 
+from .live import io
+
 if TYPE_CHECKING:
     from opscopilot.llm.client import LLMClient
+    from opscopilot.store import Store
 
-    from .runtime import LiveTurn, Runtime
+    from .live import LiveTurn
+    from .toolbox import Toolbox
 
 ATTEMPT_MARK = "~"  # ledger ids of a call's later attempts: <call_id>~2, <call_id>~3 …
 
@@ -91,137 +96,154 @@ def finished_action(call_id: str, response: Response, now: float) -> Action:
     )
 
 
-async def call_model(runtime: Runtime, live: LiveTurn, directive: CallModel) -> Action:
-    """Run one model call for a turn and say how it ended, as an action for the core."""
-    state = live.state
-    now = runtime.clock()
-    payload = {"model": state.model, "messages": len(directive.messages)}
-    fresh = await runtime.io(
-        runtime.store.journal_intent, state.turn_id, directive.call_id, "model_call", payload, now
-    )
-    if not fresh:
-        entry = await runtime.io(runtime.store.journal_entry, directive.call_id)
-        if entry is not None and entry.status == "ok" and entry.result:
-            return finished_action(
-                directive.call_id, response_from_journal(entry.result), runtime.clock()
-            )
-        # Started before, no usable answer: spend already sits in the ledger; ask again.
-        return ModelOutcomeUnknown(call_id=directive.call_id, now=runtime.clock())
+class ModelCaller:
+    """Runs the model calls of every turn of one runtime."""
 
-    history = valid_history([*live.history, *directive.messages])
-    request = Request(
-        model=state.model,
-        messages=history,
-        system=runtime.system_prompt,
-        tools=runtime.tool_specs(),
-    )
-    try:
-        response = await _stream(runtime, live, directive.call_id, request)
-    except LLMError as exc:
-        info = ErrorInfo(kind=exc.kind, message=redact(str(exc)), retryable=exc.retryable)
-        response = Response(
-            provider=state.model.partition(":")[0],
-            model=state.model,
-            finish_reason="error",
-            error=info,
+    def __init__(
+        self,
+        store: Store,
+        client: Callable[[], LLMClient],
+        toolbox: Toolbox,
+        *,
+        clock: Callable[[], float],
+        system_prompt: str = SYSTEM_PROMPT,
+    ) -> None:
+        self.store = store
+        self.client = client  # the runtime's client, created when the first call needs it
+        self.toolbox = toolbox
+        self.clock = clock
+        self.system_prompt = system_prompt
+
+    async def call(self, live: LiveTurn, directive: CallModel) -> Action:
+        """Run one model call for a turn and say how it ended, as an action for the core."""
+        state = live.state
+        now = self.clock()
+        payload = {"model": state.model, "messages": len(directive.messages)}
+        fresh = await io(
+            self.store.journal_intent, state.turn_id, directive.call_id, "model_call", payload, now
         )
-    result = response.model_dump(mode="json")
-    result["text"] = redact(result["text"])
-    await runtime.io(
-        runtime.store.journal_result,
-        directive.call_id,
-        status="error" if response.error else "ok",
-        result=result,
-        finished_at=runtime.clock(),
-    )
-    return finished_action(directive.call_id, response, runtime.clock())
+        if not fresh:
+            entry = await io(self.store.journal_entry, directive.call_id)
+            if entry is not None and entry.status == "ok" and entry.result:
+                return finished_action(
+                    directive.call_id, response_from_journal(entry.result), self.clock()
+                )
+            # Started before, no usable answer: spend already sits in the ledger; ask again.
+            return ModelOutcomeUnknown(call_id=directive.call_id, now=self.clock())
 
+        history = valid_history([*live.history, *directive.messages])
+        request = Request(
+            model=state.model,
+            messages=history,
+            system=self.toolbox.system_prompt(self.system_prompt),
+            tools=self.toolbox.specs(),
+        )
+        try:
+            response = await self._stream(live, directive.call_id, request)
+        except LLMError as exc:
+            info = ErrorInfo(kind=exc.kind, message=redact(str(exc)), retryable=exc.retryable)
+            response = Response(
+                provider=state.model.partition(":")[0],
+                model=state.model,
+                finish_reason="error",
+                error=info,
+            )
+        result = response.model_dump(mode="json")
+        result["text"] = redact(result["text"])
+        await io(
+            self.store.journal_result,
+            directive.call_id,
+            status="error" if response.error else "ok",
+            result=result,
+            finished_at=self.clock(),
+        )
+        return finished_action(directive.call_id, response, self.clock())
 
-async def _stream(runtime: Runtime, live: LiveTurn, call_id: str, request: Request) -> Response:
-    state = live.state
-    chain = ModelSpec.parse_chain(state.model)
-    first = chain[0]
-    publish = live.publish
-    from opscopilot.llm.client import price_for
+    async def _stream(self, live: LiveTurn, call_id: str, request: Request) -> Response:
+        state = live.state
+        chain = ModelSpec.parse_chain(state.model)
+        first = chain[0]
+        publish = live.publish
+        from opscopilot.llm.client import price_for
 
-    price, simulated = price_for(first)
-    builder = ResponseBuilder(first.provider, first.model)
-    spec = first
+        price, simulated = price_for(first)
+        builder = ResponseBuilder(first.provider, first.model)
+        spec = first
 
-    client = runtime.client
-    if live.governor is not None:
-        # Each attempt (a retry, a fallback model) is governed on its own: its provider's
-        # slot and price, its own ledger row, and a 429 cools that provider down at once.
-        client = governed_client_for(runtime.client, live, call_id)
-    events: AsyncIterator[Any] = client.stream(chain, request)
-    tagged = _tagger(state.session_id, state.turn_id, runtime.clock)
-    try:
-        async for item in events:
-            kind = item.type
-            if kind == "attempt":
-                spec = ModelSpec(provider=item.provider, model=item.model)
-                price, simulated = price_for(spec)
-                if item.attempt > 1 or item.chain_index > 0:
+        shared = client = self.client()
+        if live.governor is not None:
+            # Each attempt (a retry, a fallback model) is governed on its own: its provider's
+            # slot and price, its own ledger row, and a 429 cools that provider down at once.
+            client = governed_client_for(shared, live, call_id)
+        events: AsyncIterator[Any] = client.stream(chain, request)
+        tagged = _tagger(state.session_id, state.turn_id, self.clock)
+        try:
+            async for item in events:
+                kind = item.type
+                if kind == "attempt":
+                    spec = ModelSpec(provider=item.provider, model=item.model)
+                    price, simulated = price_for(spec)
+                    if item.attempt > 1 or item.chain_index > 0:
+                        publish(
+                            tagged(
+                                ev.ModelRetry,
+                                call_id=call_id,
+                                attempt=item.attempt,
+                                delay_s=item.delay_s,
+                                reason=redact(item.reason or ""),
+                                discarded_output=bool(builder.text_parts),
+                            )
+                        )
+                    builder = ResponseBuilder(spec.provider, spec.model)
                     publish(
                         tagged(
-                            ev.ModelRetry,
+                            ev.ModelCallStarted,
                             call_id=call_id,
+                            provider=spec.provider,
+                            model=spec.model,
                             attempt=item.attempt,
-                            delay_s=item.delay_s,
-                            reason=redact(item.reason or ""),
-                            discarded_output=bool(builder.text_parts),
                         )
                     )
-                builder = ResponseBuilder(spec.provider, spec.model)
-                publish(
-                    tagged(
-                        ev.ModelCallStarted,
-                        call_id=call_id,
-                        provider=spec.provider,
-                        model=spec.model,
-                        attempt=item.attempt,
+                    continue
+                builder.add(item)
+                if kind == "text":
+                    publish(tagged(ev.ModelText, call_id=call_id, text=item.text))
+                elif kind == "thinking" and item.text:
+                    publish(tagged(ev.ModelThinking, call_id=call_id, text=item.text))
+                elif kind == "tool_call_end":
+                    publish(
+                        tagged(
+                            ev.ModelToolCall,
+                            call_id=call_id,
+                            tool_call_id=item.id,
+                            name=item.name,
+                            arguments=item.arguments,
+                        )
                     )
-                )
-                continue
-            builder.add(item)
-            if kind == "text":
-                publish(tagged(ev.ModelText, call_id=call_id, text=item.text))
-            elif kind == "thinking" and item.text:
-                publish(tagged(ev.ModelThinking, call_id=call_id, text=item.text))
-            elif kind == "tool_call_end":
-                publish(
-                    tagged(
-                        ev.ModelToolCall,
-                        call_id=call_id,
-                        tool_call_id=item.id,
-                        name=item.name,
-                        arguments=item.arguments,
-                    )
-                )
-            elif kind == "usage":
-                cost = price.cost(item.usage) if price is not None else None
-                publish(tagged(ev.ModelUsage, call_id=call_id, usage=item.usage, cost_usd=cost))
-    finally:
-        close = getattr(events, "aclose", None)
-        if close is not None:
-            await close()
-        if client is not runtime.client:
-            await client.aclose()  # its adapters only: the HTTP pool is the runtime client's
-    response = builder.build(price=price, simulated=simulated)
-    publish(
-        tagged(
-            ev.ModelFinished,
-            call_id=call_id,
-            provider=spec.provider,
-            model=spec.model,
-            finish_reason=response.finish_reason,
-            usage=response.usage,
-            cost_usd=response.cost_usd,
-            cost_simulated=response.cost_simulated,
-            error=response.error,
+                elif kind == "usage":
+                    cost = price.cost(item.usage) if price is not None else None
+                    publish(tagged(ev.ModelUsage, call_id=call_id, usage=item.usage, cost_usd=cost))
+        finally:
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
+            if client is not shared:
+                await client.aclose()  # its adapters only: the HTTP pool is the runtime client's
+        response = builder.build(price=price, simulated=simulated)
+        publish(
+            tagged(
+                ev.ModelFinished,
+                call_id=call_id,
+                provider=spec.provider,
+                model=spec.model,
+                finish_reason=response.finish_reason,
+                usage=response.usage,
+                cost_usd=response.cost_usd,
+                cost_simulated=response.cost_simulated,
+                error=response.error,
+            )
         )
-    )
-    return response
+        return response
 
 
 def governed_client_for(client: LLMClient, live: LiveTurn, call_id: str) -> LLMClient:

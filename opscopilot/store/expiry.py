@@ -3,8 +3,8 @@
 An expired approval is a denial: its call never runs, and the turn's owner continues the turn
 without it. With "deny" (the default) a sweeper in `opscopilot serve` and the wait loop of every
 owner record the expiry within a second of the deadline, even when nobody reads the approval;
-with "keep" nothing acts on the deadline (the approval reads expired and can no longer be
-approved; the turn goes on when its owner or `resume` next looks).
+with "keep" nothing acts on the deadline (the approval stays pending, reads expired and can no
+longer be approved; a decision tried later records the expiry, and the turn goes on then).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Notifiers (a real command, a real webhook receiver on loopback) and expiry that denies."""
+"""Notifiers (a real command, a real webhook receiver on loopback) and expiry (deny and keep)."""
 
 from __future__ import annotations
 
@@ -179,3 +179,73 @@ def test_on_expiry_takes_deny_or_keep_and_nothing_else(isolated_home: Path) -> N
     write_config(isolated_home, '[approvals]\non_expiry = "approve"\n')
     with pytest.raises(ConfigError, match='on_expiry must be "deny" or "keep"'):
         on_expiry()
+
+
+def _stored(approval_id: str):
+    """The approval's row as stored (not as of now)."""
+    with Store.open() as store:
+        return store.get_approval(approval_id)
+
+
+def _first_approval(owner) -> str:
+    """The id of the approval the owner's turn asked for, once it is stored."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and owner.poll() is None:
+        with Store.open() as store:
+            listed = store.list_approvals(status=None)
+        if listed:
+            return listed[0].id
+        time.sleep(0.05)  # polling the store's progress, not timing the owner
+    raise AssertionError(f"no approval was requested: {owner.communicate()[1][-2000:]}")
+
+
+def test_with_on_expiry_keep_a_lapsed_approval_stays_pending_until_a_person_decides_it(
+    live_server: LiveServer, isolated_home: Path
+) -> None:
+    import subprocess
+
+    write_config(isolated_home, '[approvals]\nexpire_after_s = 1\non_expiry = "keep"\n')
+    owner = start_owner("restart nginx")
+    try:
+        approval_id = _first_approval(owner)
+        turn_id = _stored(approval_id).turn_id
+        # The owner wakes at the deadline and says, once, that the approval lapsed and waits.
+        deadline = time.monotonic() + 60
+        while not (said := [m for m in _notices(turn_id) if approval_id in m]):
+            assert time.monotonic() < deadline and owner.poll() is None, "the owner said nothing"
+            time.sleep(0.05)
+        (notice,) = said
+        assert 'on_expiry = "keep": the turn stays paused until someone decides it' in notice
+        # Nothing acted on the deadline: neither the owner nor serve's sweeper.
+        record = _stored(approval_id)
+        assert record.status == "pending" and time.time() > record.expires_at
+        assert owner.poll() is None, "the owner must keep waiting"
+        with Store.open() as store:
+            assert store.get_turn(turn_id).status == "awaiting_approval"
+        with live_server.client() as client:
+            listed = client.get("/api/approvals").json()
+            shown = client.get(f"/api/approvals/{approval_id}").json()
+        assert approval_id not in [a["id"] for a in listed]  # the pending list leaves it out
+        assert shown["status"] == "expired"  # it reads expired, as of now
+        # A late decision records the expiry (not an approval); the owner goes on without it.
+        late = subprocess.run(
+            [sys.executable, "-m", "opscopilot", "approvals", "approve", approval_id],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert late.returncode != 0
+        assert "recorded as expired, not approved" in late.stderr
+        outcome = owner_outcome(owner)
+    finally:
+        owner.kill()
+        owner.wait()
+    assert outcome["status"] == "completed" and outcome["pending_approvals"] == []
+    (call,) = outcome["tool_calls"]
+    assert call["status"] == "denied"
+    record = _stored(approval_id)
+    assert record.status == "expired" and "came too late" in record.decision_reason
+    with Store.open() as store:
+        decided = [e for _, e in store.events(turn_id=turn_id) if e.type == "approval.decided"]
+    assert [e.decision for e in decided] == ["expired"]
+    assert len([m for m in _notices(turn_id) if approval_id in m]) == 1
