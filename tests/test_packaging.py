@@ -98,6 +98,13 @@ def test_the_wheel_carries_themes_recordings_sample_tickets_and_its_metadata(whe
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     requires = metadata.get_all("Requires-Dist")
     assert "pydantic>=2.10" in requires
+    home = "https://github.com/opscopilot/opscopilot"
+    assert dict(url.split(", ", 1) for url in metadata.get_all("Project-URL")) == {
+        "Homepage": home,
+        "Source": home,
+        "Issues": f"{home}/issues",
+        "Documentation": f"{home}/tree/main/docs",
+    }
 
 
 def test_installed_in_its_own_venv_the_console_script_finds_everything(
@@ -132,3 +139,129 @@ def test_installed_in_its_own_venv_the_console_script_finds_everything(
     )
     assert probe.stdout.startswith(str(installed)), probe.stdout  # the wheel, not the checkout
     assert os.path.isdir(where["bundled_themes"])
+
+
+# --- the README's `uv tool install` / `pipx install` line, for real ---------------------
+
+_NO_INDEX = (
+    "error sending request",
+    "failed to fetch",
+    "dns error",
+    "connection refused",
+    "network is unreachable",
+    "temporary failure in name resolution",
+    "could not find a version",
+    "no matching distribution",
+    "connecterror",
+    "max retries exceeded",
+)
+
+
+def _base_python() -> str:
+    """The interpreter this venv was made from (uv and pipx build their own venvs on it)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    candidate = Path(sys.base_prefix) / "bin" / version
+    return str(candidate if candidate.exists() else Path(sys.executable).resolve())
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.pop("OPSCOPILOT_HOME", None)
+    return {**env, **extra}
+
+
+def _installer(name: str, tmp_path: Path) -> Path:
+    """`uv` or `pipx` from PyPI, in a venv of its own; skips when the index cannot be had."""
+    env_dir = tmp_path / f"{name}-venv"
+    venv.EnvBuilder(with_pip=False, clear=True).create(env_dir)
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python")),
+            *("install", "--quiet", name),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_clean_env(),
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.skip(f"cannot install {name} from PyPI here (is the index reachable?): {last}")
+    return env_dir / "bin" / name
+
+
+def _install_or_skip(argv: list[str], env: dict[str, str], what: str) -> None:
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        said = (done.stdout + done.stderr).lower()
+        if any(sign in said for sign in _NO_INDEX):
+            pytest.skip(f"{what} needs PyPI for the wheel's dependencies, unreachable here")
+        raise AssertionError(f"{' '.join(argv[:3])} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def _works_as_the_readme_says(script: Path, prefix: Path, home: Path) -> None:
+    """`paths`, `replay <bundled name>`, `batch --sample`: the README's first lines, run by
+    the installed console script with nothing of the checkout or this venv in reach."""
+    env = {
+        "PATH": f"{script.parent}:/usr/bin:/bin",
+        "HOME": str(home),
+        "OPSCOPILOT_HOME": str(home),
+        "LANG": "C.UTF-8",
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(script), *args], cwd=home, env=env, capture_output=True, text=True, timeout=240
+        )
+
+    where = run("paths", "--json")
+    assert where.returncode == 0, where.stderr
+    paths = json.loads(where.stdout)
+    for key in ("bundled_themes", "bundled_recordings", "sample_tickets"):
+        assert paths[key].startswith(str(prefix)) and Path(paths[key]).exists(), (key, paths)
+    replayed = run("replay", "01-disk-and-memory", "--headless", "--speed", "max")
+    assert replayed.returncode == 0 and "turn completed" in replayed.stdout, replayed.stderr
+    # The sample backlog under a small run cap: a few tickets worked, the rest skipped (the
+    # whole 120 take a minute on a busy machine; this proves the sample is reachable).
+    report = home / "report.jsonl"
+    batch = run(
+        *("batch", "--sample", "-o", str(report)),
+        *("--max-cost", "0.005", "--concurrency", "1", "--quiet"),
+    )
+    assert batch.returncode == 4, batch.stderr  # the budget stopped work, as asked
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert len(lines) == 120 and lines[0]["status"] == "completed"
+    assert {line["status"] for line in lines} <= {"completed", "cut_off", "skipped"}
+    assert lines[-1]["status"] == "skipped"
+
+
+def test_uv_tool_install_of_the_wheel_gives_a_working_opscopilot(wheel: Path, tmp_path: Path):
+    uv = _installer("uv", tmp_path)
+    tools, bin_dir = tmp_path / "uv-tools", tmp_path / "uv-bin"
+    env = _clean_env(
+        UV_TOOL_DIR=str(tools),
+        UV_TOOL_BIN_DIR=str(bin_dir),
+        UV_NO_CONFIG="1",
+        UV_PYTHON_DOWNLOADS="never",
+    )
+    _install_or_skip(
+        [str(uv), "tool", "install", "--python", _base_python(), str(wheel)], env, "uv tool install"
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    _works_as_the_readme_says(bin_dir / "opscopilot", tools / "opscopilot", home)
+
+
+@pytest.mark.slow  # pipx installs the dependencies with pip: a minute or more
+def test_pipx_install_of_the_wheel_gives_a_working_opscopilot(wheel: Path, tmp_path: Path):
+    pipx = _installer("pipx", tmp_path)
+    pipx_home, bin_dir = tmp_path / "pipx-home", tmp_path / "pipx-bin"
+    env = _clean_env(
+        PIPX_HOME=str(pipx_home), PIPX_BIN_DIR=str(bin_dir), PIPX_MAN_DIR=str(tmp_path / "pipx-man")
+    )
+    _install_or_skip(
+        [str(pipx), "install", "--python", _base_python(), str(wheel)], env, "pipx install"
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    _works_as_the_readme_says(bin_dir / "opscopilot", pipx_home / "venvs" / "opscopilot", home)
