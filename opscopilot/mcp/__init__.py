@@ -1,8 +1,9 @@
 """MCP tool servers (`[mcp_servers.NAME]`): their tools reach the model as `NAME__TOOL` and go
 through the same policy, approvals, journal, redaction and recordings as built-in tools.
 
-Only `connection.py` imports the SDK (the `opscopilot[mcp]` extra), and only when a server
-starts: with no server configured nothing of it is ever loaded.
+stdio servers are spoken to directly (`stdio.py`, no SDK); only a streamable HTTP server
+makes `connection.py` import the SDK (the `opscopilot[mcp]` extra), when it starts: without
+one, nothing of the SDK is ever loaded.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
-"""One MCP server connection on the official SDK (`mcp`, the `opscopilot[mcp]` extra).
+"""One MCP server connection: stdio spoken directly (stdio.py), streamable HTTP on the
+official SDK (`mcp`, the `opscopilot[mcp]` extra).
 
-The SDK's client is an async context manager whose task group must be entered and left by
-one task, so each connection lives in its own host task on the running event loop: it
-starts the server, lists its tools, and holds the session open until `stop()`. Calls come
-from the turn's task through the open session. The server's stderr goes to a pipe whose
-last lines (redacted) explain a crash in one line; it never reaches the operator's screen.
+A session is an async context manager (the SDK's task group must be entered and left by one
+task), so each connection lives in its own host task on the running event loop: it starts
+the server, lists its tools, and holds the session open until `stop()`. Calls come from the
+turn's task through the open session. Both transports answer in the protocol's own JSON
+shapes (the SDK's results are dumped by alias), so listing and rendering are written once.
+The server's stderr goes to a pipe whose last lines (redacted) explain a crash in one line;
+it never reaches the operator's screen.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import anyio
 
 from opscopilot import __version__
 from opscopilot.mcp.config import McpConfigError, ServerConfig
+from opscopilot.mcp.stdio import ConnectionClosed, RpcError, stdio_session
 from opscopilot.redact import redact
 
 State = Literal["stopped", "starting", "ready", "failed"]
@@ -87,6 +91,12 @@ class _StderrTail:
         with contextlib.suppress(OSError):
             self.writer.close()
 
+    async def settle(self, timeout_s: float = 1.0) -> None:
+        """Wait (bounded) until a server that is gone has said its last words: its stdout
+        can end before its stderr's last line reaches us."""
+        self.release_writer()
+        await anyio.to_thread.run_sync(self._thread.join, timeout_s)
+
     def last_line(self) -> str | None:
         for line in reversed(self._lines):
             if not line.startswith(("Traceback", "  ")):
@@ -103,7 +113,7 @@ class ServerConnection:
         self.problem: str | None = None
         self.tools: list[ListedTool] = []
         self.starts = 0
-        self._client: Any = None
+        self._session: Any = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._stop = asyncio.Event()
@@ -165,44 +175,37 @@ class ServerConnection:
         on_progress: ProgressCallback | None = None,
     ) -> CallOutcome:
         """One tools/call; ServerUnavailable when the server is not there or dies under it."""
-        from mcp import MCPError
-        from mcp_types import CONNECTION_CLOSED
-
-        client = self._client
-        if self.state != "ready" or client is None:
+        session = self._session
+        if self.state != "ready" or session is None:
             raise ServerUnavailable(self.problem or "not running")
         try:
             with anyio.fail_after(timeout_s):
-                result = await client.call_tool(
-                    tool, arguments, read_timeout_seconds=timeout_s, progress_callback=on_progress
+                result = await session.call_tool(
+                    tool, arguments, timeout_s=timeout_s, on_progress=on_progress
                 )
         except TimeoutError:
             raise
-        except MCPError as exc:
-            if exc.code == CONNECTION_CLOSED:
-                self.mark_dead("stopped during the call")
-                raise ServerUnavailable(self.problem or "stopped", died=True) from None
-            return CallOutcome(text=redact(f"{tool}: {exc.error.message}"), is_error=True)
+        except RpcError as exc:
+            return CallOutcome(text=redact(f"{tool}: {exc.message}"), is_error=True)
+        except ConnectionClosed:
+            if self._stderr is not None:
+                await self._stderr.settle()
+            self.mark_dead("stopped during the call")
+            raise ServerUnavailable(self.problem or "stopped", died=True) from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
             self.mark_dead(f"connection lost ({one_line(exc)})")
             raise ServerUnavailable(self.problem or "stopped", died=True) from None
-        return CallOutcome(text=render_result(result), is_error=bool(result.is_error))
+        return CallOutcome(text=render_result(result), is_error=bool(result.get("isError")))
 
     # --- the host task -------------------------------------------------------------
 
     async def _host(self) -> None:
         try:
-            from mcp import Client
-            from mcp_types import Implementation
-
-            async with Client(
-                self._target(),
-                client_info=Implementation(name="opscopilot", version=__version__),
-            ) as client:
+            async with self._open() as session:
                 if self._stderr is not None:
                     self._stderr.release_writer()
-                self.tools = await _list_tools(client)
-                self._client = client
+                self.tools = await _list_tools(session)
+                self._session = session
                 self.state = "ready"
                 self._ready.set()
                 await self._stop.wait()
@@ -211,10 +214,14 @@ class ServerConnection:
         except asyncio.CancelledError:
             self._fail("stopped")
             raise
+        except ConnectionClosed as exc:
+            if self._stderr is not None:
+                await self._stderr.settle()
+            self._fail(str(exc))
         except BaseException as exc:
             self._fail(one_line(exc))
         finally:
-            self._client = None
+            self._session = None
             if self._stderr is not None:
                 self._stderr.release_writer()
             self._ready.set()
@@ -230,19 +237,86 @@ class ServerConnection:
         self.state = "failed"
         self.problem = f"{reason}: {detail}" if detail and detail not in reason else reason
 
-    def _target(self) -> Any:
+    def _open(self) -> contextlib.AbstractAsyncContextManager[Any]:
         config = self.config
         if config.command:
-            from mcp import StdioServerParameters
-            from mcp.client.stdio import stdio_client
-
-            program, *args = config.expanded_command()
-            parameters = StdioServerParameters(
-                command=program, args=args, env=config.expanded_env(), cwd=config.cwd
-            )
+            argv, env = config.expanded_command(), config.expanded_env()
             self._stderr = _StderrTail()
-            return stdio_client(parameters, errlog=self._stderr.writer)
-        return _http_transport(config.expanded_url(), config.expanded_headers())
+            return _StdioClient.open(argv, env, config.cwd, self._stderr.writer)
+        return _SdkClient.open(config.expanded_url(), config.expanded_headers())
+
+
+class _StdioClient:
+    """The two requests a connection makes, over our own stdio session."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls, argv: list[str], env: dict[str, str], cwd: str | None, errlog: Any
+    ) -> AsyncIterator[_StdioClient]:
+        async with stdio_session(argv, env, cwd, errlog, __version__) as session:
+            yield cls(session)
+
+    async def list_tools(self, cursor: str | None) -> dict[str, Any]:
+        return await self.session.request("tools/list", {"cursor": cursor} if cursor else {})
+
+    async def call_tool(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        timeout_s: float,
+        on_progress: ProgressCallback | None,
+    ) -> dict[str, Any]:
+        params = {"name": tool, "arguments": arguments}
+        return await self.session.request("tools/call", params, on_progress=on_progress)
+
+
+class _SdkClient:
+    """The same two requests over the SDK's streamable HTTP client, answered as JSON."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, url: str, headers: dict[str, str]) -> AsyncIterator[_SdkClient]:
+        from mcp import Client
+        from mcp_types import Implementation
+
+        async with Client(
+            _http_transport(url, headers),
+            client_info=Implementation(name="opscopilot", version=__version__),
+        ) as client:
+            yield cls(client)
+
+    async def list_tools(self, cursor: str | None) -> dict[str, Any]:
+        page = await self.client.list_tools(cursor=cursor)
+        return page.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+    async def call_tool(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        timeout_s: float,
+        on_progress: ProgressCallback | None,
+    ) -> dict[str, Any]:
+        from mcp import MCPError
+        from mcp_types import CONNECTION_CLOSED
+
+        try:
+            result = await self.client.call_tool(
+                tool, arguments, read_timeout_seconds=timeout_s, progress_callback=on_progress
+            )
+        except MCPError as exc:
+            if exc.code == CONNECTION_CLOSED:
+                raise ConnectionClosed(exc.error.message) from None
+            raise RpcError(exc.code, exc.error.message) from None
+        return result.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
 @contextlib.asynccontextmanager
@@ -258,49 +332,67 @@ async def _http_transport(url: str, headers: dict[str, str]) -> AsyncIterator[An
         yield streams
 
 
+def listed_tool(tool: Any) -> ListedTool | None:
+    """A tools/list entry as we keep it; None for one without a usable name."""
+    if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or not tool["name"]:
+        return None
+    hints = tool.get("annotations")
+    hints = hints if isinstance(hints, dict) else {}
+    schema = tool.get("inputSchema")
+    description = tool.get("description") or tool.get("title") or ""
+    return ListedTool(
+        name=tool["name"],
+        description=description.strip() if isinstance(description, str) else "",
+        input_schema=dict(schema) if isinstance(schema, dict) else {"type": "object"},
+        read_only=hints.get("readOnlyHint")
+        if isinstance(hints.get("readOnlyHint"), bool)
+        else None,
+        destructive=(
+            hints.get("destructiveHint") if isinstance(hints.get("destructiveHint"), bool) else None
+        ),
+    )
+
+
 async def _list_tools(client: Any) -> list[ListedTool]:
     listed: list[ListedTool] = []
     cursor = None
     for _ in range(_LIST_PAGES):
-        page = await client.list_tools(cursor=cursor)
-        for tool in page.tools:
-            hints = tool.annotations
-            listed.append(
-                ListedTool(
-                    name=tool.name,
-                    description=(tool.description or tool.title or "").strip(),
-                    input_schema=dict(tool.input_schema or {"type": "object"}),
-                    read_only=hints.read_only_hint if hints else None,
-                    destructive=hints.destructive_hint if hints else None,
-                )
-            )
-        cursor = page.next_cursor
-        if not cursor:
+        page = await client.list_tools(cursor)
+        tools = page.get("tools")
+        for tool in tools if isinstance(tools, list) else []:
+            if (kept := listed_tool(tool)) is not None:
+                listed.append(kept)
+        cursor = page.get("nextCursor")
+        if not cursor or not isinstance(cursor, str):
             break
     return listed
 
 
-def render_result(result: Any) -> str:
-    """A CallToolResult as text for the model: text blocks, then structured content when
-    no text carries it, and a one-line stand-in for images, audio and resources."""
+def render_result(result: dict[str, Any]) -> str:
+    """A CallToolResult (as JSON) as text for the model: text blocks, then structured
+    content when no text carries it, and a one-line stand-in for images, audio and resources."""
     import json
 
     parts: list[str] = []
-    for block in result.content or []:
-        kind = getattr(block, "type", "")
+    content = result.get("content")
+    for block in content if isinstance(content, list) else []:
+        block = block if isinstance(block, dict) else {}
+        kind = block.get("type", "")
         if kind == "text":
-            parts.append(block.text)
+            parts.append(str(block.get("text", "")))
         elif kind in ("image", "audio"):
-            size = len(getattr(block, "data", "") or "") * 3 // 4
-            parts.append(f"[{kind} {getattr(block, 'mime_type', '')}, about {size} bytes]")
+            size = len(str(block.get("data") or "")) * 3 // 4
+            parts.append(f"[{kind} {block.get('mimeType', '')}, about {size} bytes]")
         elif kind == "resource_link":
-            parts.append(f"[resource {block.uri}]")
+            parts.append(f"[resource {block.get('uri', '')}]")
         elif kind == "resource":
-            resource = block.resource
-            text = getattr(resource, "text", None)
-            parts.append(text if text is not None else f"[resource {resource.uri}]")
+            resource = block.get("resource")
+            resource = resource if isinstance(resource, dict) else {}
+            text = resource.get("text")
+            parts.append(str(text) if text is not None else f"[resource {resource.get('uri', '')}]")
         else:
             parts.append(f"[{kind or 'unknown'} content]")
-    if result.structured_content is not None and not any(p.strip() for p in parts):
-        parts.append(json.dumps(result.structured_content, indent=1, default=str))
+    structured = result.get("structuredContent")
+    if structured is not None and not any(p.strip() for p in parts):
+        parts.append(json.dumps(structured, indent=1, default=str))
     return "\n".join(parts)

@@ -19,7 +19,8 @@ from opscopilot.mcp.listing_cache import ListingCache
 from opscopilot.tools.base import OutputCallback, ToolResult
 
 OUTPUT_LIMIT = 64 * 1024  # like a built-in tool's output cap
-_SDK_MODULES = ("mcp", "mcp.client.stdio", "mcp.client.streamable_http", "mcp.shared._httpx_utils")
+# Only streamable HTTP servers need the SDK; stdio is spoken directly (stdio.py).
+_SDK_MODULES = ("mcp", "mcp.client.streamable_http", "mcp.shared._httpx_utils")
 
 
 def _import_sdk() -> None:
@@ -98,14 +99,15 @@ class McpServers:
         return notices
 
     async def _start(self, conn: ServerConnection) -> None:
-        try:
-            await load_sdk()
-        except ImportError:
-            conn.state, conn.problem = (
-                "failed",
-                "the MCP SDK is missing: pip install 'opscopilot[mcp]'",
-            )
-            return
+        if conn.config.url:
+            try:
+                await load_sdk()
+            except ImportError:
+                conn.state, conn.problem = (
+                    "failed",
+                    "a url server needs the MCP SDK: pip install 'opscopilot[mcp]'",
+                )
+                return
         await conn.start()
         if conn.state == "ready":
             self.cache.put(conn.config, conn.tools)
