@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import system_packages
+from tests.support.postgres_server import PostgresServer
 from tests.support.wire_server import WireServer
 
 # Provider keys and base URLs from the developer's shell must never reach a test.
@@ -49,6 +50,32 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     config._cached_config.cache_clear()
     return home
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server per test process (see tests/support/postgres_server.py)."""
+    pytest.importorskip("psycopg", reason="the PostgreSQL tests need psycopg (the dev extra)")
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh database on the session's server (every table in place), as a store URL."""
+    return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, isolated_home: Path) -> str:
+    """The store's behaviour tests run once per backend: a SQLite file, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{isolated_home / 'opscopilot.db'}"
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture

@@ -82,6 +82,7 @@ NOT_BEFORE_THE_REQUEST = (
     "opscopilot.store.records",
     "opscopilot.runtime",
     "sqlite_utils",
+    "psycopg",
     "httpx._main",
     "rich",
     "pygments",

@@ -26,7 +26,6 @@ from typing import Any
 
 import anyio
 
-from opscopilot import config
 from opscopilot.batch.report import ReportWriter, skipped_line, ticket_line
 from opscopilot.batch.state import BatchState, Item, run_key
 from opscopilot.batch.tickets import Ticket, load_tickets, ticket_prompt
@@ -163,7 +162,7 @@ class BatchRunner:
         from opscopilot.store import Store
 
         run_id = run_key(self.tickets_path, self.report_path)
-        state = BatchState(config.db_path(), run_id)
+        state = BatchState(None, run_id)
         options = {
             "model": self.options.model,
             "approve": self.options.approve,

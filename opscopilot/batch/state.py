@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opscopilot.store.db import connect, migrate
+from opscopilot.store.db import migrate, open_database
 
 
 def _v1(db: Any) -> None:
@@ -65,10 +65,10 @@ def run_key(tickets_path: Path, report_path: Path) -> str:
 class BatchState:
     """Progress of one run, durable on every call (several workers share it under a lock)."""
 
-    def __init__(self, db_path: Path, run_id: str) -> None:
-        self._db = connect(db_path)
-        migrate(self._db, "batch", MIGRATIONS)
-        self._conn = self._db.conn
+    def __init__(self, db_path: Any, run_id: str) -> None:
+        """`db_path`: the SQLite file, a store URL or location, or None (the configured store)."""
+        self._conn = open_database(db_path)
+        migrate(self._conn, "batch", MIGRATIONS)
         self._lock = threading.Lock()
         self.run_id = run_id
 
@@ -77,12 +77,12 @@ class BatchState:
 
     def _write(self, sql: str, params: list[Any]) -> None:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.begin()
             try:
                 self._conn.execute(sql, params)
-                self._conn.execute("COMMIT")
+                self._conn.commit()
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.rollback()
                 raise
 
     def open_run(
@@ -95,7 +95,7 @@ class BatchState:
     ) -> bool:
         """Create the run (True) or find it (False); new ticket ids are added either way."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.begin()
             try:
                 existing = self._conn.execute(
                     "SELECT 1 FROM batch_runs WHERE id = ?", [self.run_id]
@@ -113,12 +113,13 @@ class BatchState:
                     )
                 self._conn.executemany(
                     "INSERT INTO batch_items (run_id, ticket_id, ordinal, status) "
-                    "VALUES (?, ?, ?, 'pending') ON CONFLICT DO UPDATE SET ordinal = excluded.ordinal",
+                    "VALUES (?, ?, ?, 'pending') "
+                    "ON CONFLICT (run_id, ticket_id) DO UPDATE SET ordinal = excluded.ordinal",
                     [(self.run_id, ticket_id, n) for n, ticket_id in enumerate(ticket_ids)],
                 )
-                self._conn.execute("COMMIT")
+                self._conn.commit()
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.rollback()
                 raise
         return existing is None
 

@@ -9,25 +9,27 @@ live here too (table `budget_caps`).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from opscopilot import config
 from opscopilot.governance.errors import GovernanceError
 from opscopilot.llm.types import Usage
-from opscopilot.store.db import StoreError, migrate, open_connection
+from opscopilot.store.backend import Connection, DatabaseError
+from opscopilot.store.db import StoreError, migrate, open_database
+
+if TYPE_CHECKING:
+    from opscopilot.store.location import StoreLocation
 
 Scope = Literal["call", "turn", "session", "day"]
 SCOPES: tuple[Scope, ...] = ("call", "turn", "session", "day")
 TRACK = "ledger"
 
 
-def _create_tables(db: sqlite3.Connection) -> None:
+def _create_tables(db: Connection) -> None:
     db.execute(
         """
         CREATE TABLE ledger_calls (
@@ -128,18 +130,21 @@ WHERE ledger_calls.estimated = 1 OR excluded.estimated = 0
 class Ledger:
     """Every model call's usage and cost; safe to share between threads and processes."""
 
-    def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else config.db_path()
-        # Plain sqlite3, not sqlite-utils: the ledger is all raw SQL, and `prompt` opens it
-        # before its request leaves (sqlite-utils costs ~30 ms of imports).
-        conn: sqlite3.Connection | None = None
+    def __init__(self, path: StoreLocation | Path | str | None = None) -> None:
+        """The ledger in the store's database: a SQLite file, a store URL or location, or
+        (None) the configured store."""
+        self.path = path if path is not None else _configured()
+        # Plain sqlite3 (through the connection layer), not sqlite-utils: the ledger is all
+        # raw SQL, and `prompt` opens it before its request leaves. psycopg is imported only
+        # when the store is on PostgreSQL.
+        conn: Connection | None = None
         try:
-            conn = open_connection(self.path)
+            conn = open_database(self.path)
             migrate(conn, TRACK, MIGRATIONS)
-        except (StoreError, sqlite3.Error) as exc:
+        except (StoreError, DatabaseError) as exc:
             if conn is not None:
                 conn.close()
-            detail = exc if isinstance(exc, StoreError) else f"ledger {self.path}: {exc}"
+            detail = exc if isinstance(exc, StoreError) else f"ledger {_shown(self.path)}: {exc}"
             raise GovernanceError("io", str(detail)) from None
         self._conn = conn
         # One connection is shared by the event loop and worker threads; sqlite3 objects
@@ -211,7 +216,7 @@ class Ledger:
         with self._lock:
             try:
                 self._conn.execute(sql, params)
-            except sqlite3.Error as exc:
+            except DatabaseError as exc:
                 raise GovernanceError("io", f"ledger write failed: {exc}") from None
 
     # --- reading -------------------------------------------------------------------------
@@ -220,14 +225,14 @@ class Ledger:
         with self._lock:
             try:
                 return self._conn.execute(sql, params).fetchone()
-            except sqlite3.Error as exc:
+            except DatabaseError as exc:
                 raise GovernanceError("io", f"ledger read failed: {exc}") from None
 
     def _all(self, sql: str, params: list[object]) -> list[tuple[object, ...]]:
         with self._lock:
             try:
                 return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
+            except DatabaseError as exc:
                 raise GovernanceError("io", f"ledger read failed: {exc}") from None
 
     def stored_caps(self) -> dict[str, float]:
@@ -309,6 +314,21 @@ class Ledger:
             SpendGroup(str(k), float(c), int(n), int(i or 0), int(o or 0), int(u or 0))  # type: ignore[arg-type]
             for k, c, n, i, o, u in rows
         ]
+
+
+def _configured() -> Path | StoreLocation:
+    from opscopilot.store.location import LocationError, configured
+
+    try:
+        location = configured()
+    except LocationError as exc:
+        raise GovernanceError("io", str(exc)) from None
+    return location.path if location.path is not None else location
+
+
+def _shown(path: object) -> str:
+    display = getattr(path, "display", None)
+    return display() if callable(display) else str(path)
 
 
 def _filters(*, day: str | None, session_id: str | None) -> tuple[str, list[object]]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from opscopilot.store.backend import IntegrityError
 from opscopilot.store.base import StoreBase, dumps, loads
 from opscopilot.store.changes import note_change
 from opscopilot.store.errors import StoreError
@@ -58,7 +58,7 @@ def when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _approval(row: sqlite3.Row) -> ApprovalRecord:
+def _approval(row: Any) -> ApprovalRecord:
     data = dict(row)
     data["arguments"] = loads(data["arguments"])
     data["edited_arguments"] = loads(data["edited_arguments"])
@@ -87,7 +87,7 @@ class ApprovalsMixin(StoreBase):
                     f"VALUES ({', '.join('?' * len(names))})",
                     [values[name] for name in names],
                 )
-            except sqlite3.IntegrityError:
+            except IntegrityError:
                 raise StoreError("conflict", f"approval {record.id} already exists") from None
             note_change(
                 conn,
@@ -219,7 +219,8 @@ class ApprovalsMixin(StoreBase):
         """
         with self._transaction(f"cannot record the decision on approval {approval_id}") as conn:
             rows = conn.execute(
-                f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = ?", [approval_id]
+                f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = ?{conn.for_update}",
+                [approval_id],
             ).fetchall()
             if not rows:
                 raise StoreError("not_found", f"no approval {approval_id}")
@@ -281,11 +282,12 @@ class ApprovalsMixin(StoreBase):
     ) -> int:
         """Always allow `tool` (only this exact `command`, when given) in a session; its id."""
         with self._transaction("cannot record the allow rule") as conn:
-            cursor = conn.execute(
-                "INSERT INTO allow_rules (session_id, tool, command, created_at) VALUES (?, ?, ?, ?)",
+            row = conn.execute(
+                "INSERT INTO allow_rules (session_id, tool, command, created_at) "
+                "VALUES (?, ?, ?, ?) RETURNING id",
                 [session_id, tool, command, created_at],
-            )
-            return int(cursor.lastrowid or 0)
+            ).fetchone()
+            return int(row[0])
 
     def list_allow_rules(self, session_id: str) -> list[AllowRule]:
         """The rules in force for a session (revoked ones are kept for the audit, not listed)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -11,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from opscopilot.redact import redact_value
+from opscopilot.store.backend import Connection, DatabaseError
 from opscopilot.store.errors import StoreError, from_exception
+from opscopilot.store.location import StoreLocation
 from opscopilot.store.writer import EventWriter
 
 
@@ -29,8 +30,11 @@ class StoreBase:
     """One connection for synchronous calls (guarded by a lock, usable from any thread) plus
     the event writer's own connection and thread."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, writer: EventWriter) -> None:
-        self.path = path
+    def __init__(self, location: StoreLocation, conn: Connection, writer: EventWriter) -> None:
+        self.location = location
+        # The SQLite file; on PostgreSQL the location itself, which `Ledger(...)` and
+        # `BatchState(...)` accept the same way, so callers pair them without asking which.
+        self.path: Path | StoreLocation = location.path if location.path is not None else location
         self._conn = conn
         self._lock = threading.RLock()
         self._writer = writer
@@ -41,29 +45,34 @@ class StoreBase:
         self._writer.flush()
 
     @contextmanager
-    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
-        """A write transaction taken up front (BEGIN IMMEDIATE), after queued events are
+    def _transaction(self, doing: str) -> Iterator[Connection]:
+        """A write transaction (SQLite: taken up front with BEGIN IMMEDIATE; PostgreSQL: rows
+        read to be changed are locked with `conn.for_update`), after queued events are
         committed, so an effect is never durable before the events that preceded it."""
         self._check_open()
         self._writer.flush()
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
+                self._conn.begin()
+            except DatabaseError as exc:
                 raise from_exception(exc, doing) from None
             try:
                 yield self._conn
             except BaseException as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
+                try:
+                    self._conn.rollback()
+                except DatabaseError:
+                    pass  # the connection is gone; the error below says why
+                if isinstance(exc, DatabaseError):
                     raise from_exception(exc, doing) from None
                 raise
             try:
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                self._conn.commit()
+            except DatabaseError as exc:
+                try:
+                    self._conn.rollback()
+                except DatabaseError:
+                    pass
                 raise from_exception(exc, doing) from None
 
     def _query(self, sql: str, params: Sequence[Any] = (), doing: str = "cannot read") -> list[Any]:
@@ -71,7 +80,7 @@ class StoreBase:
         with self._lock:
             try:
                 return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
+            except DatabaseError as exc:
                 raise from_exception(exc, doing) from None
 
     def _check_open(self) -> None:

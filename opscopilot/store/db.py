@@ -1,9 +1,11 @@
-"""Opening the one SQLite database, and schema migrations by track.
+"""Opening the store's database (a SQLite file or a PostgreSQL server), and migrations by track.
 
 Each layer that keeps tables (the store's core tables, the governance ledger, …) owns a
 migration track: an ordered list of steps. `migrate` applies the steps a database has not
 seen yet, inside one transaction per step, and records the version in `schema_versions`.
-Several processes may open the file at once: WAL and a busy timeout make that safe.
+Several processes may open the file at once: WAL and a busy timeout make that safe; on
+PostgreSQL an advisory lock lets one process migrate at a time. The steps are written once,
+for both backends, through the connection layer (`store/backend.py`).
 """
 
 from __future__ import annotations
@@ -14,18 +16,25 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
+from opscopilot.store.backend import Connection, DatabaseError, SqliteConnection
+
 if TYPE_CHECKING:
     import sqlite_utils
 
-# What a migration step is given: the sqlite-utils Database (the store) or the plain sqlite3
-# connection (the ledger, which keeps sqlite-utils off `prompt`'s start-up path). Steps are
-# raw SQL through `.execute`, which both have.
+    from opscopilot.store.location import StoreLocation
+
+# What callers may still hand `migrate`: a sqlite-utils Database or a plain sqlite3
+# connection (wrapped in the connection layer). Steps are raw SQL through `.execute`.
 Database: TypeAlias = "sqlite_utils.Database | sqlite3.Connection"
-Migration = Callable[[Database], None]
+Migration = Callable[[Connection], None]
 
 StoreErrorKind = Literal["conflict", "not_found", "disk_full", "locked", "corrupt", "io", "version"]
 
 BUSY_TIMEOUT_MS = 30_000
+_SCHEMA_LOCK = "opscopilot-schema"
+_VERSIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_versions (track TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+)
 
 
 class StoreError(Exception):
@@ -75,9 +84,7 @@ def open_connection(path: Path | str) -> sqlite3.Connection:
     except (sqlite3.Error, OSError) as exc:
         kind: StoreErrorKind = "corrupt" if "not a database" in str(exc) else "io"
         raise StoreError(kind, f"cannot open database {path}: {exc}") from None
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_versions (track TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-    )
+    conn.execute(_VERSIONS_TABLE)
     return conn
 
 
@@ -86,19 +93,55 @@ def connect(path: Path | str) -> sqlite_utils.Database:
     return _import_sqlite_utils().Database(open_connection(path))
 
 
-def migrate(db: Database, track: str, steps: Sequence[Migration]) -> int:
+def open_database(target: StoreLocation | Path | str | None = None) -> Connection:
+    """A connection to the store's database, whichever backend `target` names (None: the
+    configured one, see `location.configured`), with the versions table in place."""
+    from opscopilot.store.location import LocationError, resolve
+
+    try:
+        where = resolve(target)
+    except LocationError as exc:
+        raise StoreError("io", str(exc)) from None
+    if where.is_postgres:
+        from opscopilot.store.backend import connect_postgres
+
+        try:
+            conn = connect_postgres(where)
+        except DatabaseError as exc:
+            raise StoreError("io", str(exc)) from None
+        try:
+            conn.begin()
+            conn.lock(_SCHEMA_LOCK)
+            conn.execute(_VERSIONS_TABLE)
+            conn.commit()
+        except DatabaseError as exc:
+            conn.close()
+            raise StoreError("io", f"cannot open {where.display()}: {exc}") from None
+        return conn
+    assert where.path is not None
+    return SqliteConnection(open_connection(where.path))
+
+
+def as_connection(db: Database | Connection) -> Connection:
+    """The connection layer's view of what a caller holds (a raw sqlite3 connection or a
+    sqlite-utils Database are wrapped)."""
+    if isinstance(db, Connection):
+        return db
+    raw = db if isinstance(db, sqlite3.Connection) else db.conn
+    return SqliteConnection(raw, named_rows=False)
+
+
+def migrate(db: Database | Connection, track: str, steps: Sequence[Migration]) -> int:
     """Bring `track` up to len(steps); returns the version now in force.
 
-    `db` is what `connect` or `open_connection` returned; each step is given it as is. A
+    Each step is given the connection layer (`Connection`: `.execute`, `.dialect`) inside
+    its own transaction; DDL written for SQLite is translated for PostgreSQL there. A
     database written by a newer opscopilot (version above what we know) is refused rather
     than guessed at.
     """
-    conn = db if isinstance(db, sqlite3.Connection) else db.conn
+    conn = as_connection(db)
     while True:
-        row = conn.execute(
-            "SELECT version FROM schema_versions WHERE track = ?", [track]
-        ).fetchone()
-        current = row[0] if row else 0
+        current = _version(conn, track)
         if current > len(steps):
             raise StoreError(
                 "version",
@@ -107,21 +150,24 @@ def migrate(db: Database, track: str, steps: Sequence[Migration]) -> int:
             )
         if current == len(steps):
             return current
-        conn.execute("BEGIN IMMEDIATE")
+        conn.begin()
         try:
-            row = conn.execute(
-                "SELECT version FROM schema_versions WHERE track = ?", [track]
-            ).fetchone()
-            if (row[0] if row else 0) != current:  # another process migrated meanwhile
-                conn.execute("ROLLBACK")
+            conn.lock(_SCHEMA_LOCK)
+            if _version(conn, track) != current:  # another process migrated meanwhile
+                conn.rollback()
                 continue
-            steps[current](db)
+            steps[current](conn)
             conn.execute(
                 "INSERT INTO schema_versions (track, version) VALUES (?, ?) "
                 "ON CONFLICT(track) DO UPDATE SET version = excluded.version",
                 [track, current + 1],
             )
-            conn.execute("COMMIT")
+            conn.commit()
         except BaseException:
-            conn.execute("ROLLBACK")
+            conn.rollback()
             raise
+
+
+def _version(conn: Connection, track: str) -> int:
+    row = conn.execute("SELECT version FROM schema_versions WHERE track = ?", [track]).fetchone()
+    return int(row[0]) if row else 0

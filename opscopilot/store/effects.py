@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from opscopilot.store.base import StoreBase, dumps, loads
@@ -12,7 +11,7 @@ from opscopilot.store.records import JournalEntry
 _JOURNAL_COLUMNS = "effect_id, turn_id, kind, payload, status, result, created_at, finished_at"
 
 
-def _entry(row: sqlite3.Row) -> JournalEntry:
+def _entry(row: Any) -> JournalEntry:
     data = dict(row)
     data["payload"] = loads(data["payload"])
     data["result"] = loads(data["result"])
@@ -28,8 +27,8 @@ class EffectsMixin(StoreBase):
         """Record that an effect is about to run; False when `effect_id` already has an intent."""
         with self._transaction(f"cannot journal effect {effect_id}") as conn:
             cursor = conn.execute(
-                f"INSERT OR IGNORE INTO journal ({_JOURNAL_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, 'intent', NULL, ?, NULL)",
+                f"INSERT INTO journal ({_JOURNAL_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, 'intent', NULL, ?, NULL) ON CONFLICT (effect_id) DO NOTHING",
                 [effect_id, turn_id, kind, dumps(payload), created_at],
             )
             return cursor.rowcount == 1
@@ -42,7 +41,7 @@ class EffectsMixin(StoreBase):
             raise ValueError("a journal result's status cannot be 'intent'")
         with self._transaction(f"cannot journal the result of effect {effect_id}") as conn:
             row = conn.execute(
-                "SELECT status FROM journal WHERE effect_id = ?", [effect_id]
+                f"SELECT status FROM journal WHERE effect_id = ?{conn.for_update}", [effect_id]
             ).fetchone()
             if row is None:
                 raise StoreError("not_found", f"no journal intent for effect {effect_id}")

@@ -1,4 +1,6 @@
-"""The Store facade: every piece of state opscopilot keeps, in one SQLite file.
+"""The Store facade: every piece of state opscopilot keeps, in one SQLite file or on a
+PostgreSQL server shared by a team (`store/location.py` says which, `store/backend.py` hides
+the difference).
 
 Synchronous calls (sessions, turns, messages, journal, snapshots, approvals) are durable when
 they return and first commit the events queued before them. `append_event` only queues: a
@@ -7,7 +9,6 @@ writer thread commits events in batches so a stream never waits on the disk.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,13 @@ from opscopilot.llm.types import ErrorInfo, Message, TextPart, ToolCallPart, Too
 from opscopilot.redact import redact, redact_value
 from opscopilot.store import db
 from opscopilot.store.approvals import ApprovalsMixin
+from opscopilot.store.backend import DatabaseError, IntegrityError
 from opscopilot.store.base import dumps, loads
 from opscopilot.store.changes import ChangesMixin, note_change
 from opscopilot.store.effects import EffectsMixin
 from opscopilot.store.errors import StoreError, from_exception, kind_of
 from opscopilot.store.owners import OwnersMixin
+from opscopilot.store.location import LocationError, StoreLocation, resolve
 from opscopilot.store.records import FINISHED_TURN_STATES, SessionRecord, TurnRecord
 from opscopilot.store.retention import RetentionMixin
 from opscopilot.store.schema import CORE_STEPS, TRACK
@@ -41,7 +44,7 @@ _TURN_COLUMNS = (
 )
 
 
-def _turn(row: sqlite3.Row) -> TurnRecord:
+def _turn(row: Any) -> TurnRecord:
     data = dict(row)
     data["usage"] = loads(data["usage"]) or {}
     data["error"] = loads(data["error"])
@@ -81,32 +84,36 @@ class Store(ApprovalsMixin, EffectsMixin, RetentionMixin, ChangesMixin, OwnersMi
     owners and the change feed."""
 
     @classmethod
-    def open(cls, path: Path | None = None) -> Store:
-        """Open (creating and migrating as needed) the database; safe from several processes."""
-        from opscopilot import config
+    def open(cls, path: StoreLocation | Path | str | None = None) -> Store:
+        """Open (creating and migrating as needed) the store; safe from several processes.
 
-        path = Path(path) if path is not None else config.db_path()
+        `path` is a SQLite file, a store URL or a location; None is the configured store
+        (OPSCOPILOT_STORE, `[store] url`, or opscopilot.db in the data folder).
+        """
         try:
-            database = db.connect(path)
+            location = resolve(path)
+        except LocationError as exc:
+            raise StoreError("io", str(exc)) from None
+        shown = location.display()
+        try:
+            conn = db.open_database(location)
         except db.StoreError as exc:
             raise StoreError(kind_of(str(exc)), redact(str(exc))) from None
-        except sqlite3.Error as exc:
-            raise from_exception(exc, f"cannot open database {path}") from None
-        conn = database.conn
         try:
-            conn.row_factory = sqlite3.Row
-            # Journal entries, snapshots and decisions must survive power loss, not just a crash.
-            conn.execute("PRAGMA synchronous = FULL")
-            db.migrate(database, TRACK, CORE_STEPS)
-            writer = EventWriter(path)
+            if location.backend == "sqlite":
+                # Journal entries, snapshots and decisions must survive power loss, not
+                # just a crash.
+                conn.execute("PRAGMA synchronous = FULL")
+            db.migrate(conn, TRACK, CORE_STEPS)
+            writer = EventWriter(location)
         except db.StoreError as exc:
             conn.close()
             kind = "version" if "newer than" in str(exc) else kind_of(str(exc))
             raise StoreError(kind, redact(str(exc))) from None
-        except (sqlite3.Error, OSError) as exc:
+        except (DatabaseError, OSError) as exc:
             conn.close()
-            raise from_exception(exc, f"cannot open database {path}") from None
-        return cls(path, conn, writer)
+            raise from_exception(exc, f"cannot open database {shown}") from None
+        return cls(location, conn, writer)
 
     def close(self) -> None:
         """Commit queued events and release both connections; a second call does nothing."""
@@ -137,7 +144,7 @@ class Store(ApprovalsMixin, EffectsMixin, RetentionMixin, ChangesMixin, OwnersMi
                     "VALUES (?, ?, ?, ?, ?)",
                     [session_id, model, redact(title), created_at, created_at],
                 )
-            except sqlite3.IntegrityError:
+            except IntegrityError:
                 raise StoreError("conflict", f"session {session_id} already exists") from None
         return SessionRecord(
             id=session_id,
@@ -172,7 +179,7 @@ class Store(ApprovalsMixin, EffectsMixin, RetentionMixin, ChangesMixin, OwnersMi
         prompt = redact(prompt)
         with self._transaction(f"cannot create turn {turn_id}") as conn:
             touched = conn.execute(
-                "UPDATE sessions SET updated_at = MAX(updated_at, ?) WHERE id = ?",
+                f"UPDATE sessions SET updated_at = {conn.greatest}(updated_at, ?) WHERE id = ?",
                 [created_at, session_id],
             )
             if touched.rowcount == 0:
@@ -191,7 +198,7 @@ class Store(ApprovalsMixin, EffectsMixin, RetentionMixin, ChangesMixin, OwnersMi
                         dumps(options or {}),
                     ],
                 )
-            except sqlite3.IntegrityError:
+            except IntegrityError:
                 raise StoreError("conflict", f"turn {turn_id} already exists") from None
         return TurnRecord(
             id=turn_id,
@@ -238,7 +245,7 @@ class Store(ApprovalsMixin, EffectsMixin, RetentionMixin, ChangesMixin, OwnersMi
                 f"UPDATE turns SET {', '.join(assignments)} WHERE id = ?", [*params, turn_id]
             )
             conn.execute(
-                "UPDATE sessions SET updated_at = MAX(updated_at, ?) WHERE id = ?",
+                f"UPDATE sessions SET updated_at = {conn.greatest}(updated_at, ?) WHERE id = ?",
                 [updated_at, row["session_id"]],
             )
             note_change(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from opscopilot.store import db
 from opscopilot.store.errors import StoreError, from_exception
+from opscopilot.store.location import StoreLocation
 
 EventRow = tuple[float, str | None, str | None, str, str]  # ts, session, turn, type, data
 
@@ -23,17 +24,23 @@ BATCH_WINDOW_S = 0.02
 BATCH_MAX = 256
 _RETRY_DELAYS_S = (0.05, 0.1, 0.25, 0.5, 1.0)
 
-_INSERT = "INSERT INTO events (ts, session_id, turn_id, type, data) VALUES (?, ?, ?, ?, ?)"
+_COLUMNS = ("ts", "session_id", "turn_id", "type", "data")
+# On PostgreSQL, sequence numbers are handed out at insert, not at commit; writers take this
+# lock so that seq order is commit order (a reader tailing `seq > N` never skips a row).
+EVENTS_LOCK = "opscopilot-events"
 
 
 class EventWriter:
     """Owns one connection and one thread; rows wait in memory at most one batch window."""
 
     def __init__(
-        self, path: Path, *, batch_window_s: float = BATCH_WINDOW_S, batch_max: int = BATCH_MAX
+        self,
+        path: StoreLocation | Path,
+        *,
+        batch_window_s: float = BATCH_WINDOW_S,
+        batch_max: int = BATCH_MAX,
     ) -> None:
-        self._database = db.connect(path)
-        self._conn = self._database.conn
+        self._conn = db.open_database(path)
         self._window_s = batch_window_s
         self._batch_max = batch_max
         self._pending: deque[EventRow] = deque()
@@ -151,11 +158,11 @@ class EventWriter:
             return [self._pending.popleft() for _ in range(count)]
 
     def _write(self, batch: list[EventRow]) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.begin()
         try:
-            self._conn.executemany(_INSERT, batch)
-            self._conn.execute("COMMIT")
+            self._conn.lock(EVENTS_LOCK)
+            self._conn.insert_many("events", _COLUMNS, batch)
+            self._conn.commit()
         except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            self._conn.rollback()
             raise

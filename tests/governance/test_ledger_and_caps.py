@@ -36,8 +36,8 @@ def record(
     )
 
 
-def test_spend_is_summed_by_call_turn_session_and_utc_day(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "db.sqlite") as ledger:
+def test_spend_is_summed_by_call_turn_session_and_utc_day(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
         record(ledger, "c1", 0.10)
         record(ledger, "c2", 0.20, turn="t2")
         record(ledger, "c3", 0.40, session="s2", turn="t3", model="big")
@@ -57,8 +57,8 @@ def test_spend_is_summed_by_call_turn_session_and_utc_day(tmp_path: Path) -> Non
         ]
 
 
-def test_an_estimate_is_reconciled_and_never_overwrites_the_final_figure(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "db.sqlite") as ledger:
+def test_an_estimate_is_reconciled_and_never_overwrites_the_final_figure(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
         record(ledger, "c1", 0.05, estimated=True)
         record(ledger, "c1", 0.07, estimated=True)
         assert ledger.spent("call", "c1") == pytest.approx(0.07)
@@ -70,11 +70,11 @@ def test_an_estimate_is_reconciled_and_never_overwrites_the_final_figure(tmp_pat
         assert len(ledger.calls()) == 1
 
 
-def test_the_days_spend_is_seen_by_another_process(tmp_path: Path) -> None:
-    db = tmp_path / "db.sqlite"
+def test_the_days_spend_is_seen_by_another_process(store_url: str) -> None:
+    db = store_url
     script = (
         "from opscopilot.governance import Ledger; from opscopilot.llm.types import Usage;"
-        f"l = Ledger({str(db)!r});"
+        f"l = Ledger({db!r});"
         "l.record('x', session_id=None, turn_id=None, provider='p', model='m', usage=Usage(),"
         " cost_usd=2.5, estimated=False, ts=1750000000.0)"
     )
@@ -83,8 +83,8 @@ def test_the_days_spend_is_seen_by_another_process(tmp_path: Path) -> None:
         assert ledger.spent_today(NOON) == pytest.approx(2.5)
 
 
-def test_cap_precedence_is_flag_then_env_then_stored_then_config(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "db.sqlite") as ledger:
+def test_cap_precedence_is_flag_then_env_then_stored_then_config(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
         config = {
             "per_call": 1,
             "per_turn": 2,

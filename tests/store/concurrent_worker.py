@@ -6,14 +6,13 @@ import json
 import random
 import sys
 import time
-from pathlib import Path
 
 from opscopilot import events as ev
 from opscopilot.store import Store, StoreError
 
 
 def main(path: str, worker: str, start_at: float, duration_s: float, shared: int) -> None:
-    store = Store.open(Path(path))
+    store = Store.open(path)  # a SQLite file or a store URL
     rng = random.Random(worker)
     approval_ids = [f"a{i}" for i in range(shared)]
     rng.shuffle(approval_ids)

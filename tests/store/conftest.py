@@ -14,8 +14,9 @@ def db_path(isolated_home: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    opened = Store.open(db_path)
+def store(store_url: str) -> Iterator[Store]:
+    """The store on each backend in turn (a SQLite file, then a PostgreSQL database)."""
+    opened = Store.open(store_url)
     try:
         yield opened
     finally:

@@ -125,9 +125,9 @@ def test_a_lapsed_request_lists_as_expired_and_deciding_it_records_the_expiry(
     )
 
 
-def test_expiry_defaults_from_config(isolated_home: Path, db_path: Path) -> None:
+def test_expiry_defaults_from_config(isolated_home: Path, store_url: str) -> None:
     (isolated_home / "config.toml").write_text("[approvals]\nexpire_after_s = 60\n")
-    with Store.open(db_path) as store:
+    with Store.open(store_url) as store:
         created = store.create_approval(pending("a1", requested_at=1000.0))
         assert created.expires_at == 1060.0
         assert store.get_approval("a1").expires_at == 1060.0

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from opscopilot.store import ApprovalRecord, Store
+from tests.store.raw import raw_rows
 
 WORKERS = 4
 SHARED = 40
@@ -16,9 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_four_processes_append_and_decide_at_once_without_lock_errors_or_lost_writes(
-    db_path: Path,
+    store_url: str,
 ) -> None:
-    with Store.open(db_path) as store:
+    with Store.open(store_url) as store:
         store.create_session("s1", "builtin:ops", "shared", 1.0)
         for i in range(SHARED):
             store.create_approval(
@@ -42,7 +42,7 @@ def test_four_processes_append_and_decide_at_once_without_lock_errors_or_lost_wr
                 sys.executable,
                 "-m",
                 "tests.store.concurrent_worker",
-                str(db_path),
+                store_url,
                 f"w{n}",
                 str(start_at),
                 "2.0",
@@ -69,26 +69,24 @@ def test_four_processes_append_and_decide_at_once_without_lock_errors_or_lost_wr
     intents = [effect for r in reports for effect in r["intents"]]
     assert sorted(intents) == sorted(f"e{i}" for i in range(SHARED))
 
-    conn = sqlite3.connect(db_path)
-    for report in reports:
-        texts = [
-            row[0]
-            for row in conn.execute(
-                "SELECT json_extract(data, '$.text') FROM events WHERE turn_id = ? ORDER BY seq",
+    with Store.open(store_url) as store:
+        for report in reports:
+            rows = raw_rows(
+                store,
+                "SELECT data FROM events WHERE turn_id = ? ORDER BY seq",
                 [f"turn-{report['worker']}"],
             )
-        ]
-        # Exact count, and each process's events in the order it appended them.
-        assert texts == [f"{report['worker']}:{i}" for i in range(report["events"])]
-        decided_by = conn.execute(
-            "SELECT COUNT(*) FROM approvals WHERE operator = ?", [report["worker"]]
-        ).fetchone()[0]
-        assert decided_by == len(report["won"])
-    turns = conn.execute("SELECT COUNT(*) FROM turns").fetchone()[0]
-    assert turns == sum(r["turns"] for r in reports)
-    decided = conn.execute("SELECT COUNT(*) FROM approvals WHERE status = 'approved'").fetchone()[0]
-    assert decided == SHARED
-    conn.close()
+            texts = [json.loads(row[0])["text"] for row in rows]
+            # Exact count, and each process's events in the order it appended them.
+            assert texts == [f"{report['worker']}:{i}" for i in range(report["events"])]
+            decided_by = raw_rows(
+                store, "SELECT COUNT(*) FROM approvals WHERE operator = ?", [report["worker"]]
+            )[0][0]
+            assert decided_by == len(report["won"])
+        turns = raw_rows(store, "SELECT COUNT(*) FROM turns")[0][0]
+        assert turns == sum(r["turns"] for r in reports)
+        decided = raw_rows(store, "SELECT COUNT(*) FROM approvals WHERE status = 'approved'")
+        assert decided[0][0] == SHARED
     print(
         f"\n[store] {WORKERS} processes: {sum(r['events'] for r in reports)} events, "
         f"{SHARED} approvals decided once each, {turns} turns"

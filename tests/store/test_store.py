@@ -11,6 +11,7 @@ from opscopilot.events import parse_event
 from opscopilot.llm.types import ErrorInfo, Message, ThinkingPart, ToolCallPart, Usage
 from opscopilot.store import Store, StoreError
 from opscopilot.store.schema import CORE_STEPS, TRACK
+from tests.store.raw import raw_rows
 
 
 def test_open_migrates_an_empty_file_and_reopening_keeps_data(db_path: Path) -> None:
@@ -123,8 +124,8 @@ def test_messages_round_trip_in_order_with_secrets_masked(store: Store) -> None:
     assert stored[1:] == conversation[1:]
     assert key not in stored[0].text and "[REDACTED]" in stored[0].text
     assert len(store.messages("s1", turn_id="t1")) == 4
-    raw = sqlite3.connect(store.path).execute("SELECT group_concat(message) FROM messages")
-    assert key not in raw.fetchone()[0]
+    raw = raw_rows(store, "SELECT message FROM messages")
+    assert raw and all(key not in row[0] for row in raw)
 
 
 def every_kind_of_event() -> list[ev.Event]:
@@ -183,7 +184,7 @@ def test_every_event_kind_round_trips_through_parse_event(store: Store) -> None:
     assert [event for _, event in stored] == originals
     seqs = [seq for seq, _ in stored]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    raw = sqlite3.connect(store.path).execute("SELECT data FROM events ORDER BY seq").fetchall()
+    raw = raw_rows(store, "SELECT data FROM events ORDER BY seq")
     assert [parse_event(row[0]) for row in raw] == originals
 
 
@@ -254,15 +255,15 @@ def test_flush_from_another_thread_while_appending(store: Store) -> None:
     assert len(store.events()) == 2000
 
 
-def test_close_commits_what_was_queued(db_path: Path) -> None:
-    store = Store.open(db_path)
+def test_close_commits_what_was_queued(store_url: str) -> None:
+    store = Store.open(store_url)
     for i in range(500):
         store.append_event(ev.Notice(ts=float(i), message=str(i)))
     store.close()
     store.close()  # a second close does nothing
     with pytest.raises(StoreError):
         store.append_event(ev.Notice(ts=0.0, message="late"))
-    with Store.open(db_path) as reopened:
+    with Store.open(store_url) as reopened:
         assert len(reopened.events()) == 500
 
 
@@ -291,27 +292,21 @@ def test_journal_intent_is_idempotent_and_its_result_is_final(store: Store) -> N
     assert store.journal_entry("nope") is None
 
 
-def test_journal_intent_commits_the_events_queued_before_it(db_path: Path) -> None:
-    store = Store.open(db_path)
-    try:
-        for i in range(300):
-            store.append_event(ev.Notice(ts=float(i), message=str(i)))
-        store.journal_intent("t1", "e1", "tool", {}, 1.0)
-        # A separate connection (another process's view) sees every event already.
-        other = sqlite3.connect(db_path)
-        assert other.execute("SELECT COUNT(*) FROM events").fetchone() == (300,)
-        assert other.execute("SELECT COUNT(*) FROM journal").fetchone() == (1,)
-        other.close()
-    finally:
-        store.close()
+def test_journal_intent_commits_the_events_queued_before_it(store: Store) -> None:
+    for i in range(300):
+        store.append_event(ev.Notice(ts=float(i), message=str(i)))
+    store.journal_intent("t1", "e1", "tool", {}, 1.0)
+    # A separate connection (another process's view) sees every event already.
+    assert raw_rows(store, "SELECT COUNT(*) FROM events")[0][0] == 300
+    assert raw_rows(store, "SELECT COUNT(*) FROM journal")[0][0] == 1
 
 
-def test_snapshots_latest_wins_and_survive_reopen(db_path: Path) -> None:
-    with Store.open(db_path) as store:
+def test_snapshots_latest_wins_and_survive_reopen(store_url: str) -> None:
+    with Store.open(store_url) as store:
         assert store.load_snapshot("t1") is None
         store.save_snapshot("t1", {"state": "calling_model", "n": 1}, 1.0)
         store.save_snapshot("t1", {"state": "awaiting_approval", "n": 2}, 2.0)
-    with Store.open(db_path) as store:
+    with Store.open(store_url) as store:
         assert store.load_snapshot("t1") == {"state": "awaiting_approval", "n": 2}
 
 
