@@ -23,7 +23,7 @@ from opscopilot.governance.estimate import Preflight, preflight
 from opscopilot.governance.guard import Publish, guard_stream
 from opscopilot.governance.ledger import Ledger, Scope, Spent
 from opscopilot.governance.scheduler import Priority, Scheduler, default_scheduler
-from opscopilot.llm.types import LLMError, Price, Request, StreamError, StreamEvent
+from opscopilot.llm.types import LLMError, Price, Request, StreamError, StreamEvent, Usage
 
 DEFAULT_COOLDOWN_S = 1.0  # after a rate limit that did not say how long to wait
 
@@ -93,10 +93,36 @@ class Governor:
         price_hint: str = "",
     ) -> AsyncIterator[StreamEvent]:
         """Yield the call's stream events under the caps and the queue (see module doc)."""
-        try:
-            spent = await anyio.to_thread.run_sync(
-                lambda: self.spent_before(session_id=session_id, turn_id=turn_id)
+        if price is None and not price_hint:
+            price_hint = price_hint_for(f"{provider}:{request.model}")
+
+        def judge(spent: Spent) -> tuple[Preflight, float]:
+            verdict = self.check(
+                request, provider=provider, price=price, spent=spent, price_hint=price_hint
             )
+            return verdict, held_cost(verdict, price) if verdict.allowed else 0.0
+
+        reserved = False
+        try:
+            if self.caps.any:
+                # Check and hold the call's cost in one step under the ledger's lock, so
+                # racing processes (other hosts on a team store too) share the caps.
+                verdict, spent = await anyio.to_thread.run_sync(
+                    lambda: self.ledger.reserve(
+                        call_id,
+                        judge,
+                        session_id=session_id,
+                        turn_id=turn_id,
+                        provider=provider,
+                        model=request.model,
+                    )
+                )
+                reserved = verdict.allowed
+            else:
+                spent = await anyio.to_thread.run_sync(
+                    lambda: self.spent_before(session_id=session_id, turn_id=turn_id)
+                )
+                verdict, _ = judge(spent)
         except GovernanceError as exc:
             if self.caps.any:  # caps we cannot check are not waved through
                 yield StreamError(
@@ -110,11 +136,7 @@ class Governor:
                 return
             self._notice("warning", f"spend not checked: {exc.message}", session_id, turn_id)
             spent = Spent()
-        if price is None and not price_hint:
-            price_hint = price_hint_for(f"{provider}:{request.model}")
-        verdict = self.check(
-            request, provider=provider, price=price, spent=spent, price_hint=price_hint
-        )
+            verdict, _ = judge(spent)
         if not verdict.allowed:
             self._refused(verdict, call_id, session_id, turn_id)
             yield StreamError(
@@ -158,6 +180,9 @@ class Governor:
         except LLMError as exc:
             self._note_rate_limit(provider, exc)
             raise
+        finally:
+            if reserved:
+                await _release(self.ledger, call_id)
 
     def _note_rate_limit(self, provider: str, error: LLMError) -> None:
         if error.kind in ("rate_limit", "overloaded"):
@@ -197,6 +222,31 @@ class Governor:
                 ts=time.time(), session_id=session_id, turn_id=turn_id, level=level, message=message
             )
         )  # type: ignore[arg-type]
+
+
+# The output a reservation holds when a call may write more (no max_tokens, or a large one):
+# holding the whole headroom for every such call would let one call starve all the others.
+# Past it the call's running estimate counts instead, and the stream guard cuts it off at the cap.
+HELD_OUTPUT_TOKENS = 1024
+
+
+def held_cost(verdict: Preflight, price: Price | None) -> float:
+    """What a call allowed by `verdict` holds against the caps while it runs: its prompt and
+    the output allowed (at most HELD_OUTPUT_TOKENS)."""
+    if price is None:
+        return 0.0
+    allowed = verdict.max_tokens if verdict.max_tokens is not None else HELD_OUTPUT_TOKENS
+    output = min(allowed, HELD_OUTPUT_TOKENS)
+    return price.cost(Usage(input_tokens=verdict.prompt_tokens, output_tokens=output))
+
+
+async def _release(ledger: Ledger, call_id: str) -> None:
+    """Stop holding a call's reservation (its recorded figure counts from now on)."""
+    with anyio.CancelScope(shield=True):
+        try:
+            await anyio.to_thread.run_sync(ledger.release, call_id)
+        except GovernanceError:
+            pass  # the reservation keeps counting: the caps stay safe, only stricter
 
 
 def price_hint_for(spec: str) -> str:

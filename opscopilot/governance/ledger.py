@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from opscopilot.governance.errors import GovernanceError
 from opscopilot.llm.types import Usage
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from opscopilot.store.location import StoreLocation
 
 Scope = Literal["call", "turn", "session", "day"]
+Verdict = TypeVar("Verdict")
 SCOPES: tuple[Scope, ...] = ("call", "turn", "session", "day")
 TRACK = "ledger"
 
@@ -65,7 +67,27 @@ def _create_tables(db: Connection) -> None:
     )
 
 
-MIGRATIONS = [_create_tables]
+def _v2_reservations(db: Connection) -> None:
+    # What a call may cost at most (its prompt and the output it is allowed), held against
+    # every cap from the moment its preflight passes until its final figure is recorded.
+    db.execute("ALTER TABLE ledger_calls ADD COLUMN reserved_usd REAL NOT NULL DEFAULT 0")
+
+
+MIGRATIONS = [_create_tables, _v2_reservations]
+# A call's weight against the caps: its final cost, or while it runs (estimated) the larger of
+# its running estimate and what it reserved.
+_HELD = (
+    "CASE WHEN estimated = 1 THEN {greatest}(COALESCE(cost_usd, 0), reserved_usd) "
+    "ELSE COALESCE(cost_usd, 0) END"
+)
+# Every reservation on the server is made under this lock, so two hosts' checks never both
+# see the same headroom.
+RESERVE_LOCK = "opscopilot-ledger-reserve"
+_COLUMNS = (
+    "call_id, session_id, turn_id, provider, model, day, input_tokens, output_tokens, "
+    "cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, estimated, "
+    "created_at, updated_at"
+)
 
 
 def utc_day(ts: float) -> str:
@@ -249,8 +271,9 @@ class Ledger:
         column = {"call": "call_id", "turn": "turn_id", "session": "session_id", "day": "day"}
         if scope not in column:
             raise GovernanceError("bad_request", f"unknown spend scope {scope!r}")
+        held = _HELD.format(greatest=self._conn.greatest)
         row = self._one(
-            f"SELECT COALESCE(SUM(cost_usd), 0) FROM ledger_calls WHERE {column[scope]} = ? "
+            f"SELECT COALESCE(SUM({held}), 0) FROM ledger_calls WHERE {column[scope]} = ? "
             "AND call_id != ?",
             [key, exclude_call or ""],
         )
@@ -277,13 +300,89 @@ class Ledger:
             day=self.spent("day", day, exclude_call=exclude_call),
         )
 
+    def reserve(
+        self,
+        call_id: str,
+        judge: Callable[[Spent], tuple[Verdict, float]],
+        *,
+        session_id: str | None,
+        turn_id: str | None,
+        provider: str,
+        model: str,
+        ts: float | None = None,
+    ) -> tuple[Verdict, Spent]:
+        """Check a call against the caps and hold its cost, atomically across every process.
+
+        Under one lock (the server's advisory lock on PostgreSQL, the write lock on SQLite),
+        `judge(spent)` is handed what the turn, session and day hold (spent plus the
+        reservations of calls still running) and returns its verdict and the amount to hold
+        (0: nothing, the call does not run). A held amount counts against every cap until
+        the call's final figure is recorded, so racing hosts cannot all spend the last dollar.
+        """
+        now = time.time() if ts is None else ts
+        with self._lock:
+            try:
+                self._conn.begin()
+                try:
+                    self._conn.lock(RESERVE_LOCK)
+                    spent = self._spent_before_unlocked(session_id, turn_id, now)
+                    verdict, amount = judge(spent)
+                    if amount > 0:
+                        self._conn.execute(
+                            f"INSERT INTO ledger_calls ({_COLUMNS}, reserved_usd) "
+                            "VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 1, ?, ?, ?) "
+                            "ON CONFLICT (call_id) DO UPDATE SET reserved_usd = excluded.reserved_usd",
+                            [call_id, session_id, turn_id, provider, model, utc_day(now),
+                             now, now, float(amount)],
+                        )  # fmt: skip
+                    self._conn.commit()
+                except BaseException:
+                    self._conn.rollback()
+                    raise
+            except DatabaseError as exc:
+                raise GovernanceError("io", f"ledger reservation failed: {exc}") from None
+        return verdict, spent
+
+    def release(self, call_id: str) -> None:
+        """A call has ended: its recorded figure counts from now on, not its reservation (a
+        call that recorded nothing leaves no row)."""
+        with self._lock:
+            try:
+                self._conn.execute(
+                    "DELETE FROM ledger_calls WHERE call_id = ? AND estimated = 1 "
+                    "AND input_tokens = 0 AND output_tokens = 0 AND COALESCE(cost_usd, 0) = 0",
+                    [call_id],
+                )
+                self._conn.execute(
+                    "UPDATE ledger_calls SET reserved_usd = 0 WHERE call_id = ?", [call_id]
+                )
+            except DatabaseError as exc:
+                raise GovernanceError("io", f"ledger write failed: {exc}") from None
+
+    def _spent_before_unlocked(
+        self, session_id: str | None, turn_id: str | None, now: float
+    ) -> Spent:
+        held = _HELD.format(greatest=self._conn.greatest)
+
+        def total(column: str, key: str) -> float:
+            row = self._conn.execute(
+                f"SELECT COALESCE(SUM({held}), 0) FROM ledger_calls WHERE {column} = ?", [key]
+            ).fetchone()
+            return float(row[0])
+
+        return Spent(
+            turn=total("turn_id", turn_id) if turn_id else 0.0,
+            session=total("session_id", session_id) if session_id else 0.0,
+            day=total("day", utc_day(now)),
+        )
+
     def get(self, call_id: str) -> LedgerRow | None:
-        row = self._one("SELECT * FROM ledger_calls WHERE call_id = ?", [call_id])
+        row = self._one(f"SELECT {_COLUMNS} FROM ledger_calls WHERE call_id = ?", [call_id])
         return None if row is None else _to_row(row)
 
     def calls(self, *, day: str | None = None, session_id: str | None = None) -> list[LedgerRow]:
         where, params = _filters(day=day, session_id=session_id)
-        rows = self._all(f"SELECT * FROM ledger_calls {where} ORDER BY created_at", params)
+        rows = self._all(f"SELECT {_COLUMNS} FROM ledger_calls {where} ORDER BY created_at", params)
         return [_to_row(row) for row in rows]
 
     def totals_by(
