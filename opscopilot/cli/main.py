@@ -35,7 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "budget": ("opscopilot.cli.budget:budget", "Spend against caps; set the caps."),
     "themes": ("opscopilot.cli.themes:themes", "List the TUI themes."),
     "serve": ("opscopilot.cli.serve:serve", "Serve the approvals web page and JSON API."),
-    "store": ("opscopilot.cli.store_cmd:store", "Look after the database: retention (prune)."),
+    "store": (
+        "opscopilot.cli.store_cmd:store",
+        "Look after the store: retention (prune), copy into a team's.",
+    ),
     "paths": (
         "opscopilot.cli.paths:paths",
         "Where config, store, themes, recordings and logs live.",
@@ -45,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "What works on this host: sandbox, store, keys, MCP servers.",
     ),
     "mcp": ("opscopilot.cli.mcp:mcp", "MCP tool servers: their state, tools and risk."),
+    "audit": ("opscopilot.cli.audit:audit", "Export the audit trail: decisions, tool runs, spend."),
 }
 
 

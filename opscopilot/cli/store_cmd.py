@@ -7,12 +7,16 @@ from datetime import UTC, datetime
 
 import click
 
+from opscopilot.cli import store_copy
 from opscopilot.cli.store_common import fail, open_store, print_json
 
 
 @click.group()
 def store() -> None:
-    """Look after the database: retention."""
+    """Look after the store: retention; copying a single host's store into a team's."""
+
+
+store.add_command(store_copy.copy)
 
 
 def _cutoff(text: str) -> float:

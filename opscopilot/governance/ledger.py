@@ -414,6 +414,23 @@ class Ledger:
             for k, c, n, i, o, u in rows
         ]
 
+    def spend_by_session(self, *, since: float = 0.0) -> list[dict[str, object]]:
+        """Spend per session of the calls made since `since` (the audit's spend records)."""
+        rows = self._all(
+            "SELECT COALESCE(session_id, ''), COALESCE(SUM(cost_usd), 0), COUNT(*), "
+            "MAX(updated_at) FROM ledger_calls WHERE created_at >= ? "
+            "GROUP BY COALESCE(session_id, '') ORDER BY 1",
+            [since],
+        )
+        return _spend_rows(rows)
+
+
+def _spend_rows(rows: list[tuple[object, ...]]) -> list[dict[str, object]]:
+    return [
+        {"session_id": key, "cost_usd": float(cost), "calls": int(calls), "last_at": float(last)}  # type: ignore[arg-type]
+        for key, cost, calls, last in rows
+    ]
+
 
 def _configured() -> Path | StoreLocation:
     from opscopilot.store.location import LocationError, configured

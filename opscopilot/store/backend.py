@@ -85,6 +85,21 @@ class Connection:
     def server_version(self) -> str:
         raise NotImplementedError
 
+    def tables(self) -> list[str]:
+        """The database's tables, by name."""
+        raise NotImplementedError
+
+    def columns(self, table: str) -> list[str]:
+        """A table's columns in their order."""
+        raise NotImplementedError
+
+    def identity_columns(self, table: str) -> list[str]:
+        """Columns whose values a sequence hands out (to move past copied values)."""
+        return []
+
+    def reset_identity(self, table: str, column: str) -> None:
+        """Make the next generated value follow the largest one in the table."""
+
     def __enter__(self) -> Connection:
         return self
 
@@ -128,6 +143,15 @@ class SqliteConnection(Connection):
 
     def server_version(self) -> str:
         return f"SQLite {sqlite3.sqlite_version}"
+
+    def tables(self) -> list[str]:
+        rows = self.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def columns(self, table: str) -> list[str]:
+        return [row[1] for row in self.execute(f"PRAGMA table_info({table})").fetchall()]
 
 
 def _sqlite_detail(exc: sqlite3.Error) -> str:
@@ -253,6 +277,36 @@ class PostgresConnection(Connection):
     def server_version(self) -> str:
         number = self.raw.info.server_version
         return f"PostgreSQL {number // 10000}.{number % 10000}"
+
+    def tables(self) -> list[str]:
+        rows = self.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def columns(self, table: str) -> list[str]:
+        rows = self.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def identity_columns(self, table: str) -> list[str]:
+        rows = self.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = ? AND is_identity = 'YES'",
+            [table],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def reset_identity(self, table: str, column: str) -> None:
+        self.execute(
+            f"SELECT setval(pg_get_serial_sequence(?, ?), "
+            f"COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)",
+            [table, column],
+        )
 
 
 def connect_postgres(location: StoreLocation, *, connect_timeout_s: float = 10.0) -> Connection:

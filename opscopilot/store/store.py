@@ -334,6 +334,43 @@ class Store(ApprovalsMixin, EffectsMixin, RetentionMixin, ChangesMixin, OwnersMi
         rows = self._query(sql, params)
         return [(row["seq"], EVENT_ADAPTER.validate_json(row["data"])) for row in rows]
 
+    def tool_runs(self, *, since: float = 0.0) -> list[dict[str, Any]]:
+        """Every tool call that finished since `since` (for the audit): what ran, with which
+        arguments, at what risk, and how it ended, oldest first."""
+        self.flush()
+        rows = self._query(
+            "SELECT type, data FROM events WHERE type IN ('tool.proposed', 'tool.finished') "
+            "AND ts >= ? ORDER BY seq",
+            # A call proposed a while before the window may finish inside it.
+            [since - 86_400.0],
+        )
+        proposed: dict[tuple[str | None, str], Any] = {}
+        runs: list[dict[str, Any]] = []
+        for row in rows:
+            event: Any = EVENT_ADAPTER.validate_json(row["data"])
+            key = (event.turn_id, event.tool_call_id)
+            if event.type == "tool.proposed":
+                proposed[key] = event
+                continue
+            if event.ts < since:
+                continue
+            asked = proposed.get(key)
+            runs.append(
+                {
+                    "type": "tool_run",
+                    "at": event.ts,
+                    "session_id": event.session_id,
+                    "turn_id": event.turn_id,
+                    "id": event.tool_call_id,
+                    "tool": event.name,
+                    "arguments": asked.arguments if asked else None,
+                    "risk": asked.risk if asked else None,
+                    "status": event.status,
+                    "reason": asked.reason if asked else "",
+                }
+            )
+        return runs
+
     def last_event_seq(self) -> int:
         """The newest committed event's sequence number (0 when there are none)."""
         rows = self._query("SELECT COALESCE(MAX(seq), 0) AS seq FROM events")

@@ -126,3 +126,16 @@ def test_an_approval_asked_on_one_host_is_decided_on_another_and_the_turn_contin
     password = postgres_url.split(":")[2].split("@")[0]
     for result in (paused, listed, denied, resumed):
         assert password not in result.stdout + result.stderr
+
+
+def test_the_store_health_names_the_backend_its_version_and_latency(store_url: str) -> None:
+    from opscopilot.store.health import check
+
+    health = check(store_url)
+    assert health.ok, health.detail
+    assert health.backend in ("sqlite", "postgresql")
+    assert health.version.startswith(("SQLite 3.", "PostgreSQL 1"))
+    assert health.latency_ms is not None and health.latency_ms >= 0
+    assert "pw-" not in health.line() and "pw-" not in json.dumps(health.to_json())
+    refused = check(store_url.replace("pw-", "nope-", 1) if "pw-" in store_url else "/proc/x/y.db")
+    assert not refused.ok and "\n" not in refused.detail
