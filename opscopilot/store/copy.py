@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from opscopilot.store import db
+from opscopilot.store import db, notify
 from opscopilot.store.backend import Connection, DatabaseError
 from opscopilot.store.errors import StoreError
 from opscopilot.store.location import StoreLocation, resolve
@@ -43,6 +43,7 @@ def migrate_all(conn: Connection) -> None:
     db.migrate(conn, TRACK, CORE_STEPS)
     db.migrate(conn, LEDGER_TRACK, LEDGER_STEPS)
     db.migrate(conn, "batch", BATCH_STEPS)
+    db.migrate(conn, notify.TRACK, notify.STEPS)
 
 
 def _order(tables: list[str]) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 from opscopilot.events import EVENT_ADAPTER, Event
 from opscopilot.llm.types import ErrorInfo, Message, TextPart, ToolCallPart, ToolResultPart, Usage
 from opscopilot.redact import redact, redact_value
-from opscopilot.store import db
+from opscopilot.store import db, notify
 from opscopilot.store.approvals import ApprovalsMixin
 from opscopilot.store.backend import DatabaseError, IntegrityError
 from opscopilot.store.base import dumps, loads
@@ -105,6 +105,7 @@ class Store(ApprovalsMixin, EffectsMixin, RetentionMixin, ChangesMixin, OwnersMi
                 # just a crash.
                 conn.execute("PRAGMA synchronous = FULL")
             db.migrate(conn, TRACK, CORE_STEPS)
+            db.migrate(conn, notify.TRACK, notify.STEPS)  # pushed changes (PostgreSQL)
             writer = EventWriter(location)
         except db.StoreError as exc:
             conn.close()

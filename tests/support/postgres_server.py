@@ -118,19 +118,15 @@ class PostgresServer:
         return psycopg.connect(self.url("postgres"), autocommit=True)
 
     def _make_template(self) -> None:
-        from opscopilot.batch.state import MIGRATIONS as BATCH_STEPS
-        from opscopilot.governance.ledger import MIGRATIONS as LEDGER_STEPS
-        from opscopilot.governance.ledger import TRACK as LEDGER_TRACK
-        from opscopilot.store import db
-        from opscopilot.store.schema import CORE_STEPS, TRACK
+        from opscopilot.store.copy import migrate_all
 
         with self.admin() as conn:
             conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        from opscopilot.store import db
+
         conn = db.open_database(self.url(TEMPLATE))
         try:
-            db.migrate(conn, TRACK, CORE_STEPS)
-            db.migrate(conn, LEDGER_TRACK, LEDGER_STEPS)
-            db.migrate(conn, "batch", BATCH_STEPS)
+            migrate_all(conn)  # every track, so a test's database opens without migrating
         finally:
             conn.close()
 

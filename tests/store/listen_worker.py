@@ -1,0 +1,33 @@
+"""Host B of test_pushed_changes: waits on LISTEN (no polling), lists pending approvals each
+time a change is pushed, and prints every new id with the moment it saw it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from opscopilot.store import Store
+from opscopilot.store.notify import Listener
+
+
+def main(url: str, expected: int) -> None:
+    seen: set[str] = set()
+    with Store.open(url) as store, Listener(url) as listener:
+        print(json.dumps({"ready": True}), flush=True)
+        wakeups = 0
+        while len(seen) < expected:
+            tables = listener.wait(60.0)
+            if not tables:
+                print(json.dumps({"timeout": True}), flush=True)
+                return
+            wakeups += 1
+            for approval in store.list_approvals():
+                if approval.id not in seen:
+                    seen.add(approval.id)
+                    print(json.dumps({"id": approval.id, "seen_at": time.time()}), flush=True)
+        print(json.dumps({"wakeups": wakeups}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
