@@ -53,6 +53,12 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     ("redact", "bench_redact.py", [], ["--tokens", "2000", "--repeats", "1"]),
     ("mcp", "bench_mcp.py", [], ["--repeats", "1"]),
     (
+        "team_store",
+        "bench_team_store.py",
+        [],
+        ["--approvals", "20", "--writes", "50"],
+    ),
+    (
         "tui",
         "bench_tui.py",
         [],

@@ -124,3 +124,19 @@ def test_serve_benchmark_times_the_page_the_event_stream_and_expiries(tmp_path: 
 def test_decisions_benchmark_measures_one_decision_across_processes(tmp_path: Path):
     result = run_benchmark("bench_decisions.py", "--repeats", "1", results=tmp_path)
     assert len(result["latency_s"]) == 1 and result["latency_s"][0] >= 0
+
+
+def test_team_store_benchmark_sees_every_approval_and_counts_every_ledger_write(tmp_path: Path):
+    result = run_benchmark(
+        "bench_team_store.py",
+        "--approvals",
+        "5",
+        "--writes",
+        "10",
+        "--writers",
+        "2",
+        results=tmp_path,
+    )
+    assert result["visibility_ms"]["samples"] == 5
+    assert result["ledger_writes_per_s"]["sqlite"] > 0
+    assert result["ledger_writes_per_s"]["postgresql"] > 0
