@@ -122,13 +122,12 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        from opscopilot import config
         from opscopilot.store import Store
         from opscopilot.web.operators import Operators
         from opscopilot.web.signing import load_secret
 
-        path = store_path or config.db_path()
-        store = Store.open(path)
+        store = Store.open(store_path)  # None: the configured store (SQLite or a team's)
+        path = store.path
         operators = Operators.open(path)
         services = Services(
             store=store,

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 from opscopilot.store import db
+from opscopilot.store.backend import DatabaseError
 
 TRACK = "web"
 TOKEN_PREFIX = "ocp_"
@@ -60,16 +60,15 @@ def token_hash(token: str) -> str:
 class Operators:
     """The operator_tokens table on its own connection (safe from any thread)."""
 
-    def __init__(self, path: Path) -> None:
-        self._conn = db.open_connection(path)
+    def __init__(self, path: Any) -> None:
+        """`path`: the SQLite file, a store URL or location, or None (the configured store)."""
+        self._conn = db.open_database(path)
         self._lock = threading.Lock()
         db.migrate(self._conn, TRACK, STEPS)
 
     @classmethod
-    def open(cls, path: Path | None = None) -> Operators:
-        from opscopilot import config
-
-        return cls(Path(path) if path is not None else config.db_path())
+    def open(cls, path: Any = None) -> Operators:
+        return cls(path)
 
     def close(self) -> None:
         self._conn.close()
@@ -86,10 +85,11 @@ class Operators:
             return self._add(name, token, now)
 
     def _add(self, name: str, token: str, now: float) -> str:
-        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.begin()
         try:
             row = self._conn.execute(
-                "SELECT revoked_at FROM operator_tokens WHERE name = ?", [name]
+                f"SELECT revoked_at FROM operator_tokens WHERE name = ?{self._conn.for_update}",
+                [name],
             ).fetchone()
             if row is not None and row[0] is None:
                 raise OperatorError(
@@ -103,9 +103,9 @@ class Operators:
                 "revoked_at = NULL",
                 [name, token_hash(token), now],
             )
-            self._conn.execute("COMMIT")
+            self._conn.commit()
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._conn.rollback()
             raise
         return token
 
@@ -143,6 +143,6 @@ class Operators:
                     f"WHERE {clause} AND revoked_at IS NULL",
                     [value],
                 ).fetchone()
-        except sqlite3.Error:
+        except DatabaseError:
             return None
         return Operator(*row) if row else None
