@@ -62,21 +62,21 @@ def check_config() -> CheckResult:
 
 
 def check_store() -> CheckResult:
-    """The database opens (creating it when missing) and answers a query."""
-    from opscopilot import config
+    """The store in use (a SQLite file, or the team's PostgreSQL server; never its password):
+    it opens, its tables are at this opscopilot's version, and how long a round trip takes."""
     from opscopilot.store import Store
+    from opscopilot.store.health import check
 
-    path = config.db_path()
-    detail = {"path": str(path)}
+    health = check()
+    detail = health.to_json()
+    if not health.ok:
+        return CheckResult("store", "fail", health.line(), detail=detail)
     try:
-        store = Store.open()
-        try:
+        with Store.open() as store:  # migrates, as every command would
             store.list_sessions(limit=1)
-        finally:
-            store.close()
     except Exception as exc:
-        return CheckResult("store", "fail", f"{path}: {exc}", detail=detail)
-    return CheckResult("store", "ok", f"{path} opens", detail=detail)
+        return CheckResult("store", "fail", f"{health.location}: {exc}", detail=detail)
+    return CheckResult("store", "ok", health.line(), detail=detail)
 
 
 def check_sandbox() -> CheckResult:

@@ -5,7 +5,8 @@ One daemon thread per runtime, started when the first turn is claimed: every
 `HEARTBEAT_S` it renews the runtime's claims; every poll interval it asks the change watch
 what moved, and wakes the waiting turns those changes concern. A decision made in another
 terminal, on the web page or on another host therefore reaches a waiting turn within one
-poll interval (50 ms on SQLite) plus the time to read it.
+poll interval (50 ms on SQLite; on PostgreSQL the server pushes it, and the thread sleeps on
+the socket until then) plus the time to read it.
 """
 
 from __future__ import annotations

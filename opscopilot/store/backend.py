@@ -97,6 +97,14 @@ class Connection:
         """Columns whose values a sequence hands out (to move past copied values)."""
         return []
 
+    def json_number(self, column: str, key: str) -> str:
+        """SQL for the number under `key` of the JSON object held as text in `column`."""
+        raise NotImplementedError
+
+    def compact(self, tables: Sequence[str]) -> None:
+        """Give the space of deleted rows back (outside any transaction)."""
+        raise NotImplementedError
+
     def reset_identity(self, table: str, column: str) -> None:
         """Make the next generated value follow the largest one in the table."""
 
@@ -152,6 +160,17 @@ class SqliteConnection(Connection):
 
     def columns(self, table: str) -> list[str]:
         return [row[1] for row in self.execute(f"PRAGMA table_info({table})").fetchall()]
+
+    def data_version(self) -> int:
+        """A number that moves whenever another connection commits (no table is read)."""
+        return int(self.execute("PRAGMA data_version").fetchone()[0])
+
+    def json_number(self, column: str, key: str) -> str:
+        return f"json_extract({column}, '$.{key}')"
+
+    def compact(self, tables: Sequence[str]) -> None:
+        self.execute("VACUUM")
+        self.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file shrinks now
 
 
 def _sqlite_detail(exc: sqlite3.Error) -> str:
@@ -292,6 +311,13 @@ class PostgresConnection(Connection):
             [table],
         ).fetchall()
         return [row[0] for row in rows]
+
+    def json_number(self, column: str, key: str) -> str:
+        return f"CAST(CAST({column} AS json) ->> '{key}' AS DOUBLE PRECISION)"
+
+    def compact(self, tables: Sequence[str]) -> None:
+        for table in tables:  # marks the space reusable; never locks out readers or writers
+            self.execute(f"VACUUM (ANALYZE) {table}")
 
     def identity_columns(self, table: str) -> list[str]:
         rows = self.execute(

@@ -88,6 +88,19 @@ def open_connection(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
+def open_reader(path: Path | str) -> sqlite3.Connection:
+    """A connection to the file at `path` that only reads: no schema work, so opening it
+    never waits for a lock (a change watch's, an event tail's)."""
+    try:
+        conn = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    except sqlite3.Error as exc:
+        raise StoreError("io", f"cannot open database {path}: {exc}") from None
+    return conn
+
+
 def connect(path: Path | str) -> sqlite_utils.Database:
     """Open (creating if needed) the database at `path` with WAL and a busy timeout."""
     return _import_sqlite_utils().Database(open_connection(path))

@@ -1,7 +1,7 @@
 """Turn ownership: at most one live process drives a turn, and a dead one is noticed.
 
-An owner claims a turn (one `BEGIN IMMEDIATE` transaction: read, judge, write) and keeps a
-heartbeat; a claim held by someone else is refused while that owner is alive. An owner is
+An owner claims a turn (one transaction: read, judge, write; serialised by `BEGIN IMMEDIATE`
+on SQLite and by an advisory lock per turn on PostgreSQL) and keeps a heartbeat; a claim held by someone else is refused while that owner is alive. An owner is
 stale, and its turn may be taken over, when its heartbeat is older than the lease, or when
 it ran on this host and its process is gone.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from opscopilot.store.base import StoreBase
 from opscopilot.store.changes import note_change
@@ -65,7 +65,7 @@ def owner_alive(owner: TurnOwner, now: float, *, lease_s: float = LEASE_S) -> bo
     return True
 
 
-def _owner(row: sqlite3.Row) -> TurnOwner:
+def _owner(row: Any) -> TurnOwner:
     return TurnOwner.model_validate(dict(row))
 
 
@@ -80,6 +80,7 @@ class OwnersMixin(StoreBase):
         Claiming again as the same owner renews the claim; a stale owner is replaced.
         """
         with self._transaction(f"cannot claim turn {turn_id}") as conn:
+            conn.lock(f"opscopilot-owner:{turn_id}")  # two claims of one turn never interleave
             row = conn.execute(
                 f"SELECT {_OWNER_COLUMNS} FROM turn_owners WHERE turn_id = ?", [turn_id]
             ).fetchone()
@@ -93,8 +94,11 @@ class OwnersMixin(StoreBase):
                 "SELECT session_id FROM turns WHERE id = ?", [turn_id]
             ).fetchone()
             conn.execute(
-                f"INSERT OR REPLACE INTO turn_owners ({_OWNER_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO turn_owners ({_OWNER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(turn_id) DO UPDATE SET owner_id = excluded.owner_id, "
+                "kind = excluded.kind, pid = excluded.pid, host = excluded.host, "
+                "operator = excluded.operator, claimed_at = excluded.claimed_at, "
+                "heartbeat_at = excluded.heartbeat_at",
                 [
                     turn_id,
                     owner.owner_id,

@@ -16,7 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from opscopilot.store.backend import DatabaseError
 from opscopilot.store.base import StoreBase
+from opscopilot.store.errors import from_exception
 from opscopilot.store.records import FINISHED_TURN_STATES
 
 DAY_S = 86_400.0
@@ -95,8 +97,10 @@ class RetentionMixin(StoreBase):
             self._check_open()
             self._writer.flush()
             with self._lock:
-                self._conn.execute("VACUUM")
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file shrinks now
+                try:
+                    self._conn.compact(("events", "snapshots", "journal"))
+                except DatabaseError as exc:
+                    raise from_exception(exc, "cannot compact the store") from None
             result.vacuumed = True
         return result
 

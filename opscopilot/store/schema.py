@@ -125,7 +125,7 @@ def _v2_turn_options(db: Connection) -> None:
     db.execute("ALTER TABLE turns ADD COLUMN options TEXT")
 
 
-def _v3_changes_and_owners(db: sqlite_utils.Database) -> None:
+def _v3_changes_and_owners(db: Connection) -> None:
     # `changes`: one row per decision, request, turn move or ownership change, written in the
     # same transaction, so a watcher that sees the database move reads only what is new.
     # `turn_owners`: the one live process driving a turn, kept alive by its heartbeat.

@@ -22,8 +22,8 @@ from opscopilot.store.base import dumps, loads
 from opscopilot.store.changes import ChangesMixin, note_change
 from opscopilot.store.effects import EffectsMixin
 from opscopilot.store.errors import StoreError, from_exception, kind_of
-from opscopilot.store.owners import OwnersMixin
 from opscopilot.store.location import LocationError, StoreLocation, resolve
+from opscopilot.store.owners import OwnersMixin
 from opscopilot.store.records import FINISHED_TURN_STATES, SessionRecord, TurnRecord
 from opscopilot.store.retention import RetentionMixin
 from opscopilot.store.schema import CORE_STEPS, TRACK
@@ -35,7 +35,7 @@ _SESSION_SELECT = (
     "(SELECT COALESCE(SUM(t.cost_usd), 0) FROM turns t WHERE t.session_id = s.id) AS cost_usd, "
     # turns that spent tokens with no known price: their cost is unknown, not 0
     "(SELECT COUNT(*) FROM turns t WHERE t.session_id = s.id AND t.cost_usd IS NULL "
-    "AND COALESCE(json_extract(t.usage, '$.input_tokens'), 0) > 0) AS unpriced_turns "
+    "AND COALESCE({input_tokens}, 0) > 0) AS unpriced_turns "
     "FROM sessions s"
 )
 _TURN_COLUMNS = (
@@ -155,13 +155,20 @@ class Store(ApprovalsMixin, EffectsMixin, RetentionMixin, ChangesMixin, OwnersMi
             updated_at=created_at,
         )
 
+    def _session_select(self) -> str:
+        return _SESSION_SELECT.format(
+            input_tokens=self._conn.json_number("t.usage", "input_tokens")
+        )
+
     def get_session(self, session_id: str) -> SessionRecord | None:
-        rows = self._query(f"{_SESSION_SELECT} WHERE s.id = ?", [session_id])
+        rows = self._query(f"{self._session_select()} WHERE s.id = ?", [session_id])
         return SessionRecord.model_validate(dict(rows[0])) if rows else None
 
     def list_sessions(self, limit: int = 50) -> list[SessionRecord]:
         """The most recently active sessions first."""
-        rows = self._query(f"{_SESSION_SELECT} ORDER BY s.updated_at DESC, s.id LIMIT ?", [limit])
+        rows = self._query(
+            f"{self._session_select()} ORDER BY s.updated_at DESC, s.id LIMIT ?", [limit]
+        )
         return [SessionRecord.model_validate(dict(row)) for row in rows]
 
     # --- turns ----------------------------------------------------------------------------

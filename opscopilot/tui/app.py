@@ -59,6 +59,9 @@ class EngineEvent(Message):
 
 
 NARROW_COLUMNS = 100  # below this the top bar drops the title and the meters shorten
+# With a store that reports changes, approvals are re-read on each; this slow refresh only
+# catches what no write announces (an approval whose deadline passed under on_expiry "keep").
+SAFETY_REFRESH_S = 30.0
 
 
 class EventsArrived(Message):
@@ -160,7 +163,11 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         self.pump_foreign_events()
         self.pump_metrics()
         self.poll_approvals()
-        self.set_interval(self.poll_interval, self.poll_approvals)
+        if getattr(self.engine, "approval_changes", None) is not None:
+            self.pump_approval_changes()  # re-read when the store says so, not on a timer
+            self.set_interval(SAFETY_REFRESH_S, self.poll_approvals)
+        else:
+            self.set_interval(self.poll_interval, self.poll_approvals)
         self.set_interval(1.0, self._refresh_queue_meter)
 
     def on_resize(self, event: events.Resize) -> None:
@@ -256,6 +263,13 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
             self._inbox.append(event)
             if len(self._inbox) == 1:
                 self.post_message(EventsArrived())
+
+    @work(group="approval-changes", exclusive=True, exit_on_error=False)
+    async def pump_approval_changes(self) -> None:
+        """Approvals requested or decided anywhere (another terminal, the web page, another
+        host on the team store) redraw the reviews panel as the store reports them."""
+        async for _ in self.engine.approval_changes():  # type: ignore[attr-defined]
+            self.poll_approvals()
 
     async def on_events_arrived(self, message: EventsArrived) -> None:
         batch, self._inbox = self._inbox, []

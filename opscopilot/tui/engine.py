@@ -176,6 +176,10 @@ class Engine(Protocol):
         """Until cancelled: events other processes store for these sessions, as committed."""
         ...
 
+    # Optional: `approval_changes()`, an async iterator yielding once each time approvals are
+    # requested or decided anywhere; an engine that has it is re-read on those pushes
+    # instead of every `poll_interval`.
+
     def models(self) -> list[str]:
         """Model specs the picker offers."""
         ...

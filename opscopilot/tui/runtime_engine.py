@@ -31,6 +31,8 @@ from opscopilot.tui.engine import (
 if TYPE_CHECKING:
     from opscopilot.replay.live import RecordingSettings, SessionRecorder
 
+FOREIGN_WAIT_S = 1.0  # longest wait on the store before the shown sessions are asked again
+
 
 class RuntimeEngine:
     """The TUI's engine in production: everything real, nothing simulated."""
@@ -322,7 +324,9 @@ class RuntimeEngine:
         try:
             while True:
                 shown = list(sessions())
-                stored = await anyio.to_thread.run_sync(tail.poll, shown) if shown else []
+                # Woken by the store (pushed on PostgreSQL); the panes shown are asked again
+                # at least every second.
+                stored = await tail.next(shown, FOREIGN_WAIT_S) if shown else []
                 # Never `self.runtime` here: creating it may wait for the store's lock, and
                 # this runs on the app's event loop.
                 runtime = self._runtime
@@ -333,9 +337,23 @@ class RuntimeEngine:
                     if seq <= self._history_upto.get(event.session_id or "", 0):
                         continue  # already drawn as the pane's history
                     yield event
-                await anyio.sleep(interval_s)
+                if stored or not shown:
+                    await anyio.sleep(interval_s)  # a burst of batches is read as one
         finally:
             tail.close()
+
+    async def approval_changes(self) -> AsyncIterator[None]:
+        """Until cancelled: once each time approvals are requested or decided, by any process
+        on any host (the store's change feed: pushed on PostgreSQL)."""
+        watch = await anyio.to_thread.run_sync(self.store.watch_changes)
+        try:
+            yield None  # once the watch is in place: what was asked before it is read too
+            while True:
+                changes = await watch.next(FOREIGN_WAIT_S)
+                if any(change.kind.startswith("approval.") for change in changes):
+                    yield None
+        finally:
+            watch.close()
 
     def earlier_turns(self, session_id: str, before: int) -> list[tuple[str, str, str]]:
         turns = self.store.list_turns(session_id)[:before]

@@ -133,7 +133,7 @@ def create_app(
             store=store,
             operators=operators,
             secret=load_secret(),
-            watch=ChangeWatch(path),
+            watch=ChangeWatch(store),
             templates=templates(),
             public_url=public_url,
             link_ttl_s=link_ttl_s,

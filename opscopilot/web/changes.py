@@ -1,65 +1,39 @@
-"""Wake the page when the database changes, from this process or any other.
+"""Wake the page when the store's change feed moves, from this process or any other host.
 
-On a PostgreSQL store the server pushes changes (LISTEN/NOTIFY, `store.notify.Listener`) and
-the watch wakes on each. SQLite's `PRAGMA data_version` changes whenever another connection commits; reading it costs a
-few microseconds and reads no table, so the server asks it ten times a second on a connection of
-its own and wakes every waiter (page streams, the expiry sweeper) only on a change.
+One `store.watch_changes()` (pushed by the server on PostgreSQL, `PRAGMA data_version` on
+SQLite) feeds a counter; every waiter (page streams, the expiry sweeper) sleeps on the counter
+and wakes only when it moves.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
 
-from opscopilot.store import db
+if TYPE_CHECKING:
+    from opscopilot.store import Store
 
-CHECK_EVERY_S = 0.1
+WAIT_S = 60.0  # how long one wait on the store's watch lasts before it is asked again
 
 
 class ChangeWatch:
     """A counter that moves when the store changes; `wait` blocks until it moves."""
 
-    def __init__(self, path: Any, *, check_every_s: float = CHECK_EVERY_S) -> None:
-        from opscopilot.store.location import resolve
-
+    def __init__(self, store: Store) -> None:
+        self._store = store
         self._changed = anyio.Event()
         self.version = 0
-        self._check_every_s = check_every_s
-        self._listener: Any = None
-        location = resolve(path)
-        if location.is_postgres:  # a team store pushes its changes: no polling
-            from opscopilot.store.notify import Listener
-
-            self._listener = Listener(location)
-            return
-        self._conn = db.open_connection(location.path)  # type: ignore[arg-type]
-        self._seen = self._data_version()
-
-    def _data_version(self) -> int:
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     async def run(self) -> None:
         """Watch until cancelled."""
-        if self._listener is not None:
-            try:
-                while True:
-                    pushed = await anyio.to_thread.run_sync(
-                        self._listener.wait, 1.0, abandon_on_cancel=True
-                    )
-                    if pushed:
-                        self.poke()
-            finally:
-                self._listener.close()
+        watch = await anyio.to_thread.run_sync(self._store.watch_changes)
         try:
             while True:
-                await anyio.sleep(self._check_every_s)
-                current = self._data_version()
-                if current != self._seen:
-                    self._seen = current
+                if await watch.next(WAIT_S):
                     self.poke()
         finally:
-            self._conn.close()
+            watch.close()
 
     def poke(self) -> None:
         """Count a change and wake every waiter."""

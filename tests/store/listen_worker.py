@@ -1,5 +1,6 @@
-"""Host B of test_pushed_changes: waits on LISTEN (no polling), lists pending approvals each
-time a change is pushed, and prints every new id with the moment it saw it."""
+"""Host B of test_pushed_changes: waits on its store's change watch (LISTEN, no polling), lists
+pending approvals each time a change is pushed, and prints every new id with the moment it
+saw it."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ import sys
 import time
 
 from opscopilot.store import Store
-from opscopilot.store.notify import Listener
 
 
 def main(url: str, expected: int) -> None:
     seen: set[str] = set()
-    with Store.open(url) as store, Listener(url) as listener:
+    with Store.open(url) as store, store.watch_changes() as watch:
+        assert watch.pushed
         print(json.dumps({"ready": True}), flush=True)
         wakeups = 0
         while len(seen) < expected:
-            tables = listener.wait(60.0)
-            if not tables:
+            changes = watch.wait(60.0)
+            if not changes:
                 print(json.dumps({"timeout": True}), flush=True)
                 return
             wakeups += 1

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from opscopilot.batch.state import BatchState
 from opscopilot.governance import Ledger
-from opscopilot.store import Store, db
+from opscopilot.store import OwnerIdentity, Store, db
 from opscopilot.store.copy import copy_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,6 +113,8 @@ def test_store_copy_moves_every_row_of_every_table_into_postgresql(
     _work(home, source)
     with Store.open(source) as store:
         store.add_allow_rule("s-x", tool="run_command", command="df -h", created_at=1.0)
+        # An owner that never released its turn (a process that died): copied like the rest.
+        store.claim_turn("t-gone", OwnerIdentity(kind="run", host="elsewhere"), now=1.0)
     with Ledger(source) as ledger:
         ledger.set_cap("day", 5.0)
     state = BatchState(source, "b-1")

@@ -1,5 +1,6 @@
 """The change feed (a watch another process's commit wakes) and turn ownership (one live owner,
-a heartbeat, stale owners taken over), against a real SQLite file and real processes."""
+a heartbeat, stale owners taken over), on both backends (a real SQLite file, a real
+PostgreSQL server) and real processes."""
 
 from __future__ import annotations
 
@@ -38,8 +39,9 @@ def _turn_with_approval(store: Store, approval_id: str = "a1") -> ApprovalRecord
     )
 
 
-def _cli(*args: str, home: Path) -> subprocess.CompletedProcess:
+def _cli(*args: str, home: Path, store: Store) -> subprocess.CompletedProcess:
     env = dict(os.environ, OPSCOPILOT_HOME=str(home), PYTHONPATH=str(ROOT), USER="dana")
+    env["OPSCOPILOT_STORE"] = store.location.url or f"sqlite:///{store.location.path}"
     return subprocess.run(
         [sys.executable, "-m", "opscopilot", *args],
         env=env,
@@ -56,7 +58,7 @@ def test_a_decision_from_another_process_wakes_the_watch_and_says_who_and_where(
     _turn_with_approval(store)
     with store.watch_changes() as watch:
         assert watch.poll() == []  # nothing since the watch began
-        decided = _cli("approvals", "approve", "a1", home=isolated_home)
+        decided = _cli("approvals", "approve", "a1", home=isolated_home, store=store)
         assert decided.returncode == 0, decided.stderr
         changes = watch.wait(timeout=30)
     assert [(c.kind, c.key, c.turn_id) for c in changes] == [("approval.decided", "a1", "t1")]

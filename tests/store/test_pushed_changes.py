@@ -1,5 +1,5 @@
-"""An approval requested on host A is pushed to host B (LISTEN/NOTIFY): B wakes on the
-notification, not on a timer, lists it, and decides it; A sees the decision."""
+"""An approval requested on host A is pushed to host B (LISTEN/NOTIFY): B's change watch wakes
+on the notification, not on a timer, lists it, and decides it; A's watch hears the decision."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -61,11 +62,30 @@ def test_an_approval_from_host_a_is_pushed_to_host_b_which_lists_it(postgres_url
 def test_a_decision_on_host_b_reaches_a_listener_on_host_a(postgres_url: str) -> None:
     with Store.open(postgres_url) as host_a, Listener(postgres_url) as listening:
         host_a.create_approval(_request("a1"))
-        assert listening.wait(30.0) == ["approvals"]  # its own request, pushed back too
+        assert listening.wait(30.0) == ["changes"]  # its own request, pushed back too
         assert listening.wait(0.05) == []  # nothing else is waiting
         with Store.open(postgres_url) as host_b:
             host_b.decide_approval(
                 "a1", decision="approved", operator="bob", host="b", decided_at=time.time()
             )
-        assert listening.wait(30.0) == ["approvals"]
+        assert listening.wait(30.0) == ["changes"]
         assert host_a.get_approval("a1").operator == "bob"
+
+
+def test_the_watch_on_postgresql_is_pushed_and_a_close_wakes_a_waiter(postgres_url: str) -> None:
+    with Store.open(postgres_url) as host_a:
+        watch = host_a.watch_changes()
+        assert watch.pushed
+        waited: list[list] = []
+        waiter = threading.Thread(target=lambda: waited.append(watch.wait(600.0)))
+        waiter.start()
+        with Store.open(postgres_url) as host_b:
+            host_b.create_approval(_request("a2"))
+        waiter.join(timeout=60)
+        assert [(c.kind, c.key) for c in waited[0]] == [("approval.requested", "a2")]
+        # A waiter blocked on the socket returns at once when the watch is closed.
+        waiter = threading.Thread(target=lambda: waited.append(watch.wait(600.0)))
+        waiter.start()
+        watch.close()
+        waiter.join(timeout=60)
+        assert not waiter.is_alive() and waited[1] == []
