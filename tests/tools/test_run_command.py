@@ -130,23 +130,35 @@ def test_output_is_capped_with_a_truncation_marker() -> None:
 
 
 def test_output_streams_line_by_line_to_on_output(tmp_path: Path) -> None:
+    # The child prints a line, then waits until the parent has *seen* it (the callback drops
+    # a flag file): output held back until the end would leave the child saying "late".
+    # Driven by progress, not by the clock, so a loaded machine cannot make it flake.
+    flag = tmp_path / "seen-0"
     script = tmp_path / "slow.py"
     script.write_text(
-        "import sys, time\nfor i in range(3):\n    print(i, flush=True)\n"
-        "    time.sleep(0.2)\nprint('oops', file=sys.stderr)\n"
+        "import os, sys, time\n"
+        "print(0, flush=True)\n"
+        f"deadline = time.monotonic() + 20\n"
+        f"while not os.path.exists({str(flag)!r}) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        f"print(1 if os.path.exists({str(flag)!r}) else 'late', flush=True)\n"
+        "print(2, flush=True)\n"
+        "print('oops', file=sys.stderr)\n"
     )
-    seen: list[tuple[str, str, float]] = []
-    result = run(
-        {"command": f"{sys.executable} {script}"},
-        on_output=lambda stream, text: seen.append((stream, text, time.monotonic())),
-    )
-    assert [(s, t) for s, t, _ in seen] == [
+    seen: list[tuple[str, str]] = []
+
+    def on_output(stream: str, text: str) -> None:
+        seen.append((stream, text))
+        if text == "0":
+            flag.touch()
+
+    result = run({"command": f"{sys.executable} {script}"}, on_output=on_output)
+    assert seen == [
         ("stdout", "0"),
         ("stdout", "1"),
         ("stdout", "2"),
         ("stderr", "oops"),
     ]
-    assert seen[2][2] - seen[0][2] > 0.3  # lines arrived as they were printed, not at the end
     assert result.status == "ok"
 
 
