@@ -138,7 +138,7 @@ def test_output_streams_line_by_line_to_on_output(tmp_path: Path) -> None:
     script.write_text(
         "import os, sys, time\n"
         "print(0, flush=True)\n"
-        f"deadline = time.monotonic() + 20\n"
+        "deadline = time.monotonic() + 20\n"
         f"while not os.path.exists({str(flag)!r}) and time.monotonic() < deadline:\n"
         "    time.sleep(0.01)\n"
         f"print(1 if os.path.exists({str(flag)!r}) else 'late', flush=True)\n"
