@@ -166,7 +166,9 @@ def test_lookup_is_fast_on_a_cold_cache():
         started = time.perf_counter()
         catalog.lookup("anthropic:claude-sonnet-4-5-20250929")
         timings.append(time.perf_counter() - started)
-    assert min(timings) < 0.010, f"cold lookup took {min(timings) * 1e3:.1f} ms"
+    # A guard against a lookup that re-reads every file or reaches the network, not a speed
+    # figure (bench_cold_start has those): generous so a loaded CI machine never trips it.
+    assert min(timings) < 0.25, f"cold lookup took {min(timings) * 1e3:.1f} ms"
 
 
 # --------------------------------------------------------------------------- config layer
