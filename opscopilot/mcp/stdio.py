@@ -98,6 +98,10 @@ class StdioSession:
             raise
         finally:
             self._pending.pop(request_id, None)
+            if answer.done() and not answer.cancelled():
+                # A send that failed closed the session, which failed this answer too: mark
+                # it retrieved, or asyncio reports "exception was never retrieved" later.
+                answer.exception()
             if token is not None:
                 self._progress.pop(token, None)
 
