@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -172,7 +173,8 @@ class ReportWriter:
     """The report files of one run: appended per ticket, rewritten whole now and then.
 
     `lines` gives every line of the run in ticket order (streamed from its state); it is
-    read only for a whole rewrite, never per ticket.
+    read only for a whole rewrite, never per ticket. Workers finish tickets in several
+    threads at once, so every write holds one lock (the files share one temp name each).
     """
 
     def __init__(
@@ -192,32 +194,38 @@ class ReportWriter:
         self.continued: list[str] = []  # tickets a decision let continue in this run
         self._out: IO[str] | None = None
         self._summary_at = clock()
+        self._lock = threading.Lock()
 
     def rewrite(self, spent_usd: float | None = None) -> None:
         """Both files whole, in ticket order, from the run's state."""
-        self.close()
-        _atomic_lines(self.path, self.lines())
+        with self._lock:
+            self._close()
+            _atomic_lines(self.path, self.lines())
+            self._write_summary(spent_usd)
+
+    def append(self, line: dict[str, Any], spent_usd: float | None = None) -> None:
+        """One finished ticket: a line at the end of the JSONL (a ticket continued later
+        appears again; the later line is the one that counts until the final rewrite)."""
+        with self._lock:
+            if self._out is None:
+                self._out = self.path.open("a", encoding="utf-8")
+            self._out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            self._out.flush()
+            if self.clock() - self._summary_at >= self.summary_every_s:
+                self._write_summary(spent_usd)
+
+    def _write_summary(self, spent_usd: float | None) -> None:
         _atomic_write(
             self.path.with_suffix(".md"),
             summary_markdown(self.lines(), self.options, spent_usd, continued=self.continued),
         )
         self._summary_at = self.clock()
 
-    def append(self, line: dict[str, Any], spent_usd: float | None = None) -> None:
-        """One finished ticket: a line at the end of the JSONL (a ticket continued later
-        appears again; the later line is the one that counts until the final rewrite)."""
-        if self._out is None:
-            self._out = self.path.open("a", encoding="utf-8")
-        self._out.write(json.dumps(line, ensure_ascii=False) + "\n")
-        self._out.flush()
-        if self.clock() - self._summary_at >= self.summary_every_s:
-            _atomic_write(
-                self.path.with_suffix(".md"),
-                summary_markdown(self.lines(), self.options, spent_usd, continued=self.continued),
-            )
-            self._summary_at = self.clock()
-
     def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._out is not None:
             self._out.close()
             self._out = None
