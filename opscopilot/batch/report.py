@@ -1,7 +1,9 @@
 """A batch run's report: one JSON line per ticket, and a readable summary.
 
 While a run works, each finished ticket appends its line to the JSONL report (O(1) per
-ticket), and the Markdown summary is rewritten every `SUMMARY_EVERY_S` seconds. At the end
+ticket), and the Markdown summary is rewritten every `SUMMARY_EVERY_S` seconds, or less often
+when a rewrite (which reads every line) would take more than `SUMMARY_SHARE` of the time
+between two, so a long run never spends more than that on its summary. At the end
 (and when a run starts, to drop what a killed run left half-written) both are rewritten
 whole from the run's state, in ticket order, one line per ticket (temp file + rename).
 """
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
 
 SUMMARY_EVERY_S = 10.0
+SUMMARY_SHARE = 0.02  # of a run's time, at most, spent rewriting the summary while it works
 
 
 _MARKUP = str.maketrans("", "", "*`#>")
@@ -194,6 +197,7 @@ class ReportWriter:
         self.continued: list[str] = []  # tickets a decision let continue in this run
         self._out: IO[str] | None = None
         self._summary_at = clock()
+        self._summary_wait_s = summary_every_s
         self._lock = threading.Lock()
 
     def rewrite(self, spent_usd: float | None = None) -> None:
@@ -211,15 +215,18 @@ class ReportWriter:
                 self._out = self.path.open("a", encoding="utf-8")
             self._out.write(json.dumps(line, ensure_ascii=False) + "\n")
             self._out.flush()
-            if self.clock() - self._summary_at >= self.summary_every_s:
+            if self.clock() - self._summary_at >= self._summary_wait_s:
                 self._write_summary(spent_usd)
 
     def _write_summary(self, spent_usd: float | None) -> None:
+        started = self.clock()
         _atomic_write(
             self.path.with_suffix(".md"),
             summary_markdown(self.lines(), self.options, spent_usd, continued=self.continued),
         )
         self._summary_at = self.clock()
+        took = self._summary_at - started
+        self._summary_wait_s = max(self.summary_every_s, took / SUMMARY_SHARE)
 
     def close(self) -> None:
         with self._lock:

@@ -58,3 +58,30 @@ def test_appends_from_many_threads_at_once_leave_whole_files(tmp_path: Path):
     assert not list(tmp_path.glob(".*.tmp"))
     summary = report.with_suffix(".md").read_text()
     assert summary.startswith("# Batch report") and summary.count("| completed |") >= 1
+
+
+def test_a_summary_that_reads_slowly_is_rewritten_less_often(tmp_path: Path):
+    """Each summary reads every line: when that takes long (a big run), the next waits, so
+    the summary never costs more than a small share of the run."""
+    now = [0.0]
+    reads: list[float] = []
+
+    def lines():
+        reads.append(now[0])
+        now[0] += 1.0  # this rewrite takes a second
+        return iter([{"id": "T-1", "status": "completed", "summary": "ok", "cost_usd": 0.0}])
+
+    writer = ReportWriter(
+        tmp_path / "report.jsonl",
+        BatchOptions(model="builtin:ops"),
+        lines,
+        clock=lambda: now[0],
+        summary_every_s=10.0,
+    )
+    line = {"id": "T-1", "status": "completed", "summary": "ok", "cost_usd": 0.0}
+    for t in range(0, 120, 5):
+        now[0] = max(now[0], float(t))
+        writer.append(line)
+    writer.close()
+    # The first summary is due after 10 s; having taken 1 s, the next waits 1 / 0.02 = 50 s.
+    assert reads == [10.0, 65.0]
