@@ -5,7 +5,7 @@ ticket), and the Markdown summary is rewritten every `SUMMARY_EVERY_S` seconds, 
 when a rewrite (which reads every line) would take more than `SUMMARY_SHARE` of the time
 between two, so a long run never spends more than that on its summary. At the end
 (and when a run starts, to drop what a killed run left half-written) both are rewritten
-whole from the run's state, in ticket order, one line per ticket (temp file + rename).
+whole from the run's state, in ticket order, one line per ticket (temp file + rename). `write_run_report` does the same for `opscopilot batch report NAME`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -236,3 +237,49 @@ class ReportWriter:
         if self._out is not None:
             self._out.close()
             self._out = None
+
+
+@dataclass
+class WrittenReport:
+    path: Path
+    counts: Counter[str] = field(default_factory=Counter)
+    cost_usd: float = 0.0
+    open: int = 0  # tickets not settled yet (pending, or being worked)
+
+    @property
+    def tickets(self) -> int:
+        return sum(self.counts.values())
+
+
+_RUN_ID = re.compile(r"b-[0-9a-f]{12}")
+
+
+def write_run_report(name: str, path: Path | None = None) -> WrittenReport:
+    """Rewrite a run's report from the store (`opscopilot batch report NAME`): every line
+    settled so far, whichever workers wrote them; `name` is a `--run` name or a run id."""
+    from opscopilot.batch.runner import BatchOptions
+    from opscopilot.store.batch import BatchState, named_run_key
+    from opscopilot.store.errors import StoreError
+
+    run_id = name if _RUN_ID.fullmatch(name) else named_run_key(name)
+    state = BatchState(None, run_id)
+    try:
+        info = state.run_info()
+        if info is None:
+            raise StoreError("not_found", f"no batch run {name!r} in this store")
+        stored = info["options"]
+        options = BatchOptions(
+            model=stored.get("model") or "",
+            approve=stored.get("approve") or "read-only",
+            max_cost=stored.get("max_cost"),
+            max_cost_per_ticket=stored.get("max_cost_per_ticket"),
+        )
+        written = WrittenReport(path or Path(info["report_path"]))
+        ReportWriter(written.path, options, state.outcomes).rewrite(state.totals().settled_usd)
+        for line in state.outcomes():
+            written.counts[line["status"]] += 1
+            written.cost_usd += line.get("cost_usd") or 0.0
+        written.open = state.open_count()
+        return written
+    finally:
+        state.close()

@@ -6,18 +6,29 @@ runner waits for tickets in flight, and only with nothing in flight does it give
 ticket what is left or skip the rest. So the same backlog gives the same report, however
 the workers interleave.
 
+Several workers (processes on any hosts sharing one store, `--run NAME`) work one run
+together: each claims its next ticket from the store under a lease it renews (see
+opscopilot/store/batch.py), so every ticket is worked once; a worker that dies loses its
+leases and the others take its tickets over, resuming their turns where the journal says.
+The run's cap is admitted against totals kept in the store, so it holds across workers. A
+worker stays while any ticket of the run is open (held by another worker that may yet die),
+and ends by writing the whole report from the store.
+
 A ticket whose turn waits for an approval stays `paused` in the run's state. The same
 command started again continues every paused ticket whose approvals have all been decided
 (approved, edited or denied, from any terminal) and leaves the others paused; with
 `wait=True` the run stays up and continues them as their decisions arrive.
 
 Per ticket the runner does O(1) work: the report line is appended, the run's spend is a
-running total (one ledger read per finished ticket), and the state is read a page at a time.
+running total in the store (one ledger read per finished ticket), and the state is read a
+page at a time.
 """
 
 from __future__ import annotations
 
+import functools
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,11 +38,12 @@ from typing import Any
 import anyio
 
 from opscopilot.batch.report import ReportWriter, skipped_line, ticket_line
-from opscopilot.batch.state import BatchState, Item, run_key
+from opscopilot.batch.state import LEASE_S, BatchState, Item, Worker, named_run_key, run_key
 from opscopilot.batch.tickets import Ticket, load_tickets, ticket_prompt
 
-_EPSILON = 1e-9
 DECISION_POLL_S = 0.5  # how often a staying-up run looks for decisions without a change signal
+OTHERS_POLL_S = 0.5  # how often an idle worker looks whether others' tickets settled or expired
+OWNED_RETRY_S = 1.0  # how often a taken-over turn is tried while its old owner's claim lasts
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,7 @@ class BatchResult:
     continued: list[str] = field(default_factory=list)  # paused tickets continued by this run
     waiting: list[str] = field(default_factory=list)  # tickets still awaiting approval
     resumed: bool = False
+    completed_here: bool = False  # this worker settled the run's last open ticket
 
     @property
     def tickets(self) -> int:
@@ -114,23 +127,20 @@ class BatchResult:
 
 @dataclass
 class _Run:
-    """What one run of the command keeps in memory: O(in flight + paused), not O(tickets)."""
+    """What one worker keeps in memory: O(in flight + paused), not O(tickets)."""
 
     state: BatchState
     runtime: Any
     ledger: Any
     report: ReportWriter
     tally: Tally
-    settled_usd: float  # ledger spend of every started ticket not in flight now
     done: int
     total: int
     in_flight: dict[str, float | None] = field(default_factory=dict)  # ticket -> reservation
     waiting: dict[str, dict[str, Any]] = field(default_factory=dict)  # paused ticket -> its line
     changed: anyio.Condition = field(default_factory=anyio.Condition)
-
-    def committed(self) -> float:
-        # Settled tickets count what they spent; those in flight, their reservation.
-        return self.settled_usd + sum(r or 0.0 for r in self.in_flight.values())
+    waiting_ids: list[str] = field(default_factory=list)  # the whole run's, once settled
+    completed_here: bool = False
 
 
 class BatchRunner:
@@ -144,6 +154,8 @@ class BatchRunner:
         clock: Callable[[], float] = time.time,
         wait: bool = False,
         on_wait: Callable[[list[str]], None] | None = None,
+        run_name: str | None = None,
+        lease_s: float = LEASE_S,
     ) -> None:
         self.tickets_path = tickets_path
         self.report_path = report_path
@@ -152,6 +164,8 @@ class BatchRunner:
         self.clock = clock
         self.wait = wait
         self.on_wait = on_wait  # told which tickets a staying-up run now waits on
+        self.run_name = run_name  # --run NAME: workers on any host that name it share it
+        self.lease_s = lease_s
         self.tickets: list[Ticket] = load_tickets(tickets_path)
         self.by_id = {t.id: t for t in self.tickets}
         self.order = {t.id: n for n, t in enumerate(self.tickets)}
@@ -161,37 +175,50 @@ class BatchRunner:
         from opscopilot.runtime import Runtime
         from opscopilot.store import Store
 
-        run_id = run_key(self.tickets_path, self.report_path)
-        state = BatchState(None, run_id)
+        if self.run_name is not None:
+            run_id = named_run_key(self.run_name)
+        else:
+            run_id = run_key(self.tickets_path, self.report_path)
+        state = BatchState(None, run_id, Worker(f"w-{uuid.uuid4().hex[:12]}"))
         options = {
             "model": self.options.model,
             "approve": self.options.approve,
             "max_cost": self.options.max_cost,
             "max_cost_per_ticket": self.options.max_cost_per_ticket,
         }
-        created = await anyio.to_thread.run_sync(
-            state.open_run,
-            self.tickets_path,
-            self.report_path,
-            options,
-            [t.id for t in self.tickets],
-            self.clock(),
-        )
+        try:
+            created = await anyio.to_thread.run_sync(
+                functools.partial(
+                    state.open_run,
+                    self.tickets_path,
+                    self.report_path,
+                    options,
+                    [t.id for t in self.tickets],
+                    self.clock(),
+                    name=self.run_name,
+                )
+            )
+        except BaseException:
+            state.close()
+            raise
         ledger = Ledger()
         runtime = Runtime(Store.open(), priority="batch")
         report = ReportWriter(self.report_path, self.options, lambda: self._lines(state))
         run: _Run | None = None
         try:
             run = await anyio.to_thread.run_sync(self._open, state, runtime, ledger, report)
-            await anyio.to_thread.run_sync(report.rewrite, run.settled_usd)
+            await anyio.to_thread.run_sync(lambda: report.rewrite(state.totals().settled_usd))
             async with anyio.create_task_group() as group:
-                workers = anyio.CapacityLimiter(self.options.concurrency)
+                group.start_soon(self._renew_leases, state)
+                workers = anyio.Semaphore(self.options.concurrency)
                 await self._work(run, group, workers)
                 if self.wait:
                     await self._stay_up(run, group, workers)
+                group.cancel_scope.cancel()  # the lease renewal: nothing is held any more
         finally:
             if run is not None:  # interrupted too (Ctrl-C while staying up): a whole report
-                report.rewrite(run.settled_usd)
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._settle, run)
             report.close()
             await runtime.aclose()
             runtime.store.close()
@@ -204,49 +231,93 @@ class BatchRunner:
             cost_usd=run.tally.cost_usd,
             unpriced=run.tally.unpriced,
             continued=sorted(report.continued, key=self.order.__getitem__),
-            waiting=sorted(run.waiting, key=self.order.__getitem__),
+            waiting=run.waiting_ids,
             resumed=not created,
+            completed_here=run.completed_here,
         )
 
     def _lines(self, state: BatchState) -> Iterator[dict[str, Any]]:
         return (line for line in state.outcomes() if line["id"] in self.by_id)
 
     def _open(self, state: BatchState, runtime: Any, ledger: Any, report: ReportWriter) -> _Run:
-        """The run's totals from its state: one pass when the command starts."""
+        """The run's progress from its state: one pass when the command starts."""
         tally = Tally()
         for line in self._lines(state):
             tally.add(line)
-        settled = sum(ledger.spent("session", session_id) for session_id in state.sessions())
         return _Run(
             state=state,
             runtime=runtime,
             ledger=ledger,
             report=report,
             tally=tally,
-            settled_usd=settled,
             done=sum(tally.counts.values()),
             total=len(self.tickets),
         )
 
+    def _settle(self, run: _Run) -> None:
+        """At the end: the whole run's report and totals, whichever workers worked it."""
+        run.report.rewrite(run.state.totals().settled_usd)
+        run.tally, run.waiting_ids = Tally(), []
+        for line in self._lines(run.state):
+            run.tally.add(line)
+            if line["status"] == "awaiting_approval":
+                run.waiting_ids.append(line["id"])
+        run.completed_here = run.state.completed_by() == run.state.worker.worker_id
+
     # --- scheduling ----------------------------------------------------------------
 
-    async def _work(self, run: _Run, group: Any, workers: anyio.CapacityLimiter) -> None:
-        """Every ticket not done, in ticket order: pending and interrupted ones run, paused
-        ones continue when decided and otherwise keep waiting."""
-        pages = run.state.work()
+    async def _work(self, run: _Run, group: Any, workers: anyio.Semaphore) -> None:
+        """Paused tickets continue when decided (and otherwise keep waiting); then every
+        ticket this worker can claim, in ticket order, until the run has none open."""
+        pages = run.state.paused()
         while (page := await anyio.to_thread.run_sync(next, pages, None)) is not None:
             for item in page:
-                if item.ticket_id not in self.by_id:
+                if item.ticket_id not in self.by_id or item.outcome is None:
                     continue
-                paused = item.status == "paused" and item.outcome is not None
-                if paused and not await run.runtime.io(
-                    self._decided, run.runtime.store, item.outcome
-                ):
-                    run.waiting[item.ticket_id] = item.outcome  # type: ignore[assignment]
+                if not await run.runtime.io(self._decided, run.runtime.store, item.outcome):
+                    run.waiting[item.ticket_id] = item.outcome
                     continue
-                await self._start(run, group, workers, item)
+                await self._continue(run, group, workers, item.ticket_id)
+        reservation, run_cap = self.options.reservation(), self.options.max_cost
+        claim = functools.partial(
+            run.state.claim, self.lease_s, reservation=reservation, run_cap=run_cap
+        )
+        while True:
+            await workers.acquire()
+            item = await self._claim(run, claim)
+            if item is not None:
+                await self._launch(run, group, workers, item)
+                continue
+            workers.release()
+            if not run.in_flight and not await anyio.to_thread.run_sync(run.state.open_elsewhere):
+                return
+            # Others hold tickets: one may finish, or its worker die and its lease run out.
+            await self._changed_or(run, OTHERS_POLL_S)
 
-    async def _stay_up(self, run: _Run, group: Any, workers: anyio.CapacityLimiter) -> None:
+    async def _claim(self, run: _Run, claim: Callable[[], Item | str | None]) -> Item | None:
+        """A claimed ticket (or None), waiting while the run's cap admits none."""
+        while (got := await anyio.to_thread.run_sync(claim)) == "wait":
+            await self._changed_or(run, OTHERS_POLL_S)
+        return got  # type: ignore[return-value]
+
+    async def _changed_or(self, run: _Run, timeout_s: float) -> None:
+        """Until a ticket of this worker settles, or `timeout_s` (others' news is in the store)."""
+        with anyio.move_on_after(timeout_s):
+            async with run.changed:
+                await run.changed.wait()
+
+    async def _renew_leases(self, state: BatchState) -> None:
+        """Keep this worker's claims alive; a worker that stops renewing loses them."""
+        from opscopilot.store import StoreError
+
+        while True:
+            await anyio.sleep(self.lease_s / 5)
+            try:
+                await anyio.to_thread.run_sync(state.renew, self.lease_s)
+            except StoreError:
+                pass  # a busy or unreachable store: the next renewal tries again within the lease
+
+    async def _stay_up(self, run: _Run, group: Any, workers: anyio.Semaphore) -> None:
         """Keep the run alive while tickets wait, continuing each as its approvals are decided."""
         store = run.runtime.store
         told: list[str] = []
@@ -262,9 +333,8 @@ class BatchRunner:
                 if await run.runtime.io(self._decided, store, line)
             ]
             for ticket_id in ready:
-                line = run.waiting.pop(ticket_id)
-                item = Item(ticket_id, 0, "paused", line.get("session_id"), line)
-                await self._start(run, group, workers, item)
+                run.waiting.pop(ticket_id)
+                await self._continue(run, group, workers, ticket_id)
             if not ready:
                 waiting = sorted(run.waiting, key=self.order.__getitem__)
                 if waiting != told and not run.in_flight and self.on_wait is not None:
@@ -281,45 +351,75 @@ class BatchRunner:
                 return False
         return True
 
-    async def _start(
-        self, run: _Run, group: Any, workers: anyio.CapacityLimiter, item: Item
+    async def _continue(
+        self, run: _Run, group: Any, workers: anyio.Semaphore, ticket_id: str
     ) -> None:
-        await workers.acquire_on_behalf_of(item.ticket_id)
-        if item.session_id is not None:
-            # It counts by its reservation while in flight, no longer by what it spent.
-            run.settled_usd -= await anyio.to_thread.run_sync(
-                run.ledger.spent, "session", item.session_id
-            )
-        cap = await self._admit(item, run)
-        if cap == "skip":
-            workers.release_on_behalf_of(item.ticket_id)
-            if item.session_id is not None:
-                run.settled_usd += await anyio.to_thread.run_sync(
-                    run.ledger.spent, "session", item.session_id
-                )
-            line = skipped_line(self.by_id[item.ticket_id])
-            await anyio.to_thread.run_sync(run.state.finished, item.ticket_id, line, self.clock())
-            await self._finished(run, item, line)
+        """Claim a decided paused ticket and continue it (unless another worker already has)."""
+        await workers.acquire()
+        claim = functools.partial(
+            run.state.claim_paused,
+            ticket_id,
+            self.lease_s,
+            reservation=self.options.reservation(),
+            run_cap=self.options.max_cost,
+        )
+        item = await self._claim(run, claim)
+        if item is None:
+            workers.release()
             return
-        run.in_flight[item.ticket_id] = cap  # type: ignore[assignment]
-        group.start_soon(self._one, run, workers, item, cap)
+        await self._launch(run, group, workers, item)
 
-    async def _one(
-        self, run: _Run, workers: anyio.CapacityLimiter, item: Item, cap: float | None
-    ) -> None:
-        line: dict[str, Any] | None = None
+    async def _launch(self, run: _Run, group: Any, workers: anyio.Semaphore, item: Item) -> None:
+        """Start a claimed ticket, or record it skipped when the run's cap is spent."""
+        ticket = self.by_id.get(item.ticket_id)
+        if ticket is None:  # the run knew it; this tickets file no longer holds it
+            await anyio.to_thread.run_sync(run.state.forget, item.ticket_id)
+            workers.release()
+            return
+        if item.skip:  # the run's cap is spent, and nothing runs anywhere that could free it
+            line = skipped_line(ticket)
+            spent = 0.0
+            if item.session_id is not None:
+                spent = await anyio.to_thread.run_sync(run.ledger.spent, "session", item.session_id)
+            held = await anyio.to_thread.run_sync(
+                run.state.finished, item.ticket_id, line, self.clock(), spent
+            )
+            workers.release()
+            if held:
+                await self._finished(run, item, line)
+            return
+        run.in_flight[item.ticket_id] = item.reservation
+        group.start_soon(self._one, run, workers, item)
+
+    async def _one(self, run: _Run, workers: anyio.Semaphore, item: Item) -> None:
         try:
-            line = await self._ticket(run, item, cap)
-        finally:
+            line = await self._ticket_when_free(run, item)
             spent = 0.0
             if item.session_id is not None:  # written down by `_ticket` before its turn began
                 spent = await anyio.to_thread.run_sync(run.ledger.spent, "session", item.session_id)
+            held = await anyio.to_thread.run_sync(
+                run.state.finished, item.ticket_id, line, self.clock(), spent
+            )
+        finally:
             async with run.changed:
-                run.settled_usd += spent
                 run.in_flight.pop(item.ticket_id, None)
                 run.changed.notify_all()
-            workers.release_on_behalf_of(item.ticket_id)
-        await self._finished(run, item, line)
+            workers.release()
+        if held:  # else another worker took it over while this one was presumed dead
+            await self._finished(run, item, line)
+
+    async def _ticket_when_free(self, run: _Run, item: Item) -> dict[str, Any]:
+        """Work the ticket; a turn still driven by a worker presumed dead (its own lease on
+        the turn has not run out yet) is waited for, never driven twice."""
+        from opscopilot.runtime import RuntimeFailure
+
+        while True:
+            try:
+                return await self._ticket(run, item, item.reservation)
+            except RuntimeFailure as exc:
+                if exc.kind != "owned":
+                    raise
+            await anyio.sleep(OWNED_RETRY_S)
 
     async def _finished(self, run: _Run, item: Item, line: dict[str, Any]) -> None:
         continued = item.status == "paused"
@@ -334,7 +434,8 @@ class BatchRunner:
             run.waiting[item.ticket_id] = line
         async with run.changed:
             run.changed.notify_all()
-        await anyio.to_thread.run_sync(run.report.append, line, run.settled_usd)
+        spent = await anyio.to_thread.run_sync(run.state.totals)
+        await anyio.to_thread.run_sync(run.report.append, line, spent.settled_usd)
         if self.on_progress is not None:
             self.on_progress(
                 Progress(
@@ -348,21 +449,6 @@ class BatchRunner:
                     run_unpriced=run.tally.unpriced,
                 )
             )
-
-    async def _admit(self, item: Item, run: _Run) -> float | str | None:
-        """The cap this ticket runs under, or "skip" when the run's budget is spent."""
-        run_cap = self.options.max_cost
-        reservation = self.options.reservation()
-        if run_cap is None:
-            return reservation
-        async with run.changed:
-            while True:
-                remaining = run_cap - run.committed()
-                if reservation is not None and remaining + _EPSILON >= reservation:
-                    return reservation
-                if not run.in_flight:
-                    return remaining if remaining > _EPSILON else "skip"
-                await run.changed.wait()
 
     # --- one ticket ----------------------------------------------------------------
 
@@ -401,11 +487,7 @@ class BatchRunner:
         if outcome.status == "cut_off" and not spent_tokens and self.options.max_cost is not None:
             # Refused before its first token: what the run's cap left could not pay for a
             # call, so this ticket was never worked, not cut off while working.
-            line = {**skipped_line(ticket), "session_id": session_id, "turn_id": outcome.turn_id}
-            await anyio.to_thread.run_sync(state.finished, ticket.id, line, self.clock())
-            return line
+            return {**skipped_line(ticket), "session_id": session_id, "turn_id": outcome.turn_id}
         messages = await runtime.io(store.messages, session_id, turn_id=outcome.turn_id)
         answers = [m.text for m in messages if m.role == "assistant" and m.text.strip()]
-        line = ticket_line(ticket, outcome, cost, final_answer=answers[-1] if answers else "")
-        await anyio.to_thread.run_sync(state.finished, ticket.id, line, self.clock())
-        return line
+        return ticket_line(ticket, outcome, cost, final_answer=answers[-1] if answers else "")

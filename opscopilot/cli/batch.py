@@ -1,4 +1,6 @@
-"""`opscopilot batch TICKETS.jsonl`: incident tickets worked through unattended, restartable."""
+"""`opscopilot batch TICKETS.jsonl`: incident tickets worked through unattended, restartable,
+by one worker or several (`--run NAME` on any hosts sharing a store); `opscopilot batch
+report NAME` writes a run's report from the store."""
 
 from __future__ import annotations
 
@@ -10,7 +12,22 @@ import click
 APPROVE_MODES = ("ask", "read-only", "all", "none")
 
 
-@click.command()
+class _BatchCommand(click.Command):
+    """`batch TICKETS.jsonl …`, and `batch report NAME` (a tickets file named `report`:
+    `batch ./report`)."""
+
+    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def]
+        if args and args[0] == "report":
+            return batch_report.make_context("batch report", args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> object:
+        if ctx.command is not self:
+            return ctx.command.invoke(ctx)
+        return super().invoke(ctx)
+
+
+@click.command(cls=_BatchCommand)
 @click.argument("tickets", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option(
     "--sample",
@@ -41,6 +58,13 @@ APPROVE_MODES = ("ask", "read-only", "all", "none")
     help="With --approve ask|none: stay up while tickets wait for approval and continue "
     "each as soon as its approvals are decided (from any terminal).",
 )
+@click.option(
+    "--run",
+    "run_name",
+    metavar="NAME",
+    help="Work the run NAME together with every other `batch --run NAME` on this store "
+    "(other hosts too, on a team store): each ticket is worked once, by one of them.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def batch(
     tickets: Path | None,
@@ -52,12 +76,17 @@ def batch(
     max_cost_per_ticket: float | None,
     approve: str,
     wait: bool,
+    run_name: str | None,
     quiet: bool,
 ) -> None:
     """Work through incident tickets (JSONL: id, title, body, optional severity, service,
     attachments). Killed and started again with the same command, it continues where it
     stopped: finished tickets are not redone and no tool runs twice. Tickets paused for an
     approval continue once it is decided (run the same command again, or use --wait).
+
+    With --run NAME, workers started on several hosts (one store URL) share the run; each
+    stays until no ticket is open and writes the whole report. `opscopilot batch report
+    NAME [-o FILE]` writes a run's report from the store at any time.
 
     Exit code: 0 all handled, 1 a ticket failed, 3 a ticket waits for approval, 4 the
     budget stopped work.
@@ -66,6 +95,7 @@ def batch(
 
     from opscopilot import config
     from opscopilot.batch.runner import BatchOptions, BatchRunner, Progress
+    from opscopilot.batch.state import RunMismatch
     from opscopilot.batch.tickets import TicketError
     from opscopilot.money import money, money_total
     from opscopilot.store import StoreError
@@ -105,13 +135,23 @@ def batch(
 
     try:
         runner = BatchRunner(
-            tickets, report, options, on_progress=progress, wait=wait, on_wait=waiting
+            tickets,
+            report,
+            options,
+            on_progress=progress,
+            wait=wait,
+            on_wait=waiting,
+            run_name=run_name,
+            lease_s=_lease_s(),
         )
-    except TicketError as exc:
+    except (TicketError, config.ConfigError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     try:
         result = anyio.run(runner.run)
+    except RunMismatch as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     except (StoreError, config.ConfigError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -127,3 +167,42 @@ def batch(
     if result.waiting:
         click.echo(f"waiting for approval: {', '.join(result.waiting)}")
     sys.exit(result.exit_code)
+
+
+def _lease_s() -> float:
+    """`[batch] lease_s`: how long a silent worker keeps its tickets before others take them."""
+    from opscopilot import config
+    from opscopilot.batch.state import LEASE_S
+
+    value = config.section("batch").get("lease_s", LEASE_S)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise config.ConfigError(f"{config.config_path()}: [batch] lease_s must be a positive number")
+    return float(value)
+
+
+@click.command()
+@click.argument("name")
+@click.option(
+    "-o",
+    "--output",
+    "report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Report (JSONL, with a .md summary beside it). Default: the run's own report path.",
+)
+def batch_report(name: str, report: Path | None) -> None:
+    """Write the report of run NAME (a `--run` name, or a run id b-…) from the store, whichever
+    workers worked it: one line per ticket settled so far, in ticket order."""
+    from opscopilot.batch.report import write_run_report
+    from opscopilot.store import StoreError
+
+    try:
+        written = write_run_report(name, report)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2 if exc.kind == "not_found" else 1)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(written.counts.items()))
+    still = f" · {written.open} still open" if written.open else ""
+    click.echo(
+        f"{written.tickets} tickets · {counts or 'none settled'} · ${written.cost_usd:.4f}{still} · "
+        f"report {written.path} · summary {written.path.with_suffix('.md')}"
+    )

@@ -35,9 +35,9 @@ class TableCount:
 
 def migrate_all(conn: Connection) -> None:
     """Every migration track this opscopilot knows, brought up to date on `conn`."""
-    from opscopilot.batch.state import MIGRATIONS as BATCH_STEPS
     from opscopilot.governance.ledger import MIGRATIONS as LEDGER_STEPS
     from opscopilot.governance.ledger import TRACK as LEDGER_TRACK
+    from opscopilot.store.batch import MIGRATIONS as BATCH_STEPS
     from opscopilot.store.schema import CORE_STEPS, TRACK
 
     db.migrate(conn, TRACK, CORE_STEPS)
