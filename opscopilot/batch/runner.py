@@ -125,6 +125,21 @@ class BatchResult:
         return 0
 
 
+def _first_error(errors: BaseExceptionGroup) -> BaseException:
+    """The error a ticket's task failed with (a store error is one line for the operator),
+    not the task group that carried it; a group of several kinds stays a group."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [errors]
+    while pending:
+        error = pending.pop()
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        else:
+            leaves.append(error)
+    kinds = {type(error) for error in leaves}
+    return leaves[0] if len(kinds) == 1 else errors
+
+
 @dataclass
 class _Run:
     """What one worker keeps in memory: O(in flight + paused), not O(tickets)."""
@@ -208,13 +223,16 @@ class BatchRunner:
         try:
             run = await anyio.to_thread.run_sync(self._open, state, runtime, ledger, report)
             await anyio.to_thread.run_sync(lambda: report.rewrite(state.totals().settled_usd))
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._renew_leases, state)
-                workers = anyio.Semaphore(self.options.concurrency)
-                await self._work(run, group, workers)
-                if self.wait:
-                    await self._stay_up(run, group, workers)
-                group.cancel_scope.cancel()  # the lease renewal: nothing is held any more
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self._renew_leases, state)
+                    workers = anyio.Semaphore(self.options.concurrency)
+                    await self._work(run, group, workers)
+                    if self.wait:
+                        await self._stay_up(run, group, workers)
+                    group.cancel_scope.cancel()  # the lease renewal: nothing is held any more
+            except BaseExceptionGroup as errors:
+                raise _first_error(errors) from None
         finally:
             if run is not None:  # interrupted too (Ctrl-C while staying up): a whole report
                 with anyio.CancelScope(shield=True):
@@ -381,12 +399,12 @@ class BatchRunner:
             spent = 0.0
             if item.session_id is not None:
                 spent = await anyio.to_thread.run_sync(run.ledger.spent, "session", item.session_id)
-            held = await anyio.to_thread.run_sync(
+            settled = await anyio.to_thread.run_sync(
                 run.state.finished, item.ticket_id, line, self.clock(), spent
             )
             workers.release()
-            if held:
-                await self._finished(run, item, line)
+            if settled is not None:
+                await self._finished(run, item, line, settled)
             return
         run.in_flight[item.ticket_id] = item.reservation
         group.start_soon(self._one, run, workers, item)
@@ -397,7 +415,7 @@ class BatchRunner:
             spent = 0.0
             if item.session_id is not None:  # written down by `_ticket` before its turn began
                 spent = await anyio.to_thread.run_sync(run.ledger.spent, "session", item.session_id)
-            held = await anyio.to_thread.run_sync(
+            settled = await anyio.to_thread.run_sync(
                 run.state.finished, item.ticket_id, line, self.clock(), spent
             )
         finally:
@@ -405,8 +423,8 @@ class BatchRunner:
                 run.in_flight.pop(item.ticket_id, None)
                 run.changed.notify_all()
             workers.release()
-        if held:  # else another worker took it over while this one was presumed dead
-            await self._finished(run, item, line)
+        if settled is not None:  # else another worker took it over (this one was presumed dead)
+            await self._finished(run, item, line, settled)
 
     async def _ticket_when_free(self, run: _Run, item: Item) -> dict[str, Any]:
         """Work the ticket; a turn still driven by a worker presumed dead (its own lease on
@@ -421,12 +439,11 @@ class BatchRunner:
                     raise
             await anyio.sleep(OWNED_RETRY_S)
 
-    async def _finished(self, run: _Run, item: Item, line: dict[str, Any]) -> None:
+    async def _finished(self, run: _Run, item: Item, line: dict[str, Any], settled: int) -> None:
         continued = item.status == "paused"
         if item.outcome is not None:
             run.tally.remove(item.outcome)
-        else:
-            run.done += 1
+        run.done = settled  # the whole run's, every worker's tickets included
         run.tally.add(line)
         if continued:
             run.report.continued.append(item.ticket_id)

@@ -176,7 +176,9 @@ def _lease_s() -> float:
 
     value = config.section("batch").get("lease_s", LEASE_S)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise config.ConfigError(f"{config.config_path()}: [batch] lease_s must be a positive number")
+        raise config.ConfigError(
+            f"{config.config_path()}: [batch] lease_s must be a positive number"
+        )
     return float(value)
 
 

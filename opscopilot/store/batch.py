@@ -71,6 +71,7 @@ def _v3(db: Any) -> None:
     for column in (
         "name TEXT",
         "tickets_digest TEXT",
+        "settled INTEGER NOT NULL DEFAULT 0",
         "settled_usd REAL NOT NULL DEFAULT 0",
         "reserved_usd REAL NOT NULL DEFAULT 0",
         "completed_at REAL",
@@ -89,6 +90,10 @@ def _v3(db: Any) -> None:
     ):
         db.execute(f"ALTER TABLE batch_items ADD COLUMN {column}")
     db.execute("CREATE INDEX batch_items_status ON batch_items (run_id, status, ordinal)")
+    db.execute(
+        "UPDATE batch_runs SET settled = (SELECT COUNT(*) FROM batch_items WHERE "
+        "batch_items.run_id = batch_runs.id AND status IN ('done', 'paused'))"
+    )
 
 
 MIGRATIONS = [_v1, _v2, _v3]
@@ -391,7 +396,7 @@ class BatchState:
                 item.skip, admitted = True, 0.0
             item.reservation = admitted  # type: ignore[assignment]
             conn.execute(
-                "UPDATE batch_runs SET settled_usd = settled_usd - ?, "
+                "UPDATE batch_runs SET settled = settled - 1, settled_usd = settled_usd - ?, "
                 "reserved_usd = reserved_usd + ? WHERE id = ?",
                 [spent, admitted or 0.0, self.run_id],
             )
@@ -429,11 +434,12 @@ class BatchState:
 
     def finished(
         self, ticket_id: str, outcome: dict[str, Any], now: float, spent_usd: float = 0.0
-    ) -> bool:
+    ) -> int | None:
         """Record a claimed ticket's report line (`paused` when its turn waits for approval,
-        else `done`) and what its session spent; False when this worker no longer holds it
-        (it was taken over: the other worker reports it). When it was the run's last open
-        ticket, this worker is recorded as the one that completed the run."""
+        else `done`) and what its session spent; how many tickets of the run are settled now,
+        or None when this worker no longer holds it (it was taken over: the other worker
+        reports it). When it was the run's last open ticket, this worker is recorded as the
+        one that completed the run."""
         status = "paused" if outcome.get("status") == "awaiting_approval" else "done"
         with self._transaction(f"cannot record batch ticket {ticket_id}") as conn:
             row = conn.execute(
@@ -442,7 +448,7 @@ class BatchState:
                 [self.run_id, ticket_id, self.worker.worker_id],
             ).fetchone()
             if row is None:
-                return False
+                return None
             conn.execute(
                 "UPDATE batch_items SET status = ?, outcome = ?, finished_at = ?, "
                 "lease_until = NULL, spent_usd = ?, reservation = NULL, finished_by = ? "
@@ -457,18 +463,19 @@ class BatchState:
                     ticket_id,
                 ],
             )
-            conn.execute(
-                "UPDATE batch_runs SET settled_usd = settled_usd + ?, "
-                f"reserved_usd = {conn.greatest}(reserved_usd - ?, 0) WHERE id = ?",
+            (settled,) = conn.execute(
+                "UPDATE batch_runs SET settled = settled + 1, settled_usd = settled_usd + ?, "
+                f"reserved_usd = {conn.greatest}(reserved_usd - ?, 0) WHERE id = ? "
+                "RETURNING settled",
                 [spent_usd, row[0] or 0.0, self.run_id],
-            )
+            ).fetchone()
             if not self._open_rows(conn):
                 conn.execute(
                     "UPDATE batch_runs SET completed_at = ?, completed_by = ? "
                     "WHERE id = ? AND completed_at IS NULL",
                     [now, self.worker.worker_id, self.run_id],
                 )
-        return True
+        return int(settled)
 
     def forget(self, ticket_id: str) -> bool:
         """Drop a claimed ticket that the run's tickets file no longer holds (its session, if
