@@ -146,7 +146,7 @@ def single_worker_report(tmp_path: Path, tickets: Path, url: str, server: WireSe
     report = tmp_path / "single.jsonl"
     env = environment(tmp_path / "single-home", url, server)
     done = start(env, tickets, report, "--concurrency", "4", "-q")
-    out, _ = done.communicate(timeout=DEADLINE_S)
+    done.communicate(timeout=DEADLINE_S)
     assert done.returncode == 0, (report.parent / "single.stderr").read_text()[-2000:]
     return normalised(report)
 
