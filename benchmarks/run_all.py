@@ -75,6 +75,13 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
             "1",
         ],
     ),
+    # fanout: one batch run worked by 1, 2 and 4 workers on one PostgreSQL store
+    (
+        "batch_fanout",
+        "bench_batch_fanout.py",
+        [],
+        ["--tickets", "8", "--latency-ms", "100", "--rounds", "1"],
+    ),
     # longshift: a whole on-call shift (long TUI session, batch scaling, idle with pending)
     (
         "longshift",

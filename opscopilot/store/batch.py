@@ -109,6 +109,7 @@ class Item:
     reservation: float | None = None  # what it may spend while claimed (None: unbounded)
     takeover: bool = False  # claimed from a worker presumed dead
     skip: bool = False  # claimed, but the run's cap is spent: record it skipped
+    finished_at: float | None = None  # when its outcome was recorded (`items` only)
 
 
 @dataclass(frozen=True)
@@ -584,10 +585,14 @@ class BatchState:
     def items(self) -> list[Item]:
         """Every ticket of the run (tests and small tools; the runner streams `work`)."""
         rows = self._read(
-            f"SELECT {_ITEM_COLUMNS} FROM batch_items WHERE run_id = ? ORDER BY ordinal",
+            f"SELECT {_ITEM_COLUMNS}, finished_at FROM batch_items WHERE run_id = ? "
+            "ORDER BY ordinal",
             [self.run_id],
         )
-        return [_item(r) for r in rows]
+        items = [_item(r) for r in rows]
+        for item, row in zip(items, rows, strict=True):
+            item.finished_at = row[5]
+        return items
 
     def workers(self) -> dict[str, str | None]:
         """Which worker recorded each ticket's outcome (None: not finished), by ticket id."""

@@ -140,3 +140,21 @@ def test_team_store_benchmark_sees_every_approval_and_counts_every_ledger_write(
     assert result["visibility_ms"]["samples"] == 5
     assert result["ledger_writes_per_s"]["sqlite"] > 0
     assert result["ledger_writes_per_s"]["postgresql"] > 0
+
+
+def test_batch_fanout_benchmark_settles_every_ticket_once_with_each_worker_count(tmp_path: Path):
+    result = run_benchmark(
+        "bench_batch_fanout.py",
+        "--tickets",
+        "4",
+        "--latency-ms",
+        "10",
+        "--workers",
+        "1,2",
+        "--rounds",
+        "1",
+        results=tmp_path,
+    )
+    assert set(result["workers"]) == {"1", "2"} and result["tickets"] == 4
+    for figures in result["workers"].values():
+        assert len(figures["rounds"]) == 1 and figures["tickets_per_s"] > 0
