@@ -188,8 +188,9 @@ class BatchRunner:
     async def run(self) -> BatchResult:
         from opscopilot.governance.ledger import Ledger
         from opscopilot.runtime import Runtime
-        from opscopilot.store import Store
+        from opscopilot.store import Store, StoreError
 
+        failed = True
         if self.run_name is not None:
             run_id = named_run_key(self.run_name)
         else:
@@ -233,10 +234,19 @@ class BatchRunner:
                     group.cancel_scope.cancel()  # the lease renewal: nothing is held any more
             except BaseExceptionGroup as errors:
                 raise _first_error(errors) from None
+        except BaseException:
+            failed = True
+            raise
+        else:
+            failed = False
         finally:
             if run is not None:  # interrupted too (Ctrl-C while staying up): a whole report
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(self._settle, run)
+                    try:
+                        await anyio.to_thread.run_sync(self._settle, run)
+                    except StoreError:
+                        if not failed:  # else the error that stopped the run says more
+                            raise
             report.close()
             await runtime.aclose()
             runtime.store.close()

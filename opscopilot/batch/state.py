@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from opscopilot.store.batch import (
-    LEASE_S,
     MIGRATIONS,
     BatchState,
-    Item,
     RunMismatch,
     Totals,
-    Worker,
     named_run_key,
     run_key,
 )
+from opscopilot.store.batch_claims import LEASE_S, Item, Worker
 
 __all__ = [
     "LEASE_S",

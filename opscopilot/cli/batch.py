@@ -162,6 +162,8 @@ def batch(
         f"report {report} · "
         f"summary {summary}"
     )
+    if run_name is not None and result.completed_here:
+        click.echo(f"run {run_name}: completed here (this worker settled its last ticket)")
     if result.continued:
         click.echo(f"continued after a decision: {', '.join(result.continued)}")
     if result.waiting:

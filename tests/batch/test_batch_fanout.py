@@ -171,11 +171,14 @@ def fan_out_with_two_kills(tmp_path: Path, count: int, url: str, single_url: str
     c2 = start(envs["c"], tickets, tmp_path / "c.jsonl", *run, prefix=prefix)
     interrupted += kill_mid_ticket(store, c2)
     assert interrupted, "no kill caught a ticket in flight"
+    completed_here = 0
     for name, worker in workers.items():
         out, _ = worker.communicate(timeout=DEADLINE_S)
         stderr = (tmp_path / f"{name}.stderr").read_text()
         assert worker.returncode == 0, stderr[-2000:]
         assert f"{count} tickets · {count} completed" in out
+        completed_here += "run night: completed here" in out
+    assert completed_here == 1  # one worker settled the last ticket
 
     # Every worker that finished wrote the whole run's report, equal to the single worker's.
     for name in "ab":
@@ -241,3 +244,13 @@ def test_the_120_ticket_sample_by_three_workers_one_killed_twice(
 ):
     single = f"sqlite:///{tmp_path / 'single.db'}"
     fan_out_with_two_kills(tmp_path, 120, postgres_server.new_database(), single, ticket_model)
+
+
+def test_the_report_of_an_unknown_run_is_one_line_and_exit_2(tmp_path: Path):
+    env = {**os.environ, "OPSCOPILOT_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-m", "opscopilot", "batch", "report", "no-such-run"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: no batch run 'no-such-run' in this store"

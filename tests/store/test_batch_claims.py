@@ -160,3 +160,21 @@ def test_a_named_run_is_joined_only_with_the_same_tickets(store_url: str):
     opened(store_url, "w-a").close()
     with pytest.raises(RunMismatch, match="started with other tickets"):
         opened(store_url, "w-b", IDS[:3])
+
+
+def test_workers_opening_one_run_at_once_all_join_it(store_url: str):
+    created: list[bool] = []
+
+    def join(name: str) -> None:
+        s = state(store_url, name)
+        try:
+            created.append(s.open_run(Path("t.jsonl"), Path("r.jsonl"), {}, IDS, 0.0, name="night"))
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=join, args=(f"w-{n}",)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(created) == [False] * 5 + [True]
