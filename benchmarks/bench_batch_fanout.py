@@ -13,8 +13,8 @@ the last one's exit (start-up included), and in the steady state (first to last 
 finished, from the store). Medians; ratios against 1 worker of the same run. Every round
 checks that each ticket was settled exactly once.
 
-Usage: python benchmarks/bench_batch_fanout.py [--tickets 40] [--latency-ms 250]
-       [--concurrency 1] [--workers 1,2,4] [--rounds 3]
+Usage: python benchmarks/bench_batch_fanout.py [--tickets 80] [--latency-ms 250]
+       [--concurrency 1] [--workers 1,2,4] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -104,11 +104,11 @@ def one_round(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tickets", type=int, default=40, help="at most the sample's 120")
+    parser.add_argument("--tickets", type=int, default=80, help="at most the sample's 120")
     parser.add_argument("--latency-ms", type=float, default=250.0, help="per model reply")
     parser.add_argument("--concurrency", type=int, default=1, help="tickets per worker at once")
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
 

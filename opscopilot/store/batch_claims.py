@@ -93,26 +93,31 @@ class ClaimsMixin:
                 return None
             item = _item(row)
             item.takeover = takeover
-            settled, reserved = conn.execute(
-                f"SELECT settled_usd, reserved_usd FROM batch_runs WHERE id = ?{conn.for_update}",
-                [self.run_id],
-            ).fetchone()
+            counted: float | None = None  # what the run's reservations hold for it
             if takeover:
                 # Its reservation is still counted; the new worker inherits it.
-                item.reservation = row[5]
+                counted = row[5]
+                item.reservation = counted if counted is not None else reservation
+            elif run_cap is None:
+                item.reservation = reservation  # no run cap: nothing to count it against
             else:
+                settled, reserved = conn.execute(
+                    "SELECT settled_usd, reserved_usd FROM batch_runs "
+                    f"WHERE id = ?{conn.for_update}",
+                    [self.run_id],
+                ).fetchone()
                 admitted = _admit(run_cap, reservation, float(settled), float(reserved))
                 if admitted == "wait":
                     return "wait"
                 if admitted == "skip":
                     item.skip, admitted = True, None
-                item.reservation = admitted  # type: ignore[assignment]
-                if admitted is not None:
+                item.reservation = counted = admitted  # type: ignore[assignment]
+                if counted is not None:
                     conn.execute(
                         "UPDATE batch_runs SET reserved_usd = reserved_usd + ? WHERE id = ?",
-                        [admitted, self.run_id],
+                        [counted, self.run_id],
                     )
-            self._hold(conn, item, now, lease_s)
+            self._hold(conn, item, now, lease_s, counted)
             return item
 
     def _free_row(self, conn: Connection, now: float) -> tuple[Any, bool]:
@@ -145,7 +150,9 @@ class ClaimsMixin:
         ).fetchone()
         return row, False
 
-    def _hold(self, conn: Connection, item: Item, now: float, lease_s: float) -> None:
+    def _hold(
+        self, conn: Connection, item: Item, now: float, lease_s: float, counted: float | None
+    ) -> None:
         conn.execute(
             "UPDATE batch_items SET status = 'running', worker = ?, worker_host = ?, "
             "worker_pid = ?, lease_until = ?, claims = claims + 1, reservation = ? "
@@ -155,7 +162,7 @@ class ClaimsMixin:
                 self.worker.host,
                 self.worker.pid,
                 now + lease_s,
-                item.reservation,
+                counted,
                 self.run_id,
                 item.ticket_id,
             ],
@@ -192,16 +199,17 @@ class ClaimsMixin:
             if admitted == "skip":
                 item.skip, admitted = True, 0.0
             item.reservation = admitted  # type: ignore[assignment]
+            counted = admitted if run_cap is not None else None
             conn.execute(
                 "UPDATE batch_runs SET settled = settled - 1, settled_usd = settled_usd - ?, "
                 "reserved_usd = reserved_usd + ? WHERE id = ?",
-                [spent, admitted or 0.0, self.run_id],
+                [spent, counted or 0.0, self.run_id],
             )
             conn.execute(
                 "UPDATE batch_items SET spent_usd = 0 WHERE run_id = ? AND ticket_id = ?",
                 [self.run_id, ticket_id],
             )
-            self._hold(conn, item, self._now(conn), lease_s)
+            self._hold(conn, item, self._now(conn), lease_s, counted)
             return item
 
     def renew(self, lease_s: float = LEASE_S) -> set[str]:
