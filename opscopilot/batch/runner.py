@@ -42,7 +42,7 @@ from opscopilot.batch.state import LEASE_S, BatchState, Item, Worker, named_run_
 from opscopilot.batch.tickets import Ticket, load_tickets, ticket_prompt
 
 DECISION_POLL_S = 0.5  # how often a staying-up run looks for decisions without a change signal
-OTHERS_POLL_S = 0.5  # how often an idle worker looks whether others' tickets settled or expired
+OTHERS_POLL_S = 0.25  # how often an idle worker looks whether others' tickets settled or expired
 OWNED_RETRY_S = 1.0  # how often a taken-over turn is tried while its old owner's claim lasts
 
 
