@@ -146,9 +146,17 @@ def single_worker_report(tmp_path: Path, tickets: Path, url: str, server: WireSe
     report = tmp_path / "single.jsonl"
     env = environment(tmp_path / "single-home", url, server)
     done = start(env, tickets, report, "--concurrency", "4", "-q")
-    done.communicate(timeout=DEADLINE_S)
-    assert done.returncode == 0, (report.parent / "single.stderr").read_text()[-2000:]
+    out, _ = done.communicate(timeout=DEADLINE_S)
+    assert done.returncode == 0, why(out, report)
     return normalised(report)
+
+
+def why(out: str, report: Path) -> str:
+    """What a worker that failed said, and its report's lines that did not complete."""
+    stderr = report.with_suffix(".stderr").read_text()[-1500:]
+    lines = report.read_text().splitlines() if report.exists() else []
+    failed = [line[:600] for line in lines if '"status": "completed"' not in line]
+    return "\n".join([out[-500:], stderr, *failed[:3]])
 
 
 def fan_out_with_two_kills(tmp_path: Path, count: int, url: str, single_url: str, server):
@@ -174,8 +182,7 @@ def fan_out_with_two_kills(tmp_path: Path, count: int, url: str, single_url: str
     completed_here = 0
     for name, worker in workers.items():
         out, _ = worker.communicate(timeout=DEADLINE_S)
-        stderr = (tmp_path / f"{name}.stderr").read_text()
-        assert worker.returncode == 0, stderr[-2000:]
+        assert worker.returncode == 0, why(out, tmp_path / f"{name}.jsonl")
         assert f"{count} tickets · {count} completed" in out
         completed_here += "run night: completed here" in out
     assert completed_here == 1  # one worker settled the last ticket
