@@ -244,6 +244,7 @@ class WrittenReport:
     path: Path
     counts: Counter[str] = field(default_factory=Counter)
     cost_usd: float = 0.0
+    unpriced: int = 0  # lines whose cost is unknown (their model has no price)
     open: int = 0  # tickets not settled yet (pending, or being worked)
 
     @property
@@ -279,6 +280,7 @@ def write_run_report(name: str, path: Path | None = None) -> WrittenReport:
         for line in state.outcomes():
             written.counts[line["status"]] += 1
             written.cost_usd += line.get("cost_usd") or 0.0
+            written.unpriced += line.get("cost_usd", 0.0) is None
         written.open = state.open_count()
         return written
     finally:

@@ -197,6 +197,7 @@ def batch_report(name: str, report: Path | None) -> None:
     """Write the report of run NAME (a `--run` name, or a run id b-…) from the store, whichever
     workers worked it: one line per ticket settled so far, in ticket order."""
     from opscopilot.batch.report import write_run_report
+    from opscopilot.money import money_total
     from opscopilot.store import StoreError
 
     try:
@@ -207,6 +208,7 @@ def batch_report(name: str, report: Path | None) -> None:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(written.counts.items()))
     still = f" · {written.open} still open" if written.open else ""
     click.echo(
-        f"{written.tickets} tickets · {counts or 'none settled'} · ${written.cost_usd:.4f}{still} · "
+        f"{written.tickets} tickets · {counts or 'none settled'} · "
+        f"{money_total(written.cost_usd, written.unpriced)}{still} · "
         f"report {written.path} · summary {written.path.with_suffix('.md')}"
     )
