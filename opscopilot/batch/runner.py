@@ -125,6 +125,10 @@ class BatchResult:
         return 0
 
 
+class _Lost(Exception):
+    """This worker's claim on a ticket was taken over (it was presumed dead)."""
+
+
 def _first_error(errors: BaseExceptionGroup) -> BaseException:
     """The error a ticket's task failed with (a store error is one line for the operator),
     not the task group that carried it; a group of several kinds stays a group."""
@@ -420,6 +424,8 @@ class BatchRunner:
         group.start_soon(self._one, run, workers, item)
 
     async def _one(self, run: _Run, workers: anyio.Semaphore, item: Item) -> None:
+        line: dict[str, Any] | None = None
+        settled: int | None = None
         try:
             line = await self._ticket_when_free(run, item)
             spent = 0.0
@@ -428,12 +434,14 @@ class BatchRunner:
             settled = await anyio.to_thread.run_sync(
                 run.state.finished, item.ticket_id, line, self.clock(), spent
             )
+        except _Lost:
+            pass  # taken over before its turn began: the other worker works it
         finally:
             async with run.changed:
                 run.in_flight.pop(item.ticket_id, None)
                 run.changed.notify_all()
             workers.release()
-        if settled is not None:  # else another worker took it over (this one was presumed dead)
+        if line is not None and settled is not None:  # else another worker took it over
             await self._finished(run, item, line, settled)
 
     async def _ticket_when_free(self, run: _Run, item: Item) -> dict[str, Any]:
@@ -485,7 +493,8 @@ class BatchRunner:
         store = runtime.store
         session_id = item.session_id or f"s-{state.run_id[2:]}-{ticket.id}"
         if item.session_id is None:
-            await anyio.to_thread.run_sync(state.started, ticket.id, session_id)
+            if not await anyio.to_thread.run_sync(state.started, ticket.id, session_id):
+                raise _Lost(ticket.id)
             item.session_id = session_id
         if await runtime.io(store.get_session, session_id) is None:
             await runtime.io(

@@ -228,14 +228,16 @@ class ClaimsMixin:
             ).fetchall()
         return {row[0] for row in rows}
 
-    def started(self, ticket_id: str, session_id: str) -> None:
-        """Write down the session a claimed ticket's turn will run in, before it starts."""
+    def started(self, ticket_id: str, session_id: str) -> bool:
+        """Write down the session a claimed ticket's turn will run in, before it starts;
+        False when this worker no longer holds the ticket (it must not start the turn)."""
         with self._transaction(f"cannot start batch ticket {ticket_id}") as conn:
-            conn.execute(
+            cursor = conn.execute(
                 "UPDATE batch_items SET session_id = ? WHERE run_id = ? AND ticket_id = ? "
-                "AND worker = ?",
+                "AND worker = ? AND status = 'running'",
                 [session_id, self.run_id, ticket_id, self.worker.worker_id],
             )
+            return cursor.rowcount == 1
 
     def finished(
         self, ticket_id: str, outcome: dict[str, Any], now: float, spent_usd: float = 0.0

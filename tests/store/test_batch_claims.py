@@ -91,7 +91,7 @@ def test_a_worker_whose_lease_runs_out_loses_its_ticket_and_cannot_report_it(sto
     near = opened(store_url, "w-near", IDS[:2])
     held = far.claim(lease_s=0.3)
     assert isinstance(held, Item) and held.ticket_id == "T-0"
-    far.started("T-0", "s-night-T-0")
+    assert far.started("T-0", "s-night-T-0")
     assert far.renew(lease_s=0.3) == {"T-0"}
     taken = near.claim()
     assert isinstance(taken, Item) and taken.ticket_id == "T-1"  # T-0 is still held
@@ -101,6 +101,7 @@ def test_a_worker_whose_lease_runs_out_loses_its_ticket_and_cannot_report_it(sto
     assert isinstance(again, Item)
     assert (again.ticket_id, again.takeover, again.session_id) == ("T-0", True, "s-night-T-0")
     assert far.renew() == set()  # told it holds nothing any more
+    assert not far.started("T-0", "s-night-T-0")  # so it must not start a turn for it
     assert far.finished("T-0", line("T-0", cost=9.0), 2.0) is None  # its late outcome dropped
     assert near.finished("T-0", line("T-0"), 2.0) == 2
     assert {o["id"]: o["cost_usd"] for o in near.outcomes()} == {"T-0": 0.001, "T-1": 0.001}
