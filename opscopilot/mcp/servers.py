@@ -51,6 +51,7 @@ class McpServers:
         self._restarted: set[str] = set()  # restarts after a death this turn
         self._died: set[str] = set()  # were ready, then broke
         self._starting: dict[str, asyncio.Task[None]] = {}
+        self._deferred: set[str] = set()  # to start once the model call is under way
         self._notices: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tools: list[Any] | None = None
@@ -69,17 +70,26 @@ class McpServers:
     async def prepare(self, turn_id: str, *, live: bool = True) -> list[str]:
         """Start what this turn may start, all at once, in the background; the lines the
         operator should see. With `live`, wait until every start is over (a call's risk is
-        judged on the live listing); without, wait only for servers whose tools are unknown
-        (no earlier listing), so a model call can begin while the servers come up."""
+        judged on the live listing). Without, start and wait for only the servers whose
+        tools are unknown (no earlier listing); those with a kept listing start when
+        `start_deferred` says the model call is under way, so that neither its request nor
+        the servers' own start (a second of CPU each for a Python server) waits on the other."""
         loop = self._bind_loop()
         if turn_id != self._turn:
             self._turn = turn_id
             self._started.clear()
             self._restarted.clear()
         for conn in self.connections.values():
-            if conn.name not in self._starting and self._may_start(conn):
+            if conn.name in self._starting or conn.name in self._deferred:
+                continue
+            if self._may_start(conn):
                 conn.state, conn.problem = "starting", None
-                self._starting[conn.name] = loop.create_task(self._start(conn))
+                if live or not conn.tools:
+                    self._starting[conn.name] = loop.create_task(self._start(conn))
+                else:
+                    self._deferred.add(conn.name)
+        if live:
+            self.start_deferred()
         waiting = [
             task
             for name, task in self._starting.items()
@@ -97,6 +107,16 @@ class McpServers:
                 self._died.discard(name)
         notices, self._notices = self._notices, []
         return notices
+
+    def start_deferred(self) -> None:
+        """Start the servers a kept listing let the model call begin without (the runtime
+        calls this once the model is answering); at once, in the background."""
+        if not self._deferred or self._loop is None:
+            return
+        for name, conn in self.connections.items():
+            if name in self._deferred:
+                self._starting[name] = self._loop.create_task(self._start(conn))
+        self._deferred.clear()
 
     async def _start(self, conn: ServerConnection) -> None:
         if conn.config.url:
@@ -136,6 +156,7 @@ class McpServers:
                 self.connections[name] = fresh
             self._died.clear()
             self._starting.clear()
+            self._deferred.clear()
             self._turn = None
         self._loop = loop
         return loop

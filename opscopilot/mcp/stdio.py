@@ -231,15 +231,15 @@ class StdioSession:
 
     # --- the end ----------------------------------------------------------------------
 
-    async def aclose(self) -> None:
-        """Close stdin, give the server CLOSE_GRACE_S to exit, then SIGTERM and SIGKILL its
+    async def aclose(self, grace_s: float = CLOSE_GRACE_S) -> None:
+        """Close stdin, give the server `grace_s` to exit, then SIGTERM and SIGKILL its
         process group (the MCP lifecycle's shutdown for stdio)."""
         self._close("Connection closed")
         stdin = self.process.stdin
         if stdin is not None:
             with contextlib.suppress(OSError, RuntimeError):
                 stdin.close()
-        if not await self._exited_within(CLOSE_GRACE_S):
+        if not await self._exited_within(grace_s):
             for sig, grace in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, KILL_GRACE_S)):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self.process.pid, sig)
@@ -288,12 +288,16 @@ async def stdio_session(
         limit=LINE_LIMIT,
     )
     session = StdioSession(process)
+    initialized = False
     try:
         await session.initialize("opscopilot", client_version)
+        initialized = True
         yield session
     finally:
+        # A server stopped before it answered `initialize` has nothing to finish: no grace.
         # Stopping must finish even when the host task is cancelled, or the server lingers.
-        closing = asyncio.get_running_loop().create_task(session.aclose())
+        grace = CLOSE_GRACE_S if initialized else 0.0
+        closing = asyncio.get_running_loop().create_task(session.aclose(grace))
         try:
             await asyncio.shield(closing)
         except asyncio.CancelledError:

@@ -177,9 +177,13 @@ class ModelCaller:
             client = governed_client_for(shared, live, call_id)
         events: AsyncIterator[Any] = client.stream(chain, request)
         tagged = _tagger(state.session_id, state.turn_id, self.clock)
+        answering = False
         try:
             async for item in events:
                 kind = item.type
+                if not answering and kind != "attempt":
+                    answering = True
+                    self.toolbox.model_call_under_way()
                 if kind == "attempt":
                     spec = ModelSpec(provider=item.provider, model=item.model)
                     price, simulated = price_for(spec)

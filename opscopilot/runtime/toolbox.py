@@ -70,6 +70,12 @@ class Toolbox:
             )
         self.registry.set_extra(servers.tools())
 
+    def model_call_under_way(self) -> None:
+        """The model is answering: start the MCP servers whose kept listing let this call
+        begin without them (started earlier, they would compete with its request for CPU)."""
+        if self._mcp:
+            self._mcp.start_deferred()
+
     def specs(self) -> list[ToolSpec]:
         return list(self.registry.specs())
 

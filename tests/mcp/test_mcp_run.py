@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from opscopilot.store import Store
-from tests.runtime.support import cli_env, opscopilot
+from tests.runtime.support import CHAT_PATH, cli_env, opscopilot, text_reply, tool_call_reply
+from tests.support.wire_server import RecordedRequest, Reply
 
 from .support import ops_server, script_model, tool_messages, write_mcp_config
 
@@ -139,3 +140,31 @@ def test_a_crash_is_one_line_the_server_restarts_once_and_the_turn_goes_on(
         for t in wire_server.requests_to("/v1/chat/completions")[0].json()["tools"]
     }
     assert "slow__hang" in offered and "slow__disk_usage" not in offered  # enabled_tools
+
+
+def test_with_a_kept_listing_the_first_model_request_leaves_before_any_server_starts(
+    wire_server, isolated_home: Path
+) -> None:
+    starts = isolated_home / "starts.log"
+    table = {"env": {"OPS_SERVER_STARTS": str(starts)}, "enabled_tools": ["disk_usage"]}
+    write_mcp_config(isolated_home, {"a": ops_server(**table), "b": ops_server(**table)})
+    started_at_first_request: list[int] = []
+
+    def answer(request: RecordedRequest) -> Reply:
+        if not any(m["role"] == "tool" for m in request.json()["messages"]):
+            started_at_first_request.append(len(starts.read_text().splitlines()))
+            return tool_call_reply(("call_1", "b__disk_usage", {"mount": "/srv"}))
+        return text_reply("The disk is 91% used.")
+
+    wire_server.handle(CHAT_PATH, answer)
+    env = cli_env(isolated_home, wire_server)
+    first = opscopilot("run", "is the disk full?", "--json", env=env)  # no listing kept yet
+    assert first.returncode == 0, first.stderr
+    later = opscopilot("run", "and now?", "--json", env=env)
+    assert later.returncode == 0, later.stderr
+    # The first run waited for both servers' listings; the later one offered the kept
+    # listing and started the servers only once the model was answering.
+    assert started_at_first_request == [2, 2]
+    assert len(starts.read_text().splitlines()) == 4
+    assert [c["status"] for c in json.loads(later.stdout)["tool_calls"]] == ["ok"]
+    assert "/srv: 91% used" in tool_messages(wire_server)[0]["content"]

@@ -1,5 +1,6 @@
 """McpServers in-process over a real stdio server: the kept listing lets a model call start
-before the servers are up; the risk is judged on the live listing."""
+before the servers are up (they start once it is under way); the risk is judged on the live
+listing."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ def test_a_kept_listing_offers_the_tools_at_once_while_the_server_starts(tmp_pat
         assert [tool.name for tool in servers.tools()] == names  # from mcp-tools.json
         await servers.prepare("t-2", live=False)
         assert servers.connections["ops"].state == "starting"  # the model call did not wait
+        assert servers._starting == {}  # nor does its request share the CPU with the start
+        servers.start_deferred()  # the model is answering: the server starts now
+        assert list(servers._starting) == ["ops"]
         await servers.prepare("t-2")  # judging a call waits for the live listing
         assert servers.connections["ops"].state == "ready"
         risks = {tool.name: tool.classify({}).risk for tool in servers.tools()}

@@ -4,13 +4,17 @@ crashes the server. `--http` serves streamable HTTP on a loopback port it prints
 requiring `Authorization: Bearer $OPS_SERVER_TOKEN` when that variable is set.
 
 Every call that changes something appends a line to $OPS_SERVER_LOG, so a test can tell
-exactly what ran.
+exactly what ran; with $OPS_SERVER_STARTS, each start appends a line there.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+
+if os.environ.get("OPS_SERVER_STARTS"):  # a line per start, before the SDK loads
+    with open(os.environ["OPS_SERVER_STARTS"], "a") as starts:
+        starts.write(f"{os.getpid()}\n")
 
 if "--fail-at-start" in sys.argv:  # before the SDK loads: a cheap broken server
     sys.stderr.write("error: cannot reach the cluster API\n")
