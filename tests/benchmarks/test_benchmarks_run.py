@@ -158,3 +158,13 @@ def test_batch_fanout_benchmark_settles_every_ticket_once_with_each_worker_count
     assert set(result["workers"]) == {"1", "2"} and result["tickets"] == 4
     for figures in result["workers"].values():
         assert len(figures["rounds"]) == 1 and figures["tickets_per_s"] > 0
+
+
+def test_mcp_benchmark_times_prompt_and_a_turn_with_three_stdio_servers(tmp_path: Path):
+    result = run_benchmark("bench_mcp.py", "--repeats", "1", results=tmp_path)
+    assert result["prompt_mcp_modules"] == []  # prompt loads nothing of MCP
+    assert {name: len(ms) for name, ms in result["prompt_ms"].items()} == {"none": 1, "three": 1}
+    turns = result["turn_to_first_request_ms"]
+    assert {name: len(ms) for name, ms in turns.items()} == {"none": 1, "cold": 1, "warm": 1}
+    assert all(ms[0] > 0 for ms in turns.values())
+    assert "run, 3 stdio servers, later runs (kept listing)" in result["table"]
