@@ -3,14 +3,18 @@ server: the protocol's odd corners, and no SDK loaded for a stdio server."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import anyio
+import pytest
 
 from opscopilot.mcp import McpServers
+from opscopilot.mcp.stdio import ConnectionClosed, StdioSession
 
 from .support import OPS_SERVER
 
@@ -92,3 +96,34 @@ def test_a_stdio_server_loads_nothing_of_the_sdk_in_our_process(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["/data: 91% used, 4.2G free (test figures)", "[]"]
+
+
+def test_a_server_gone_before_our_request_is_written_leaves_no_stray_error() -> None:
+    """The write fails (the server closed its stdin): the request raises ConnectionClosed
+    once, and no future is left holding an error nobody reads (the event loop would report
+    it, and a TUI test runner fails on it)."""
+    loop_errors: list[str] = []
+    closes_stdin = "import os, sys, time; os.close(0); print('closed', flush=True); time.sleep(30)"
+
+    async def session() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: loop_errors.append(context["message"]))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            closes_stdin,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        assert await process.stdout.readline() == b"closed\n"  # its stdin is gone now
+        stdio = StdioSession(process)
+        with pytest.raises(ConnectionClosed):
+            await stdio.request("initialize", {})
+        process.kill()
+        await stdio.aclose(0)
+        gc.collect()
+
+    asyncio.run(session())
+    gc.collect()
+    assert loop_errors == []
