@@ -244,8 +244,9 @@ def keys_under_streams(rates: list[float], presses: int) -> dict[str, Any]:
 
     runs: dict[str, Any] = {}
     for rate in [0.0, *rates]:
-        # Enough tokens to outlast the presses (each takes ~0.2 s plus its latency).
-        tokens = answer_tokens(int(max(rate, 1) * (presses * 0.5 + 10)))
+        # Enough tokens to outlast the presses on a loaded machine (each takes ~0.2 s plus
+        # its latency, which can reach seconds): the stream is stopped once they are done.
+        tokens = answer_tokens(int(max(rate, 1) * (presses * 3 + 20)))
         with isolated_home() as home:
             samples = asyncio.run(key_latency(home, tokens, presses, max(rate, 1), rate > 0))
         runs["idle" if rate == 0 else f"{rate:g}"] = {
@@ -284,7 +285,17 @@ def main() -> None:
 
     only = set(args.only.split(",")) if args.only else {"session", "batch", "idle", "keys"}
     results: dict[str, Any] = {}
-    rows = []
+    rows: list[list[str]] = []
+
+    def done() -> None:
+        """A section's rows at once (stderr) and its results on disk: a later failure or a
+        stopped run keeps what was measured."""
+        for row in rows[len(shown) :]:
+            print(" | ".join(row), file=sys.stderr, flush=True)
+        shown.extend(rows[len(shown) :])
+        write_results("longshift", results)
+
+    shown: list[list[str]] = []
     if "session" in only:
         with isolated_home() as home:
             session = results["session"] = asyncio.run(long_session(home, args.turns, args.trace))
@@ -304,6 +315,7 @@ def main() -> None:
                 f"≤ {TURN_TIME_RATIO_TARGET}×",
             ]
         )
+    done()
     if "batch" in only:
         batch = results["batch"] = batch_scaling(args.small, args.large)
         small, large = batch["runs"][args.small], batch["runs"][args.large]
@@ -331,6 +343,7 @@ def main() -> None:
                 f"≤ {RSS_PER_TICKET_TARGET_KB} KB",
             ]
         )
+    done()
     if "idle" in only:
         with isolated_home() as home:
             idle = results["idle"] = asyncio.run(idle_with_pending(home, args.pending, args.idle_s))
@@ -342,6 +355,7 @@ def main() -> None:
                 f"≤ {IDLE_CORES_TARGET} cores",
             ]
         )
+    done()
     if "keys" in only:
         rates = [float(rate) for rate in args.key_rates.split(",") if rate]
         keys = results["keys"] = keys_under_streams(rates, args.presses)
@@ -355,6 +369,7 @@ def main() -> None:
                     f"≤ {KEY_MEDIAN_TARGET_MS:g} / {KEY_P90_TARGET_MS:g} ms",
                 ]
             )
+    done()
     print(markdown_table(["measure", "ours", "target"], rows))
     write_results("longshift", results)
 
