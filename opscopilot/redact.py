@@ -86,6 +86,8 @@ TOKENS: tuple[tuple[str, str], ...] = (
     ("pulumi", r"pul-[a-f0-9]{40}"),
     ("terraform-cloud", r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-=]{60,}"),
     ("jwt", r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+    # opscopilot's own operator tokens (`serve token add`: ocp_ and 32 url-safe base64 bytes)
+    ("opscopilot-operator", r"ocp_[A-Za-z0-9_\-]{40,}"),
 )
 MIN_TOKEN = 15  # the shortest match of TOKENS ("sk-ant-" and 8); shorter words are skipped
 

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from opscopilot.redact import redact
 from opscopilot.store.backend import IntegrityError
 from opscopilot.store.base import StoreBase, dumps, loads
 from opscopilot.store.changes import note_change
@@ -233,7 +234,7 @@ class ApprovalsMixin(StoreBase):
                 "operator": operator,
                 "host": host,
                 "channel": channel,
-                "decision_reason": reason,
+                "decision_reason": redact(reason),  # typed by a person: a pasted key too
             }
             if current.expires_at is not None and decided_at >= current.expires_at:
                 update["status"] = "expired"

@@ -62,6 +62,7 @@ CREDENTIALS: dict[str, str] = {
     "gcp-oauth-token": "ya29.a0AfB_byC7kT2mQ9xW4vL8pZ3nB6cJ1dY5sH0aE2f",
     "vault": "hvs.CAESIRk7Tm2Qx9Wv4Lp8Zn3Bc6Jd1Ys5He0Ua2Fg",
     "digitalocean": "dop_v1_" + "3f9a2c7d1e8b4f6a0c5e9d2b7a4f1e8c" * 2,
+    "opscopilot-operator": "ocp_Rk7Tm2Qx9Wv-4Lp8Zn3Bc6Jd1Ys5He0Ua2_Fg7iKq3M",
     "env-known-value": ENV_SECRET,
     "config-known-value": CONFIG_SECRET,
 }

@@ -152,3 +152,28 @@ def test_serve_without_the_extra_says_how_to_install_it(isolated_home: Path) -> 
     assert result.stderr.strip() == (
         "error: opscopilot serve needs the serve extra: pip install 'opscopilot[serve]'"
     )
+
+
+def test_an_operator_token_pasted_anywhere_never_lands_in_the_store_or_an_error_line(
+    live_server: LiveServer, isolated_home: Path
+) -> None:
+    token = live_server.token
+    by_web, _ = request_approval("restart nginx")
+    by_cli, _ = request_approval("restart nginx")
+    with live_server.client() as client:
+        denied = client.post(
+            f"/api/approvals/{by_web}/deny", json={"reason": f"pasted {token} by mistake"}
+        )
+    assert denied.status_code == 200, denied.text
+    assert token not in denied.text
+    assert denied.json()["decision_reason"] == "pasted [REDACTED] by mistake"
+    cli_denied = opscopilot("approvals", "deny", by_cli, "--reason", f"token={token}")
+    assert token not in cli_denied.stdout + cli_denied.stderr
+    shown = opscopilot("approvals", "show", by_cli, "--json")
+    assert token not in shown.stdout and "[REDACTED]" in shown.stdout
+    errored = opscopilot("approvals", "show", token, check=False)  # a token typed as an id
+    assert errored.returncode == 1 and token not in errored.stderr
+    assert "no approval [REDACTED]" in errored.stderr
+    for path in isolated_home.rglob("*"):  # the database, its WAL, recordings, logs
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
