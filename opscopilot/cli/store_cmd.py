@@ -73,7 +73,8 @@ def prune(before_text: str | None, vacuum: bool, as_json: bool) -> None:
     when = datetime.fromtimestamp(before, UTC).strftime("%Y-%m-%d %H:%M UTC")
     click.echo(
         f"pruned {result.turns} turns finished before {when}: {result.events} events, "
-        f"{result.snapshots} snapshots, {result.journal} journal rows"
+        f"{result.snapshots} snapshots, {result.journal} journal rows, "
+        f"{result.changes} change-feed rows"
         + (" · vacuumed" if result.vacuumed else "")
     )
     if result.kept_live:

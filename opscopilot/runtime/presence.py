@@ -6,7 +6,8 @@ One daemon thread per runtime, started when the first turn is claimed: every
 what moved, and wakes the waiting turns those changes concern. A decision made in another
 terminal, on the web page or on another host therefore reaches a waiting turn within one
 poll interval (50 ms on SQLite; on PostgreSQL the server pushes it, and the thread sleeps on
-the socket until then) plus the time to read it.
+the socket until then) plus the time to read it. About once a minute it also trims the change
+feed to its last minutes (store/retention.py: the feed is only for wake-ups).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from opscopilot.store import ChangeWatch, Store, TurnOwner
 
 Wake = Callable[[], None]
+TRIM_EVERY_S = 60.0  # how often a live runtime trims the store's change feed
 
 
 class Presence:
@@ -98,6 +100,7 @@ class Presence:
         with self._lock:
             self._watch = watch
         next_beat = time.monotonic() + HEARTBEAT_S
+        next_trim = time.monotonic()  # at once: a long-lived store may hold an old feed
         while not self._stop.is_set():
             try:
                 changes = watch.wait(HEARTBEAT_S / 4)
@@ -116,6 +119,12 @@ class Presence:
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + HEARTBEAT_S
                 self._beat()
+            if time.monotonic() >= next_trim:
+                next_trim = time.monotonic() + TRIM_EVERY_S
+                try:
+                    self.store.trim_changes(time.time())
+                except StoreError:
+                    pass  # a busy or closing store: the next minute tries again
 
     def _beat(self) -> None:
         from opscopilot.store import StoreError

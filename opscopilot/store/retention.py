@@ -7,6 +7,13 @@ conversation (messages), the audit trail (approvals and who decided them) and th
 cutoff, never for a turn that may still move (paused, running, interrupted), and works in
 small transactions so processes using the store meanwhile are never held up for long.
 Plain SQL, so it ports to any backend.
+
+The change feed (`changes`, store/changes.py) only wakes live watchers, who read it within a
+poll interval of the commit; nothing reads an old row. `prune` drops the rows older than its
+cut, and every live runtime trims the feed to its last `FEED_KEEP_S` about once a minute
+(`trim_changes`, from its presence thread), so the feed stays small over a long shift
+whether or not `keep_days` is set. A watcher that slept longer than that loses nothing it
+needs: every waiter also rereads what it waits on every few seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ DAY_S = 86_400.0
 _FINISHED = tuple(sorted(FINISHED_TURN_STATES))
 _FINISHED_SQL = ", ".join("?" * len(_FINISHED))
 _CHUNK = 200  # turns per transaction
+FEED_KEEP_S = 600.0  # change-feed rows younger than this are kept (a watch lags by ~50 ms)
 
 
 def keep_days() -> float | None:
@@ -48,6 +56,7 @@ class PruneResult:
     events: int = 0
     snapshots: int = 0
     journal: int = 0
+    changes: int = 0  # change-feed rows older than the cut
     kept_live: int = 0  # turns older than the cutoff left alone because they may still move
     vacuumed: bool = False
 
@@ -88,6 +97,8 @@ class RetentionMixin(StoreBase):
                 [before, before, *_FINISHED],
             )
             result.events += deleted.rowcount
+            deleted = conn.execute("DELETE FROM changes WHERE at < ?", [before])
+            result.changes = deleted.rowcount
         live = self._query(
             f"SELECT COUNT(*) AS n FROM turns WHERE updated_at < ? AND status NOT IN ({_FINISHED_SQL})",
             [before, *_FINISHED],
@@ -103,6 +114,12 @@ class RetentionMixin(StoreBase):
                     raise from_exception(exc, "cannot compact the store") from None
             result.vacuumed = True
         return result
+
+    def trim_changes(self, now: float, *, keep_s: float = FEED_KEEP_S) -> int:
+        """Drop change-feed rows older than `keep_s` (one small DELETE: the feed holds only
+        minutes of rows); how many went."""
+        with self._transaction("cannot trim the change feed") as conn:
+            return conn.execute("DELETE FROM changes WHERE at < ?", [now - keep_s]).rowcount
 
     def prune_by_policy(self, now: float | None = None) -> PruneResult | None:
         """Apply `[store] keep_days` (None when it is not set)."""
