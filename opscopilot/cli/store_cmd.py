@@ -74,8 +74,7 @@ def prune(before_text: str | None, vacuum: bool, as_json: bool) -> None:
     click.echo(
         f"pruned {result.turns} turns finished before {when}: {result.events} events, "
         f"{result.snapshots} snapshots, {result.journal} journal rows, "
-        f"{result.changes} change-feed rows"
-        + (" · vacuumed" if result.vacuumed else "")
+        f"{result.changes} change-feed rows" + (" · vacuumed" if result.vacuumed else "")
     )
     if result.kept_live:
         click.echo(f"kept {result.kept_live} older turns that have not finished (resume them)")
