@@ -33,13 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _listen(url: str, expected: int) -> None:
     from opscopilot.store import Store
-    from opscopilot.store.notify import Listener
 
     seen: set[str] = set()
-    with Store.open(url) as store, Listener(url) as listener:
+    with Store.open(url) as store, store.watch_changes() as watch:
         print("ready", flush=True)
         while len(seen) < expected:
-            if not listener.wait(60.0):
+            if not watch.wait(60.0):  # blocks on the socket until the server pushes
                 raise SystemExit("no push within 60 s")
             for approval in store.list_approvals():
                 if approval.id not in seen:
