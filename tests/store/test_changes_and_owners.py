@@ -168,3 +168,33 @@ def test_an_owner_whose_process_died_on_this_host_is_stale_at_once(store: Store)
     )
     assert owner_alive(elsewhere, now + 11)
     assert not owner_alive(elsewhere, now + 20)
+
+
+def test_the_event_tail_wakes_on_another_connections_events_of_the_asked_sessions(
+    store: Store,
+) -> None:
+    from opscopilot.events import Notice
+
+    now = time.time()
+    tail = store.tail_events()
+    try:
+        assert tail.poll(["s1"]) == []
+
+        async def main() -> list:
+            async with anyio.create_task_group() as group:
+
+                def elsewhere() -> None:  # another connection, as another process's would be
+                    with Store.open(store.location) as other:
+                        for session in ("s2", "s1"):
+                            other.append_event(
+                                Notice(ts=now, session_id=session, turn_id="t", message=session)
+                            )
+
+                group.start_soon(anyio.to_thread.run_sync, elsewhere)
+                return await tail.next(["s1"], timeout=60)
+
+        stored = anyio.run(main)
+        assert [event.message for _, event in stored] == ["s1"]  # type: ignore[attr-defined]
+        assert tail.poll(["s1"]) == []  # each event is handed over once
+    finally:
+        tail.close()
