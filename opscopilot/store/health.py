@@ -28,8 +28,10 @@ class StoreHealth:
         }
 
     def line(self) -> str:
-        if not self.ok:
-            return f"{self.location}: {self.detail}"
+        if not self.ok:  # the detail names the store already when it could not connect
+            return (
+                self.detail if self.location in self.detail else f"{self.location}: {self.detail}"
+            )
         return (
             f"{self.backend} {self.location} ({self.version}), round trip {self.latency_ms:.2f} ms"
         )

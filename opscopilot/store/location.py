@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 Backend = Literal["sqlite", "postgresql"]
 ENV_VAR = "OPSCOPILOT_STORE"
+MASK = "[REDACTED]"  # what redaction writes for a password in a URL: one spelling everywhere
 _PG_SCHEMES = ("postgresql", "postgres")
 
 
@@ -53,7 +54,7 @@ class StoreLocation:
 
 
 def masked_url(url: str) -> str:
-    """A PostgreSQL URL with its password replaced by `***`."""
+    """A PostgreSQL URL with its password masked (as `redact` masks one in any text)."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -61,7 +62,7 @@ def masked_url(url: str) -> str:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    netloc = f"{user}:{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
