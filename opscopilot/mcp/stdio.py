@@ -228,6 +228,10 @@ class StdioSession:
         for waiting in self._pending.values():
             if not waiting.done():
                 waiting.set_exception(ConnectionClosed(reason))
+                # Its request still raises it; marked seen here so a request that stopped
+                # listening (cancelled in the same loop turn) leaves no "exception was never
+                # retrieved" report for whatever runs when it is collected.
+                waiting.exception()
 
     # --- the end ----------------------------------------------------------------------
 
