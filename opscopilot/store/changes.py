@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection, Iterable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Collection, Iterable
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from opscopilot.store import db
 from opscopilot.store.backend import Connection, DatabaseError, SqliteConnection
 from opscopilot.store.base import StoreBase
 from opscopilot.store.errors import StoreError, from_exception
 from opscopilot.store.location import StoreLocation
+from opscopilot.store.notify import CHANGES, EVENTS
 from opscopilot.store.records import Change, ChangeKind
 
 if TYPE_CHECKING:
@@ -153,9 +154,11 @@ def _signal(location: StoreLocation, channel: str, interval_s: float) -> _Signal
     return _PolledSignal(location, interval_s)
 
 
-class ChangeWatch:
-    """What a process waits on to hear about other processes' commits (its own connection;
-    close it when done). Starts after the newest change at creation, unless `after` says."""
+class _Feed:
+    """What ChangeWatch and EventTail share: their own signal (and connection), the seq they
+    have read up to, an async wait that never blocks the event loop, and closing."""
+
+    channel = ""  # the notify channel that wakes it on PostgreSQL
 
     def __init__(
         self,
@@ -164,15 +167,47 @@ class ChangeWatch:
         after: int | None = None,
         interval_s: float = POLL_INTERVAL_S,
     ) -> None:
-        from opscopilot.store.notify import CHANGES
-
-        self._signal = _signal(location, CHANGES, interval_s)
+        self._signal = _signal(location, self.channel, interval_s)
         self._closed = False
         try:
-            self.after = self._newest() if after is None else after
+            with self._signal.lock:
+                self.after = self._newest() if after is None else after
         except BaseException:
             self._signal.close()
             raise
+
+    def _newest(self) -> int:
+        raise NotImplementedError  # each feed reads its own table's newest seq
+
+    async def _next(self, read: Callable[[], list[Any]], timeout: float) -> list[Any]:
+        """`read` once something was committed (or `timeout` s passed: [])."""
+        import anyio
+
+        deadline = anyio.current_time() + timeout
+        while True:
+            found = await anyio.to_thread.run_sync(read)
+            left = deadline - anyio.current_time()
+            if found or left <= 0 or self._closed:
+                return found
+            await self._signal.async_wait(left)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._signal.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class ChangeWatch(_Feed):
+    """What a process waits on to hear about other processes' commits (its own connection;
+    close it when done). Starts after the newest change at creation, unless `after` says."""
+
+    channel = CHANGES
 
     @property
     def pushed(self) -> bool:
@@ -226,49 +261,14 @@ class ChangeWatch:
 
     async def next(self, timeout: float) -> list[Change]:
         """`wait`, for async code: cancellable, never blocks the event loop."""
-        import anyio
-
-        deadline = anyio.current_time() + timeout
-        while True:
-            changes = await anyio.to_thread.run_sync(lambda: self._read(exact=False))
-            left = deadline - anyio.current_time()
-            if changes or left <= 0 or self._closed:
-                return changes
-            await self._signal.async_wait(left)
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._signal.close()
-
-    def __enter__(self) -> ChangeWatch:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        return await self._next(lambda: self._read(exact=False), timeout)
 
 
-class EventTail:
+class EventTail(_Feed):
     """New stored events of some sessions, whichever process (or host) wrote them, in
     commit order; woken like a ChangeWatch (data_version on SQLite, pushed on PostgreSQL)."""
 
-    def __init__(
-        self,
-        location: StoreLocation,
-        *,
-        after: int | None = None,
-        interval_s: float = POLL_INTERVAL_S,
-    ) -> None:
-        from opscopilot.store.notify import EVENTS
-
-        self._signal = _signal(location, EVENTS, interval_s)
-        self._closed = False
-        try:
-            with self._signal.lock:
-                self.after = self._newest() if after is None else after
-        except BaseException:
-            self._signal.close()
-            raise
+    channel = EVENTS
 
     def _newest(self) -> int:
         row = self._signal.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
@@ -305,20 +305,7 @@ class EventTail:
 
     async def next(self, session_ids: Collection[str], timeout: float) -> list[tuple[int, Event]]:
         """`poll` once something was stored (or `timeout` s passed: []), for async code."""
-        import anyio
-
-        deadline = anyio.current_time() + timeout
-        while True:
-            stored = await anyio.to_thread.run_sync(lambda: self._read(session_ids, exact=False))
-            left = deadline - anyio.current_time()
-            if stored or left <= 0 or self._closed:
-                return stored
-            await self._signal.async_wait(left)
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._signal.close()
+        return await self._next(lambda: self._read(session_ids, exact=False), timeout)
 
 
 def concerning(changes: Iterable[Change], turn_ids: set[str]) -> list[Change]:
