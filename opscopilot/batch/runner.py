@@ -155,7 +155,8 @@ class _Run:
     tally: Tally
     done: int
     total: int
-    in_flight: dict[str, float | None] = field(default_factory=dict)  # ticket -> reservation
+    # ticket -> reservation, from its claim until its outcome is reported (not only recorded)
+    in_flight: dict[str, float | None] = field(default_factory=dict)
     waiting: dict[str, dict[str, Any]] = field(default_factory=dict)  # paused ticket -> its line
     changed: anyio.Condition = field(default_factory=anyio.Condition)
     waiting_ids: list[str] = field(default_factory=list)  # the whole run's, once settled
@@ -424,8 +425,10 @@ class BatchRunner:
         group.start_soon(self._one, run, workers, item)
 
     async def _one(self, run: _Run, workers: anyio.Semaphore, item: Item) -> None:
-        line: dict[str, Any] | None = None
-        settled: int | None = None
+        """Work a claimed ticket and report it. Its worker slot is free once the store holds
+        its outcome; it stays in flight until reported, so the run never ends (cancelling
+        what is left) or stops waiting between the two."""
+        holds_slot = True
         try:
             line = await self._ticket_when_free(run, item)
             spent = 0.0
@@ -434,15 +437,19 @@ class BatchRunner:
             settled = await anyio.to_thread.run_sync(
                 run.state.finished, item.ticket_id, line, self.clock(), spent
             )
+            holds_slot = False
+            workers.release()
+            if settled is not None:  # else another worker took it over and reports it
+                await self._finished(run, item, line, settled)
         except _Lost:
             pass  # taken over before its turn began: the other worker works it
         finally:
-            async with run.changed:
-                run.in_flight.pop(item.ticket_id, None)
-                run.changed.notify_all()
-            workers.release()
-        if line is not None and settled is not None:  # else another worker took it over
-            await self._finished(run, item, line, settled)
+            if holds_slot:
+                workers.release()
+            with anyio.CancelScope(shield=True):
+                async with run.changed:
+                    run.in_flight.pop(item.ticket_id, None)
+                    run.changed.notify_all()
 
     async def _ticket_when_free(self, run: _Run, item: Item) -> dict[str, Any]:
         """Work the ticket; a turn still driven by a worker presumed dead (its own lease on

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -144,3 +145,114 @@ def test_wait_stays_up_and_continues_each_ticket_as_it_is_decided(backlog):
     assert all(lines[t]["status"] in ("completed", "denied") for t in IDS)
     assert [lines[t]["tools"][0]["status"] for t in IDS] == ["ok", "ok", "denied", "ok", "denied"]
     assert finished_turns(env) == Counter({t: 1 for t in IDS})
+
+
+# --- staying up, in this process: what wakes it -------------------------------------------
+
+
+def _stay_up(tickets: Path, out: Path, on_first_wait) -> tuple[object, list, list]:
+    """`batch --approve none --wait` in this process; `on_first_wait` runs in a thread when
+    every ticket first waits. Returns the result, what it said it waits on, and its progress."""
+    import threading
+
+    import anyio
+
+    from opscopilot.batch.runner import BatchOptions, BatchRunner
+
+    told: list[list[str]] = []
+    progress: list[tuple[str, str, bool]] = []
+
+    def on_wait(waiting: list[str]) -> None:
+        told.append(waiting)
+        if len(told) == 1:
+            threading.Thread(target=on_first_wait, daemon=True).start()
+
+    runner = BatchRunner(
+        tickets,
+        out,
+        BatchOptions(model="builtin:ops", approve="none", concurrency=2),
+        wait=True,
+        on_wait=on_wait,
+        on_progress=lambda p: progress.append((p.ticket_id, p.status, p.continued)),
+    )
+
+    async def main():
+        with anyio.fail_after(90):  # its own timer is an hour: only the store can wake it
+            return await runner.run()
+
+    return anyio.run(main), told, progress
+
+
+@pytest.fixture
+def two_tickets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    from opscopilot.batch import waiting
+
+    monkeypatch.setattr(waiting, "RECHECK_S", 3600.0)
+    tickets = tmp_path / "two.jsonl"
+    tickets.write_text("".join(SAMPLE.read_text().splitlines(keepends=True)[:2]))
+    (tmp_path / "logs").symlink_to(SAMPLE.parent / "logs")
+    return tickets, tmp_path / "two-report.jsonl"
+
+
+def test_a_staying_up_run_is_woken_by_the_decision_itself_not_by_a_timer(two_tickets):
+    tickets, out = two_tickets
+    env = dict(os.environ)
+
+    def decide() -> None:
+        approvals = pending(env)
+        cli(env, "approvals", "approve", approvals["INC-4101"]["id"])
+        cli(env, "approvals", "deny", approvals["INC-4102"]["id"], "--reason", "not now")
+
+    result, told, progress = _stay_up(tickets, out, decide)
+    assert result.exit_code == 0 and result.continued == IDS[:2] and result.waiting == []
+    assert told[0] == IDS[:2]
+    lines = report(out)
+    assert [lines[t]["tools"][0]["status"] for t in IDS[:2]] == ["ok", "denied"]
+    assert sorted(p for p in progress if p[2]) == [(t, "completed", True) for t in IDS[:2]]
+
+
+def test_a_staying_up_run_wakes_at_a_deadline_and_continues_with_the_expiry(
+    two_tickets, isolated_home: Path
+):
+    tickets, out = two_tickets
+    (isolated_home / "config.toml").write_text("[approvals]\nexpire_after_s = 1\n")
+    result, _, _ = _stay_up(tickets, out, lambda: None)  # nobody decides
+    assert result.exit_code == 0 and result.continued == IDS[:2]
+    assert [report(out)[t]["tools"][0]["status"] for t in IDS[:2]] == ["denied", "denied"]
+    for approval in json.loads(
+        cli(dict(os.environ), "approvals", "list", "--all", "--json").stdout
+    ):
+        assert approval["status"] == "expired" and approval["operator"] == "opscopilot"
+
+
+def test_with_on_expiry_keep_a_lapsed_ticket_stays_paused_until_someone_decides_it(
+    two_tickets, isolated_home: Path
+):
+    tickets, out = two_tickets
+    (isolated_home / "config.toml").write_text(
+        '[approvals]\nexpire_after_s = 1\non_expiry = "keep"\n'
+    )
+    env = dict(os.environ)
+    first = cli(env, "batch", str(tickets), "-o", str(out), "--approve", "none", "--quiet")
+    assert first.returncode == 3, first.stderr
+    listed = json.loads(cli(env, "approvals", "list", "--all", "--json").stdout)
+    approvals = {ticket_of(a["session_id"]): a for a in listed}  # lapsed ones included
+    lapse = max(a["expires_at"] for a in approvals.values())
+    while time.time() <= lapse:  # both deadlines pass (waits for the clock, not for speed)
+        time.sleep(0.05)
+    # A rerun leaves them paused: nothing acts on a kept deadline.
+    second = cli(env, "batch", str(tickets), "-o", str(out), "--approve", "none", "--quiet")
+    assert second.returncode == 3 and "continued" not in second.stdout, second.stdout
+    assert {line["status"] for line in report(out).values()} == {"awaiting_approval"}
+    assert finished_turns(env) == Counter()
+
+    # Staying up, a late decision records the expiry and that one ticket goes on, once.
+    def decide_one() -> None:
+        late = cli(env, "approvals", "approve", approvals["INC-4101"]["id"])
+        assert "recorded as expired, not approved" in late.stderr
+        cli(env, "approvals", "deny", approvals["INC-4102"]["id"])
+
+    result, told, progress = _stay_up(tickets, out, decide_one)
+    assert told[0] == IDS[:2] and result.continued == IDS[:2]
+    assert [p for p in progress if p[2]] and len(progress) == 2  # each continued exactly once
+    assert [report(out)[t]["tools"][0]["status"] for t in IDS[:2]] == ["denied", "denied"]

@@ -61,3 +61,51 @@ def test_sample_tickets_past_the_run_cap_are_skipped_and_each_row_says_its_own_t
     assert not any(row.endswith("| Here is what the checks show: |") for row in rows)
     firsts = {row.rsplit("|", 2)[1].strip() for row in rows}
     assert len(firsts) > 1  # not one line repeated for every ticket
+
+
+def test_the_last_ticket_is_reported_however_late_its_line_is_written(tmp_path: Path, monkeypatch):
+    """A ticket counts as in flight until its line is written and its progress said: the
+    claim loop finding nothing left while that happens does not end the run (it used to, and
+    the ending cancelled the last ticket's progress line: seen as a flake under load)."""
+    import threading
+
+    import anyio
+
+    from opscopilot.batch.report import ReportWriter
+    from opscopilot.batch.runner import BatchOptions, BatchRunner
+    from opscopilot.store.batch import BatchState
+
+    sample = REPO / "opscopilot" / "batch" / "sample" / "tickets.jsonl"
+    tickets = tmp_path / "two.jsonl"
+    tickets.write_text("".join(sample.read_text().splitlines(keepends=True)[:2]))
+    (tmp_path / "logs").symlink_to(sample.parent / "logs")
+    last = json.loads(tickets.read_text().splitlines()[-1])["id"]
+
+    nothing_left = threading.Event()  # the claim loop found no ticket, and none is open
+    claim, append = BatchState.claim, ReportWriter.append
+
+    def claiming(self, *args, **kwargs):
+        got = claim(self, *args, **kwargs)
+        if got is None and not self.open_count():
+            nothing_left.set()
+        return got
+
+    def appending(self, line, spent_usd=None):
+        # The last ticket is recorded in the store; its line is written only once the
+        # claim loop has seen that nothing is left to claim (the order load once produced).
+        if line["id"] == last:
+            assert nothing_left.wait(60), "the claim loop never looked again"
+        append(self, line, spent_usd)
+
+    monkeypatch.setattr(BatchState, "claim", claiming)
+    monkeypatch.setattr(ReportWriter, "append", appending)
+    progress: list[str] = []
+    runner = BatchRunner(
+        tickets,
+        tmp_path / "two.report.jsonl",
+        BatchOptions(model="builtin:ops", concurrency=1),
+        on_progress=lambda p: progress.append(p.ticket_id),
+    )
+    result = anyio.run(runner.run)
+    assert nothing_left.is_set() and result.exit_code == 0
+    assert progress == [json.loads(t)["id"] for t in tickets.read_text().splitlines()]
