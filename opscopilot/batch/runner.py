@@ -17,7 +17,8 @@ and ends by writing the whole report from the store.
 A ticket whose turn waits for an approval stays `paused` in the run's state. The same
 command started again continues every paused ticket whose approvals have all been decided
 (approved, edited or denied, from any terminal) and leaves the others paused; with
-`wait=True` the run stays up and continues them as their decisions arrive.
+`wait=True` the run stays up and continues them as their decisions arrive, woken by the
+store's change feed (batch/waiting.py).
 
 Per ticket the runner does O(1) work: the report line is appended, the run's spend is a
 running total in the store (one ledger read per finished ticket), and the state is read a
@@ -40,8 +41,8 @@ import anyio
 from opscopilot.batch.report import ReportWriter, skipped_line, ticket_line
 from opscopilot.batch.state import LEASE_S, BatchState, Item, Worker, named_run_key, run_key
 from opscopilot.batch.tickets import Ticket, load_tickets, ticket_prompt
+from opscopilot.batch.waiting import Waiting
 
-DECISION_POLL_S = 0.5  # how often a staying-up run looks for decisions without a change signal
 OTHERS_POLL_S = 0.25  # how often an idle worker looks whether others' tickets settled or expired
 OWNED_RETRY_S = 1.0  # how often a taken-over turn is tried while its old owner's claim lasts
 
@@ -183,12 +184,12 @@ class BatchRunner:
         self.on_progress = on_progress
         self.clock = clock
         self.wait = wait
-        self.on_wait = on_wait  # told which tickets a staying-up run now waits on
         self.run_name = run_name  # --run NAME: workers on any host that name it share it
         self.lease_s = lease_s
         self.tickets: list[Ticket] = load_tickets(tickets_path)
         self.by_id = {t.id: t for t in self.tickets}
         self.order = {t.id: n for n, t in enumerate(self.tickets)}
+        self.paused = Waiting(clock, self.order, on_wait)  # decided yet? and staying up
 
     async def run(self) -> BatchResult:
         from opscopilot.governance.ledger import Ledger
@@ -235,7 +236,8 @@ class BatchRunner:
                     workers = anyio.Semaphore(self.options.concurrency)
                     await self._work(run, group, workers)
                     if self.wait:
-                        await self._stay_up(run, group, workers)
+                        continued = functools.partial(self._continue, run, group, workers)
+                        await self.paused.stay_up(run, continued)
                     group.cancel_scope.cancel()  # the lease renewal: nothing is held any more
             except BaseExceptionGroup as errors:
                 raise _first_error(errors) from None
@@ -302,15 +304,8 @@ class BatchRunner:
     async def _work(self, run: _Run, group: Any, workers: anyio.Semaphore) -> None:
         """Paused tickets continue when decided (and otherwise keep waiting); then every
         ticket this worker can claim, in ticket order, until the run has none open."""
-        pages = run.state.paused()
-        while (page := await anyio.to_thread.run_sync(next, pages, None)) is not None:
-            for item in page:
-                if item.ticket_id not in self.by_id or item.outcome is None:
-                    continue
-                if not await run.runtime.io(self._decided, run.runtime.store, item.outcome):
-                    run.waiting[item.ticket_id] = item.outcome
-                    continue
-                await self._continue(run, group, workers, item.ticket_id)
+        continued = functools.partial(self._continue, run, group, workers)
+        await self.paused.sort_paused(run, run.state.paused(), continued)
         reservation, run_cap = self.options.reservation(), self.options.max_cost
         claim = functools.partial(
             run.state.claim, self.lease_s, reservation=reservation, run_cap=run_cap
@@ -349,40 +344,6 @@ class BatchRunner:
                 await anyio.to_thread.run_sync(state.renew, self.lease_s)
             except StoreError:
                 pass  # a busy or unreachable store: the next renewal tries again within the lease
-
-    async def _stay_up(self, run: _Run, group: Any, workers: anyio.Semaphore) -> None:
-        """Keep the run alive while tickets wait, continuing each as its approvals are decided."""
-        store = run.runtime.store
-        told: list[str] = []
-        while True:
-            async with run.changed:
-                while run.in_flight and not run.waiting:
-                    await run.changed.wait()
-            if not run.waiting and not run.in_flight:
-                return
-            ready = [
-                ticket_id
-                for ticket_id, line in list(run.waiting.items())
-                if await run.runtime.io(self._decided, store, line)
-            ]
-            for ticket_id in ready:
-                run.waiting.pop(ticket_id)
-                await self._continue(run, group, workers, ticket_id)
-            if not ready:
-                waiting = sorted(run.waiting, key=self.order.__getitem__)
-                if waiting != told and not run.in_flight and self.on_wait is not None:
-                    self.on_wait(waiting)
-                    told = waiting
-                await anyio.sleep(DECISION_POLL_S)
-
-    def _decided(self, store: Any, line: dict[str, Any]) -> bool:
-        """Whether a paused ticket can continue: none of its approvals still waits."""
-        now = self.clock()
-        for approval_id in line.get("pending_approvals") or []:
-            record = store.get_approval(approval_id)
-            if record is not None and record.as_of(now).status == "pending":
-                return False
-        return True
 
     async def _continue(
         self, run: _Run, group: Any, workers: anyio.Semaphore, ticket_id: str

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -194,14 +195,28 @@ def two_tickets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, 
     return tickets, tmp_path / "two-report.jsonl"
 
 
-def test_a_staying_up_run_is_woken_by_the_decision_itself_not_by_a_timer(two_tickets):
+def test_a_staying_up_run_is_woken_by_the_decision_itself_not_by_a_timer(
+    two_tickets, store_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    """On both backends: SQLite's feed moves `PRAGMA data_version`, PostgreSQL's is pushed
+    (LISTEN/NOTIFY). The decisions come from a connection of their own, as another terminal's
+    would (that one is `opscopilot approvals` in the test above)."""
+    from opscopilot.store import Store
+
+    monkeypatch.setenv("OPSCOPILOT_STORE", store_url)
     tickets, out = two_tickets
-    env = dict(os.environ)
 
     def decide() -> None:
-        approvals = pending(env)
-        cli(env, "approvals", "approve", approvals["INC-4101"]["id"])
-        cli(env, "approvals", "deny", approvals["INC-4102"]["id"], "--reason", "not now")
+        with closing(Store.open()) as store:
+            approvals = {ticket_of(a.session_id): a.id for a in store.list_approvals()}
+            for ticket, decision in (("INC-4101", "approved"), ("INC-4102", "denied")):
+                store.decide_approval(
+                    approvals[ticket],
+                    decision=decision,
+                    operator="tester",
+                    host="elsewhere",
+                    decided_at=time.time(),
+                )
 
     result, told, progress = _stay_up(tickets, out, decide)
     assert result.exit_code == 0 and result.continued == IDS[:2] and result.waiting == []
