@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import pkgutil
+import re
 import subprocess
 import sys
 
@@ -260,3 +262,133 @@ def test_files_of_the_runtime_agent_core_and_command_policy_stay_under_500_lines
         if lines > MAX_LINES:
             too_long[os.path.relpath(file, _PACKAGE_ROOT)] = lines
     assert too_long == {}, f"over {MAX_LINES} lines: {too_long}"
+
+
+# --- no SQL outside the store package (issue 13) ------------------------------------------
+
+_SQL_START = re.compile(
+    r"^\s*\(?\s*(SELECT\b|INSERT\s+(OR\s+\w+\s+)?INTO\b|UPDATE\s+\w+\s+SET\b|DELETE\s+FROM\b|"
+    r"(CREATE|DROP)\s+(UNIQUE\s+)?(TABLE|INDEX|TRIGGER|FUNCTION|VIEW)\b|ALTER\s+TABLE\b|"
+    r"PRAGMA\b|VACUUM\b|(LISTEN|NOTIFY)\s+\w+|WITH\s+\w+\s+AS\s*\(|(BEGIN|COMMIT|ROLLBACK)\s*$)"
+)
+_SQL_CLAUSE = re.compile(
+    r"\b(ON\s+CONFLICT|GROUP\s+BY|ORDER\s+BY\s+\w+|FOR\s+UPDATE|SKIP\s+LOCKED|COALESCE\(|"
+    r"(WHERE|AND|OR|SET)\s+\w+(\.\w+)?\s*(=|!=|<>|<=?|>=?|LIKE|IN)\s*\(?\s*(\?|\{\})|"
+    r"(WHERE|AND|OR)\s+\w+(\.\w+)?\s+IS\s+(NOT\s+)?NULL)"
+)
+_DRIVERS = {"sqlite3", "psycopg", "psycopg_pool", "sqlite_utils"}
+_CONNECTION_MODULES = {"opscopilot.store.backend", "opscopilot.store.db"}
+_ERRORS_ONLY = {"DatabaseError", "IntegrityError", "StoreError"}
+_STATEMENT_CALLS = {"execute", "executemany", "executescript"}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                found.add(id(body[0].value))
+    return found
+
+
+def sql_outside_the_store(source: str) -> list[tuple[int, str]]:
+    """(line, what) for each piece of SQL in one module's source (see the test below)."""
+    tree = ast.parse(source)
+    skip = _docstrings(tree)
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(
+                part.value if isinstance(part, ast.Constant) else "{}" for part in node.values
+            )
+            for part in node.values:
+                skip.add(id(part))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) in skip:
+                continue
+            text = node.value
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _STATEMENT_CALLS
+        ):
+            found.append((node.lineno, f".{node.func.attr}(…)"))
+            continue
+        elif isinstance(node, ast.Import):
+            found += [
+                (node.lineno, f"import {a.name}")
+                for a in node.names
+                if a.name.split(".")[0] in _DRIVERS
+            ]
+            continue
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.split(".")[0] in _DRIVERS:
+                found.append((node.lineno, f"from {node.module} import …"))
+            elif node.module in _CONNECTION_MODULES:
+                found += [
+                    (node.lineno, f"from {node.module} import {a.name}")
+                    for a in node.names
+                    if a.name not in _ERRORS_ONLY
+                ]
+            elif node.module == "opscopilot.store":
+                found += [
+                    (node.lineno, f"from opscopilot.store import {a.name}")
+                    for a in node.names
+                    if a.name in ("db", "backend")
+                ]
+            continue
+        else:
+            continue
+        if _SQL_START.search(text) or _SQL_CLAUSE.search(text):
+            found.append((node.lineno, " ".join(text.split())[:60]))
+    return found
+
+
+def test_no_sql_is_written_outside_the_store_package():
+    """Every SQL statement lives in opscopilot/store/ (issue 13); the layers above call it.
+
+    What counts, in every module of opscopilot/ outside opscopilot/store/:
+    - a string (or f-string) that starts like a statement (SELECT, INSERT INTO, UPDATE x SET,
+      DELETE FROM, CREATE/DROP TABLE|INDEX|TRIGGER|FUNCTION|VIEW, ALTER TABLE, PRAGMA, VACUUM,
+      LISTEN x, NOTIFY x, WITH x AS (, a bare BEGIN/COMMIT/ROLLBACK) or holds a clause that
+      only SQL writes (ON CONFLICT, GROUP BY, ORDER BY col, FOR UPDATE, SKIP LOCKED,
+      COALESCE(, a WHERE/AND/OR/SET condition on a `?` placeholder or an f-string hole,
+      `WHERE col IS [NOT] NULL`), keywords in capitals as this code base writes them;
+    - a call of a method named execute, executemany or executescript;
+    - importing a database driver (sqlite3, psycopg, sqlite-utils), or anything but the
+      exception classes (DatabaseError, IntegrityError, StoreError) from the connection
+      layer (opscopilot.store.backend, opscopilot.store.db).
+    Docstrings are prose (a docstring may name `PRAGMA data_version`); other strings that
+    merely mention SQL in running text (a sample ticket's log line "… query took 2412ms:
+    SELECT * FROM orders WHERE customer_id = $1", `ss` output's "LISTEN") do not start like a
+    statement and hold no clause of ours (no `?`), so they pass.
+    """
+    found = {}
+    for folder, _, names in os.walk(_PACKAGE_ROOT):
+        relative = os.path.relpath(folder, _PACKAGE_ROOT)
+        if relative == "store" or relative.startswith("store" + os.sep):
+            continue
+        for name in names:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as source:
+                hits = sql_outside_the_store(source.read())
+            if hits:
+                found[os.path.relpath(path, _PACKAGE_ROOT)] = hits
+    assert found == {}, f"SQL outside opscopilot/store/: {found}"
+
+
+def test_the_sql_check_sees_statements_fragments_calls_and_drivers():
+    sample = '''
+"""A docstring may say SELECT * FROM t WHERE a = ?."""
+import sqlite3
+from opscopilot.store.db import open_database, StoreError
+q = f"SELECT {cols} FROM ledger_calls"
+w = " AND day = ? ORDER BY created_at"
+conn.execute(q)
+log = "WARN slow query took 2412ms: SELECT * FROM orders"
+'''
+    lines = [line for line, _ in sql_outside_the_store(sample)]
+    assert sorted(lines) == [3, 4, 5, 6, 7]

@@ -65,7 +65,10 @@ class Governor:
         self.ledger.close()
 
     def spent_before(self, *, session_id: str | None, turn_id: str | None) -> Spent:
-        return self.ledger.spent_before(session_id=session_id, turn_id=turn_id)
+        """What the capped scopes already spent (a scope without a cap is not read: 0)."""
+        return self.ledger.spent_before(
+            session_id=session_id, turn_id=turn_id, scopes=self.caps.limits().keys()
+        )
 
     def check(
         self,
@@ -115,6 +118,7 @@ class Governor:
                         turn_id=turn_id,
                         provider=provider,
                         model=request.model,
+                        scopes=self.caps.limits().keys(),
                     )
                 )
                 reserved = verdict.allowed
@@ -169,7 +173,10 @@ class Governor:
                         session_id=session_id,
                         turn_id=turn_id,
                         exclude_call=call_id,
-                    ),
+                        scopes=self.caps.limits().keys(),
+                    )
+                    if self.caps.any
+                    else None,
                 ):
                     if event.type == "error":
                         self._note_rate_limit(provider, event.error)  # type: ignore[union-attr]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from opscopilot.store import db, notify
+from opscopilot.store import db, ledger, notify
 from opscopilot.store.backend import Connection, DatabaseError
 from opscopilot.store.errors import StoreError
 from opscopilot.store.location import StoreLocation, resolve
@@ -35,13 +35,13 @@ class TableCount:
 
 def migrate_all(conn: Connection) -> None:
     """Every migration track this opscopilot knows, brought up to date on `conn`."""
-    from opscopilot.governance.ledger import MIGRATIONS as LEDGER_STEPS
-    from opscopilot.governance.ledger import TRACK as LEDGER_TRACK
+    from opscopilot.store import operators
     from opscopilot.store.batch import MIGRATIONS as BATCH_STEPS
     from opscopilot.store.schema import CORE_STEPS, TRACK
 
     db.migrate(conn, TRACK, CORE_STEPS)
-    db.migrate(conn, LEDGER_TRACK, LEDGER_STEPS)
+    db.migrate(conn, ledger.TRACK, ledger.MIGRATIONS)
+    db.migrate(conn, operators.TRACK, operators.STEPS)
     db.migrate(conn, "batch", BATCH_STEPS)
     db.migrate(conn, notify.TRACK, notify.STEPS)
 
@@ -67,7 +67,10 @@ def copy_store(
         dst = db.open_database(dst_at)
         try:
             migrate_all(dst)
-            tables = [t for t in _order(src.tables()) if t != "schema_versions"]
+            # Derived tables (the ledger's running totals) are not copied: the destination's
+            # triggers rebuild them as the rows they follow arrive.
+            skipped = {"schema_versions", *ledger.DERIVED_TABLES}
+            tables = [t for t in _order(src.tables()) if t not in skipped]
             missing = [t for t in tables if t not in set(dst.tables())]
             if missing:
                 raise StoreError(

@@ -56,8 +56,8 @@ def test_sixteen_processes_racing_past_a_day_cap_never_overspend_it(postgres_url
         calls = ledger.calls()
         spent = sum(row.cost_usd or 0 for row in calls)
         assert ledger.spent_today() == pytest.approx(spent)  # nothing is still held
-        held = ledger._all("SELECT COALESCE(SUM(reserved_usd), 0) FROM ledger_calls", [])
-    assert held[0][0] == 0
+        held = ledger.reserved()
+    assert held == 0
     assert len(calls) == sum(r["calls"] + r["cut_off"] for r in reports)
     assert all(not row.estimated and row.day == utc_day(row.created_at) for row in calls)
     # Each call held its cost before it ran, so the calls in flight when the cap was reached

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,106 @@ def test_headroom_is_the_tightest_cap_after_what_was_spent() -> None:
     assert caps.headroom(Spent(session=4.5, day=2.0)) == (pytest.approx(0.5), "session")
     assert caps.headroom(Spent(session=1.0, day=9.9)) == (pytest.approx(0.1), "day")
     assert Caps().headroom(Spent(day=100)) is None
+
+
+def _held_as_summed(store_url: str, scope: str, key: str) -> float:
+    """What the running totals replace: the sum over the calls, read straight from the table."""
+    from opscopilot.store import db
+    from opscopilot.store.ledger import held_sql
+
+    conn = db.open_database(store_url)
+    try:
+        column = {"day": "day", "session": "session_id"}[scope]
+        row = conn.execute(
+            f"SELECT COALESCE(SUM({held_sql(conn.greatest)}), 0) FROM ledger_calls "
+            f"WHERE {column} = ?",
+            [key],
+        ).fetchone()
+        return float(row[0])
+    finally:
+        conn.close()
+
+
+def test_the_day_and_session_totals_follow_every_estimate_final_reservation_and_release(
+    store_url: str,
+) -> None:
+    day = utc_day(NOON)
+
+    def hold(ledger: Ledger, call_id: str, amount: float, session: str | None = "s1") -> None:
+        ledger.reserve(
+            call_id,
+            lambda spent: (spent, amount),
+            session_id=session,
+            turn_id="t9",
+            provider="openai",
+            model="m",
+            ts=NOON,
+        )
+
+    with Ledger(store_url) as ledger:
+        record(ledger, "c1", 0.10, estimated=True)
+        hold(ledger, "c2", 0.30)
+        assert ledger.spent("day", day) == pytest.approx(0.40)
+        record(ledger, "c2", 0.05, estimated=True)  # below its reservation: still 0.30 held
+        assert ledger.spent("session", "s1") == pytest.approx(0.40)
+        record(ledger, "c2", 0.12)  # the final figure replaces the reservation
+        hold(ledger, "c3", 0.50, session=None)  # a call of no session holds only its day
+        assert ledger.spent_before(session_id="s1", turn_id=None, now=NOON) == Spent(
+            session=pytest.approx(0.22), day=pytest.approx(0.72)
+        )
+        ledger.release("c2")
+        ledger.release("c3")  # it recorded nothing: its row and its hold are gone
+        assert ledger.get("c3") is None and ledger.reserved() == 0
+        assert ledger.spent("day", day) == pytest.approx(0.22)
+        assert ledger.spent("day", day, exclude_call="c1") == pytest.approx(0.12)
+        assert ledger.spent("session", "s1", exclude_call="c2") == pytest.approx(0.10)
+        assert ledger.spent("session", "nobody") == 0.0
+        record(ledger, "c4", 1.0, session="s2", ts=NOON + 86_400)
+        assert ledger.spent_today(NOON) == pytest.approx(0.22)
+    for scope, key, expected in (("day", day, 0.22), ("session", "s1", 0.22), ("session", "s2", 1)):
+        assert _held_as_summed(store_url, scope, key) == pytest.approx(expected)
+
+
+def test_only_the_scopes_asked_for_are_read(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        record(ledger, "c1", 0.10)
+        spent = ledger.spent_before(session_id="s1", turn_id="t1", now=NOON, scopes=("day",))
+        assert spent == Spent(day=pytest.approx(0.10))
+        assert ledger.spent_before(session_id="s1", turn_id="t1", now=NOON, scopes=()) == Spent()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_ledger_from_before_the_running_totals_starts_them_from_its_rows(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from opscopilot.store import db
+    from opscopilot.store.ledger import MIGRATIONS, TRACK
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        name = f"ledger_v2_{os.getpid()}"
+        with server.admin() as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name}")
+            admin.execute(f"CREATE DATABASE {name}")
+        url = server.url(name)
+    conn = db.open_database(url)
+    db.migrate(conn, TRACK, MIGRATIONS[:2])  # the ledger as the last release left it
+    for call_id, session, cost, estimated, reserved in (
+        ("a", "s1", 0.25, 0, 0.0),
+        ("b", "s1", 0.05, 1, 0.40),  # still running: its reservation counts
+        ("c", None, 1.00, 0, 0.0),
+    ):
+        conn.execute(
+            "INSERT INTO ledger_calls (call_id, session_id, turn_id, provider, model, day, "
+            "cost_usd, estimated, reserved_usd, created_at, updated_at) "
+            "VALUES (?, ?, 't', 'p', 'm', ?, ?, ?, ?, ?, ?)",
+            [call_id, session, utc_day(NOON), cost, estimated, reserved, NOON, NOON],
+        )
+    conn.close()
+    with Ledger(url) as ledger:
+        assert ledger.spent("day", utc_day(NOON)) == pytest.approx(1.65)
+        assert ledger.spent("session", "s1") == pytest.approx(0.65)
+        record(ledger, "b", 0.07)
+        assert ledger.spent("session", "s1") == pytest.approx(0.32)

@@ -12,10 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from opscopilot.batch.state import BatchState
 from opscopilot.governance import Ledger
 from opscopilot.store import OwnerIdentity, Store, db
 from opscopilot.store.copy import copy_store
+from opscopilot.store.ledger import DERIVED_TABLES
+from opscopilot.web.operators import Operators
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-proj-" + "Q" * 32
@@ -98,7 +102,7 @@ def _counts(url: str) -> dict[str, int]:
         return {
             table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
             for table in conn.tables()
-            if table != "schema_versions"
+            if table not in ("schema_versions", *DERIVED_TABLES)
         }
     finally:
         conn.close()
@@ -120,6 +124,9 @@ def test_store_copy_moves_every_row_of_every_table_into_postgresql(
     state = BatchState(source, "b-1")
     state.open_run(tmp_path / "t.jsonl", tmp_path / "r.jsonl", {}, ["T-1", "T-2"], 1.0)
     state.close()
+    operators = Operators(source)
+    operators.add("alice", now=1.0)
+    operators.close()
     before = _counts(source)
     assert all(before.values()), before  # every table holds rows, so the copy proves each
 
@@ -129,6 +136,12 @@ def test_store_copy_moves_every_row_of_every_table_into_postgresql(
     assert all(c.equal for c in counts)
     assert _counts(postgres_url) == before
 
+    with Ledger(source) as old_ledger, Ledger(postgres_url) as new_ledger:
+        days = {row.day for row in old_ledger.calls()}
+        assert days and all(
+            new_ledger.spent("day", day) == pytest.approx(old_ledger.spent("day", day))
+            for day in days
+        )  # the running totals are rebuilt on the destination from the copied calls
     with Store.open(source) as old, Store.open(postgres_url) as new:
         assert [e for _, e in old.events()] == [e for _, e in new.events()]
         assert old.list_approvals(status=None) == new.list_approvals(status=None)
