@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from opscopilot.events import Risk
-from opscopilot.llm.types import Usage
+from opscopilot.llm.types import LazyModel, Usage
 
 # A turn in one of these states will not move again; anything else may be resumed.
 FINISHED_TURN_STATES: frozenset[str] = frozenset(
@@ -17,7 +17,7 @@ FINISHED_TURN_STATES: frozenset[str] = frozenset(
 ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
 
 
-class SessionRecord(BaseModel):
+class SessionRecord(LazyModel):
     id: str
     model: str
     title: str = ""
@@ -28,7 +28,7 @@ class SessionRecord(BaseModel):
     unpriced_turns: int = 0  # turns whose model had no known price: their cost is unknown
 
 
-class TurnRecord(BaseModel):
+class TurnRecord(LazyModel):
     id: str
     session_id: str
     prompt: str
@@ -47,7 +47,7 @@ class TurnRecord(BaseModel):
         return self.status in FINISHED_TURN_STATES
 
 
-class JournalEntry(BaseModel):
+class JournalEntry(LazyModel):
     effect_id: str
     turn_id: str
     kind: str
@@ -62,7 +62,7 @@ class JournalEntry(BaseModel):
         return self.status != "intent"
 
 
-class ApprovalRecord(BaseModel):
+class ApprovalRecord(LazyModel):
     """One request to run a tool call, and the decision with who made it (the audit trail)."""
 
     id: str
@@ -101,7 +101,7 @@ class ApprovalRecord(BaseModel):
         return self
 
 
-class AllowRule(BaseModel):
+class AllowRule(LazyModel):
     """An operator's "always allow" for a session: a tool, optionally one exact command."""
 
     id: int
@@ -117,7 +117,7 @@ ChangeKind = Literal[
 ]
 
 
-class Change(BaseModel):
+class Change(LazyModel):
     """One row of the store's change feed: what moved (a decision, a turn, an owner), in order."""
 
     seq: int
@@ -131,7 +131,7 @@ class Change(BaseModel):
 OwnerKind = Literal["tui", "batch", "resume", "run", "web"]
 
 
-class TurnOwner(BaseModel):
+class TurnOwner(LazyModel):
     """The process driving a turn: who, where, and when it last said it is alive."""
 
     turn_id: str
