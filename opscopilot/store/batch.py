@@ -10,11 +10,12 @@ A ticket is `pending` (not started), `running` (claimed by a worker, under a lea
 worker renews), `paused` (its turn waits for an approval: a worker continues it once
 decided) or `done`. A worker claims the next ticket in one transaction: the first pending
 row in ticket order, or a running one whose lease ran out (its worker is presumed dead) or
-whose worker was on this host and its process is gone; on PostgreSQL with `FOR UPDATE SKIP
-LOCKED`, so workers never wait on each other's claims; on SQLite under the write lock
-(`BEGIN IMMEDIATE`). Leases are judged by the database server's clock, not the hosts'.
-Only the worker holding a ticket's lease may record its outcome (a worker presumed dead that
-wakes up again is told so, and its late outcome is dropped), so each ticket is reported once.
+whose worker was on this host (same boot, same pid namespace: `pid_space`) and its process
+is gone; on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so workers never wait on each other's
+claims; on SQLite under the write lock (`BEGIN IMMEDIATE`). Leases are judged by the
+database server's clock, not the hosts'. Only the worker holding a ticket's lease may record
+its outcome (a worker presumed dead that wakes up again is told so, and its late outcome is
+dropped), so each ticket is reported once.
 
 The run's spend for `--max-cost` is kept on its row (spent by settled tickets, reserved by
 running ones) and claims are admitted against it in the same transaction, so the run's cap

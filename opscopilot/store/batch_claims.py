@@ -11,6 +11,7 @@ import os
 import socket
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from opscopilot.store.backend import Connection
@@ -32,12 +33,26 @@ class Item:
     finished_at: float | None = None  # when its outcome was recorded (`items` only)
 
 
+def pid_space() -> str:
+    """Where this process's pid means something: the host's name, its boot and its pid
+    namespace. Only a worker in the same pid space may judge by its pid that another is gone
+    (a machine with the same hostname, or a container with pid namespace of its own, sees
+    other processes under those numbers)."""
+    name = socket.gethostname()
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return name
+    return f"{name}/{boot}/{namespace}"
+
+
 @dataclass(frozen=True)
 class Worker:
     """Who claims tickets: one per `opscopilot batch` process."""
 
     worker_id: str
-    host: str = field(default_factory=socket.gethostname)
+    host: str = field(default_factory=pid_space)  # stored as worker_host
     pid: int = field(default_factory=os.getpid)
 
 

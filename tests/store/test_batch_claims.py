@@ -3,6 +3,7 @@ tickets to the others, only the lease holder records an outcome, the run's cap s
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -118,6 +119,28 @@ def test_a_dead_process_on_this_host_gives_its_ticket_up_at_once(store_url: str)
     assert isinstance(item, Item) and item.takeover
     gone.close()
     other.close()
+
+
+def test_a_dead_pid_from_another_pid_space_of_the_same_hostname_waits_for_the_lease(
+    store_url: str,
+):
+    """A cloned machine or a container with pid namespace of its own may share the hostname:
+    its pids are not this host's to check, so its live worker keeps its ticket."""
+    from opscopilot.store.batch_claims import pid_space
+
+    here = pid_space()  # this host's name, boot and pid namespace: what a worker records
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    namespace = os.stat("/proc/self/ns/pid").st_ino
+    assert Worker("w-default").host == here == f"{socket.gethostname()}/{boot}/{namespace}"
+    twin_host = f"{socket.gethostname()}/another-boot/1"
+    twin = opened(store_url, "w-twin", IDS[:2], host=twin_host, pid=dead_pid())
+    assert isinstance(twin.claim(lease_s=3600), Item)
+    local = opened(store_url, "w-local", IDS[:2], host=here)
+    item = local.claim()
+    assert isinstance(item, Item) and (item.ticket_id, item.takeover) == ("T-1", False)
+    assert local.claim() is None  # T-0's lease has an hour to go
+    twin.close()
+    local.close()
 
 
 def test_the_run_cap_admits_in_ticket_order_across_workers(store_url: str):
