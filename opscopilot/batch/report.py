@@ -173,6 +173,27 @@ def _atomic_lines(path: Path, lines: Iterable[dict[str, Any]]) -> None:
     os.replace(temporary, path)
 
 
+@dataclass
+class Tally:
+    """Counts and cost of the report's lines, kept as lines are replaced (O(1) per ticket)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    cost_usd: float = 0.0
+    unpriced: int = 0  # lines whose cost is unknown (null): cost_usd is a lower bound
+
+    def add(self, line: dict[str, Any]) -> None:
+        self.counts[line["status"]] += 1
+        self.cost_usd += line.get("cost_usd") or 0.0
+        self.unpriced += line.get("cost_usd", 0.0) is None
+
+    def remove(self, line: dict[str, Any]) -> None:
+        self.counts[line["status"]] -= 1
+        if not self.counts[line["status"]]:
+            del self.counts[line["status"]]
+        self.cost_usd -= line.get("cost_usd") or 0.0
+        self.unpriced -= line.get("cost_usd", 0.0) is None
+
+
 class ReportWriter:
     """The report files of one run: appended per ticket, rewritten whole now and then.
 

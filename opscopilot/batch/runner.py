@@ -38,10 +38,10 @@ from typing import Any
 
 import anyio
 
-from opscopilot.batch.report import ReportWriter, skipped_line, ticket_line
+from opscopilot.batch.report import ReportWriter, Tally, skipped_line, ticket_line
 from opscopilot.batch.state import LEASE_S, BatchState, Item, Worker, named_run_key, run_key
 from opscopilot.batch.tickets import Ticket, load_tickets, ticket_prompt
-from opscopilot.batch.waiting import Waiting
+from opscopilot.batch.waiting import ContinueTicket, Waiting
 
 OTHERS_POLL_S = 0.25  # how often an idle worker looks whether others' tickets settled or expired
 OWNED_RETRY_S = 1.0  # how often a taken-over turn is tried while its old owner's claim lasts
@@ -74,27 +74,6 @@ class Progress:
     run_cost_usd: float
     continued: bool = False  # a paused ticket that a decision let continue
     run_unpriced: int = 0  # tickets of the run whose cost is unknown
-
-
-@dataclass
-class Tally:
-    """Counts and cost of the report's lines, kept as lines are replaced (O(1) per ticket)."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    cost_usd: float = 0.0
-    unpriced: int = 0  # lines whose cost is unknown (null): cost_usd is a lower bound
-
-    def add(self, line: dict[str, Any]) -> None:
-        self.counts[line["status"]] += 1
-        self.cost_usd += line.get("cost_usd") or 0.0
-        self.unpriced += line.get("cost_usd", 0.0) is None
-
-    def remove(self, line: dict[str, Any]) -> None:
-        self.counts[line["status"]] -= 1
-        if not self.counts[line["status"]]:
-            del self.counts[line["status"]]
-        self.cost_usd -= line.get("cost_usd") or 0.0
-        self.unpriced -= line.get("cost_usd", 0.0) is None
 
 
 @dataclass
@@ -234,9 +213,16 @@ class BatchRunner:
                 async with anyio.create_task_group() as group:
                     group.start_soon(self._renew_leases, state)
                     workers = anyio.Semaphore(self.options.concurrency)
-                    await self._work(run, group, workers)
-                    if self.wait:
-                        continued = functools.partial(self._continue, run, group, workers)
+                    continued = functools.partial(self._continue, run, group, workers)
+                    while True:
+                        await self._work(run, group, workers, continued)
+                        if not self.wait:
+                            break
+                        # Staying up: every paused ticket of the run is waited on, other
+                        # workers' too; after that, others' tickets may still run and pause.
+                        await self.paused.sort_paused(run, run.state.paused(), continued)
+                        if not run.waiting and not run.in_flight:
+                            break
                         await self.paused.stay_up(run, continued)
                     group.cancel_scope.cancel()  # the lease renewal: nothing is held any more
             except BaseExceptionGroup as errors:
@@ -301,10 +287,11 @@ class BatchRunner:
 
     # --- scheduling ----------------------------------------------------------------
 
-    async def _work(self, run: _Run, group: Any, workers: anyio.Semaphore) -> None:
+    async def _work(
+        self, run: _Run, group: Any, workers: anyio.Semaphore, continued: ContinueTicket
+    ) -> None:
         """Paused tickets continue when decided (and otherwise keep waiting); then every
         ticket this worker can claim, in ticket order, until the run has none open."""
-        continued = functools.partial(self._continue, run, group, workers)
         await self.paused.sort_paused(run, run.state.paused(), continued)
         reservation, run_cap = self.options.reservation(), self.options.max_cost
         claim = functools.partial(

@@ -1,11 +1,12 @@
 """What a staying-up batch run (`--wait`) waits on: its paused tickets' approvals, heard
-through the store's change feed (as `run --wait` hears them), never re-read on a timer.
+through the store's change feed (as `run --wait` hears them), not re-read on a short timer.
 
 A run that waits wakes when the feed says one of its approvals was decided (from any
 terminal, the web page or another host: `PRAGMA data_version` on SQLite, LISTEN/NOTIFY on
 PostgreSQL), at the earliest deadline among them (with `on_expiry = "deny"` the continued
 turn then records the expiry as a denial), when a ticket of its own in flight is reported,
-or after `RECHECK_S` in case a wake-up was missed. With `on_expiry = "keep"` a lapsed
+or after `RECHECK_S` in case a wake-up was missed; then it also takes up the run's tickets
+that other workers paused meanwhile (`--run NAME`). With `on_expiry = "keep"` a lapsed
 approval still waits for a person: nothing acts on its deadline, so its ticket stays paused
 (rerun or staying up) until someone decides it.
 """
@@ -31,6 +32,7 @@ class Waits(Protocol):
     """The part of a batch run that staying up reads and changes (batch/runner.py `_Run`)."""
 
     runtime: Any
+    state: Any  # the run's BatchState: its paused tickets, whoever paused them
     in_flight: dict[str, float | None]  # tickets this worker works (or reports) now
     waiting: dict[str, dict[str, Any]]  # paused ticket -> its report line
     changed: anyio.Condition  # notified when either of them moves
@@ -97,7 +99,8 @@ class Waiting:
 
     async def stay_up(self, run: Waits, continue_ticket: ContinueTicket) -> None:
         """Keep the run alive while tickets wait or run, continuing each paused ticket (claim
-        and start it: `continue_ticket`) as soon as its approvals are decided."""
+        and start it: `continue_ticket`) as soon as its approvals are decided. At each recheck
+        it also takes up the run's tickets that paused since on other workers."""
         store = run.runtime.store
         told: list[str] = []
         # Opened before the first look: a decision committed after that look is never missed.
@@ -124,7 +127,8 @@ class Waiting:
                 timeout = RECHECK_S
                 if deadline is not None:
                     timeout = min(RECHECK_S, max(deadline - now, 0.0))
-                await _until_moved(watch, run, seen, timeout)
+                if not await _until_moved(watch, run, seen, timeout):  # the recheck
+                    await self.sort_paused(run, run.state.paused(), continue_ticket)
 
 
 def _moves(run: Waits) -> tuple[frozenset[str], frozenset[str]]:
@@ -133,9 +137,9 @@ def _moves(run: Waits) -> tuple[frozenset[str], frozenset[str]]:
 
 async def _until_moved(
     watch: ChangeWatch, run: Waits, seen: tuple[frozenset[str], frozenset[str]], timeout: float
-) -> None:
+) -> bool:
     """Until the feed says one of the waiting tickets' approvals was decided, a ticket in
-    flight was reported (the run moved since `seen`), or `timeout` seconds passed."""
+    flight was reported (the run moved since `seen`), or `timeout` seconds passed (False)."""
     approval_ids = {a for line in run.waiting.values() for a in line.get("pending_approvals") or []}
 
     async def decided() -> None:
@@ -153,7 +157,8 @@ async def _until_moved(
         await waiter()
         race.cancel_scope.cancel()
 
-    with anyio.move_on_after(timeout):
+    with anyio.move_on_after(timeout) as timer:
         async with anyio.create_task_group() as race:
             race.start_soon(first, decided)
             race.start_soon(first, reported)
+    return not timer.cancelled_caught

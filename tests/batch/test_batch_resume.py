@@ -184,6 +184,22 @@ def _stay_up(tickets: Path, out: Path, on_first_wait) -> tuple[object, list, lis
     return anyio.run(main), told, progress
 
 
+def _approve_one_deny_the_other() -> None:
+    """INC-4101 approved, INC-4102 denied, on a connection of their own."""
+    from opscopilot.store import Store
+
+    with closing(Store.open()) as store:
+        approvals = {ticket_of(a.session_id): a.id for a in store.list_approvals()}
+        for ticket, decision in (("INC-4101", "approved"), ("INC-4102", "denied")):
+            store.decide_approval(
+                approvals[ticket],
+                decision=decision,
+                operator="tester",
+                host="elsewhere",
+                decided_at=time.time(),
+            )
+
+
 @pytest.fixture
 def two_tickets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     from opscopilot.batch import waiting
@@ -201,24 +217,10 @@ def test_a_staying_up_run_is_woken_by_the_decision_itself_not_by_a_timer(
     """On both backends: SQLite's feed moves `PRAGMA data_version`, PostgreSQL's is pushed
     (LISTEN/NOTIFY). The decisions come from a connection of their own, as another terminal's
     would (that one is `opscopilot approvals` in the test above)."""
-    from opscopilot.store import Store
-
     monkeypatch.setenv("OPSCOPILOT_STORE", store_url)
     tickets, out = two_tickets
 
-    def decide() -> None:
-        with closing(Store.open()) as store:
-            approvals = {ticket_of(a.session_id): a.id for a in store.list_approvals()}
-            for ticket, decision in (("INC-4101", "approved"), ("INC-4102", "denied")):
-                store.decide_approval(
-                    approvals[ticket],
-                    decision=decision,
-                    operator="tester",
-                    host="elsewhere",
-                    decided_at=time.time(),
-                )
-
-    result, told, progress = _stay_up(tickets, out, decide)
+    result, told, progress = _stay_up(tickets, out, _approve_one_deny_the_other)
     assert result.exit_code == 0 and result.continued == IDS[:2] and result.waiting == []
     assert told[0] == IDS[:2]
     lines = report(out)
@@ -271,3 +273,66 @@ def test_with_on_expiry_keep_a_lapsed_ticket_stays_paused_until_someone_decides_
     assert told[0] == IDS[:2] and result.continued == IDS[:2]
     assert [p for p in progress if p[2]] and len(progress) == 2  # each continued exactly once
     assert [report(out)[t]["tools"][0]["status"] for t in IDS[:2]] == ["denied", "denied"]
+
+
+def test_a_staying_up_worker_waits_on_the_tickets_another_worker_paused(two_tickets):
+    """`--run NAME --wait` beside a worker that pauses every ticket while this one finds
+    nothing to claim: it stays up for those tickets too (it used to exit 3 at once) and
+    continues each once decided, woken by the feed."""
+    import threading
+
+    import anyio
+
+    from opscopilot.batch.runner import BatchOptions, BatchRunner
+    from opscopilot.store.batch import BatchState, named_run_key
+
+    tickets, out = two_tickets
+    looked = threading.Event()  # the staying-up worker found nothing to claim: all are held
+    claim, finished = BatchState.claim, BatchState.finished
+
+    def claiming(self, *args, **kwargs):
+        got = claim(self, *args, **kwargs)
+        if got is None and self.open_elsewhere():
+            looked.set()
+        return got
+
+    def finishing(self, *args, **kwargs):  # the first worker pauses its tickets only then
+        assert looked.wait(60), "the staying-up worker never looked for a ticket"
+        return finished(self, *args, **kwargs)
+
+    told: list[list[str]] = []
+
+    def on_wait(waiting: list[str]) -> None:
+        told.append(waiting)
+        if len(told) == 1:
+            threading.Thread(target=_approve_one_deny_the_other, daemon=True).start()
+
+    options = BatchOptions(model="builtin:ops", approve="none", concurrency=2)
+    pauser = BatchRunner(tickets, out.with_name("pauser.jsonl"), options, run_name="night")
+    stayer = BatchRunner(tickets, out, options, run_name="night", wait=True, on_wait=on_wait)
+    results = {}
+
+    async def work(name: str, runner: BatchRunner) -> None:
+        results[name] = await runner.run()
+
+    def both_held() -> None:
+        with closing(BatchState(None, named_run_key("night"))) as probe:
+            while probe.open_elsewhere() < 2:  # the first worker's claims, read from the store
+                time.sleep(0.01)
+
+    async def main() -> None:
+        with anyio.fail_after(90):
+            async with anyio.create_task_group() as group:
+                group.start_soon(work, "pauser", pauser)
+                await anyio.to_thread.run_sync(both_held)
+                group.start_soon(work, "stayer", stayer)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BatchState, "claim", claiming)
+        patch.setattr(BatchState, "finished", finishing)
+        anyio.run(main)
+    assert results["pauser"].exit_code == 3 and results["pauser"].waiting == IDS[:2]
+    assert told[:1] == [IDS[:2]]  # it waited on both, paused by the other worker
+    stayed = results["stayer"]
+    assert stayed.exit_code == 0 and stayed.continued == IDS[:2] and stayed.waiting == []
+    assert [report(out)[t]["tools"][0]["status"] for t in IDS[:2]] == ["ok", "denied"]
