@@ -387,7 +387,9 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
     def action_help(self) -> None:
         from opscopilot.tui.screens.help import HelpScreen
 
-        self.push_screen(HelpScreen(self.keymap, self.KEY_ACTIONS))
+        if not self.is_screen_installed("help"):
+            self.install_screen(HelpScreen(self.keymap, self.KEY_ACTIONS), name="help")
+        self.push_screen("help")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in {"quit", "help"}:

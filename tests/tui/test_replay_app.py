@@ -14,6 +14,7 @@ from opscopilot.tui.commands import OpsCommands
 from opscopilot.tui.replay import ReplayApp
 from opscopilot.tui.screens.help import HelpScreen
 from opscopilot.tui.screens.seek import SeekScreen
+from opscopilot.tui.widgets.markdown_feed import MarkdownPiece
 from opscopilot.tui.widgets.tool_card import ToolCard
 from tests.tui.conftest import FIXED_NOW, answer_script, wait_for
 
@@ -102,7 +103,9 @@ async def test_seek_back_redraws_from_the_start_and_seek_forward_draws_up_to_the
         await wait_for(pilot, lambda: app.rendered == 3)
         pane = app.active_pane
         assert len(app.panes) == 1 and pane.session_id == "s-rec"
-        assert [m.source for m in pane.query(".answer-text").results(Markdown)] == [PIECES[0]]
+        # The answer is still streaming: its text so far is one live piece, not a Markdown.
+        await wait_for(pilot, lambda: [m.source for m in pane.query(".answer-text")] == [PIECES[0]])
+        assert [type(m) for m in pane.query(".answer-text")] == [MarkdownPiece]
         assert not pane.query(ToolCard)
         assert app.main_screen.query_one("#event-log").lines_written == 2  # text is folded
 

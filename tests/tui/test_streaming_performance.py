@@ -1,8 +1,11 @@
-"""Streaming stays cheap per token: deltas are buffered per frame, skip key-binding refreshes,
-long answers continue in bounded blocks, and nothing is drawn while the app shuts down."""
+"""Streaming stays cheap per token: deltas are buffered per frame into one live widget, skip
+key-binding refreshes, long answers continue in bounded pieces and end as Textual's Markdown,
+what is drawn is redacted, keys are handled while a fast stream runs, and nothing is drawn
+while the app shuts down."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -10,8 +13,9 @@ from textual.widgets import Markdown, RichLog
 
 from opscopilot import events as ev
 from opscopilot.tui.app import EngineEvent
+from opscopilot.tui.screens.help import HelpScreen
 from opscopilot.tui.widgets import markdown_feed
-from opscopilot.tui.widgets.markdown_feed import FrozenMarkdown, inside_code_fence
+from opscopilot.tui.widgets.markdown_feed import MarkdownPiece, inside_code_fence
 from opscopilot.tui.widgets.tool_card import ToolCard
 from tests.tui.conftest import FIXED_NOW, make_app, wait_for
 
@@ -41,6 +45,12 @@ def ids(pane, turn_id: str = "t-1") -> dict:
     return {"ts": FIXED_NOW, "session_id": pane.session_id, "turn_id": turn_id}
 
 
+def finished(pane, call_id: str = "c-1") -> ev.ModelFinished:
+    return ev.ModelFinished(
+        **ids(pane), call_id=call_id, provider="openai", model="gpt-4o-mini", finish_reason="stop"
+    )
+
+
 async def start_call(app, pane, call_id: str = "c-1") -> None:
     await app.ingest(ev.TurnStarted(**ids(pane), prompt="why 5xx?", model="openai:gpt-4o-mini"))
     await app.ingest(
@@ -48,17 +58,18 @@ async def start_call(app, pane, call_id: str = "c-1") -> None:
     )
 
 
-async def test_deltas_reach_the_markdown_once_per_frame_without_refreshing_key_bindings(
+async def test_deltas_reach_one_live_piece_once_per_frame_and_end_as_one_markdown(
     engine, monkeypatch
 ):
-    appends: list[str] = []
-    original_append = Markdown.append
+    shows: list[str] = []
+    original_show = MarkdownPiece.show
 
-    def counting_append(self, markdown: str):
-        appends.append(markdown)
-        return original_append(self, markdown)
+    def counting_show(self, source: str) -> None:
+        if source != self.source:
+            shows.append(source)
+        original_show(self, source)
 
-    monkeypatch.setattr(Markdown, "append", counting_append)
+    monkeypatch.setattr(MarkdownPiece, "show", counting_show)
     app = make_app(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.active_pane
@@ -70,53 +81,79 @@ async def test_deltas_reach_the_markdown_once_per_frame_without_refreshing_key_b
         for token in tokens_of(text):
             await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text=token))
         assert refreshes == []  # a token changes no key (the old code rebuilt the Footer)
-        await wait_for(pilot, lambda: pane.answers["c-1"].markdown_source == text)
+        block = pane.answers["c-1"]
+        await wait_for(pilot, lambda: block.markdown_source == text)
         assert len(tokens_of(text)) > 100
-        assert len(appends) <= 2  # all the tokens fed back to back arrive in one frame
+        assert len(shows) <= 2  # all the tokens fed back to back arrive in one frame
+        # While it streams the answer is one widget: no Markdown block is mounted per
+        # paragraph, list item or code block (each such mount laid out the whole screen).
+        assert [type(w) for w in pane.query(".answer-text")] == [MarkdownPiece]
+        assert not pane.query("MarkdownBlock")
         assert pane.last_answer_text == text
 
+        await app.ingest(finished(pane))
+        markdown = pane.query_one(".answer-text", Markdown)  # at rest: Textual's Markdown
+        assert markdown.source == text and not pane.query(MarkdownPiece)
+        assert pane.query("MarkdownBlock")
 
-async def test_a_long_answer_continues_in_bounded_blocks_split_outside_code_and_freezes_old_ones(
+
+async def test_a_long_answer_streams_in_bounded_pieces_split_outside_code_and_ends_in_markdown(
     engine, monkeypatch
 ):
-    monkeypatch.setattr(markdown_feed, "SEGMENT_CHARS", 1_500)  # the same splits, sooner
+    monkeypatch.setattr(markdown_feed, "PIECE_CHARS", 500)  # the same splits, sooner
+    monkeypatch.setattr(markdown_feed, "SEGMENT_CHARS", 1_500)
     app = make_app(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.active_pane
         await start_call(app, pane)
         text = "".join(SECTION.format(k=k) for k in range(1, 26))  # ~5,000 characters
         tokens = tokens_of(text)
+        block = pane.answers["c-1"]
         for start in range(0, len(tokens), 100):  # a fast model: many frames, many tokens each
             for token in tokens[start : start + 100]:
                 await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text=token))
-            await pilot.pause(0.04)
-        await app.ingest(
-            ev.ModelFinished(
-                **ids(pane),
-                call_id="c-1",
-                provider="openai",
-                model="gpt-4o-mini",
-                finish_reason="stop",
-            )
-        )
-        await pilot.pause()
+            await wait_for(pilot, lambda: not block._answer._pending)  # a frame drew them
+        segments = block._answer.segments
+        assert len(segments) >= 6
+        assert all(type(s) is MarkdownPiece for s in segments)  # no Markdown while streaming
+        assert not pane.query("MarkdownBlock")
+        assert block._answer.live is segments[-1]  # one live piece: the others stay as drawn
+        assert all(not inside_code_fence(s.source) for s in segments[:-1])  # never split in code
+        assert all(len(s.source) < 1_000 for s in segments[:-1])
 
-        block = pane.answers["c-1"]
+        await app.ingest(finished(pane))
         segments = block._answer.segments
         assert block.markdown_source == text == pane.last_answer_text
-        assert len(segments) >= 3
-        assert all(not inside_code_fence(s.source) for s in segments)  # never split inside code
-        assert all(isinstance(s, FrozenMarkdown) for s in segments[:-2])
-        assert all(type(s) is Markdown for s in segments[-2:])  # the live tail stays Markdown
-        assert all(len(s.source) < 3_000 for s in segments)
+        assert all(type(s) is MarkdownPiece for s in segments[:-1])
+        assert type(segments[-1]) is Markdown and len(segments[-1].source) <= 1_500
+        assert block._answer.live is None
         await pilot.press("ctrl+y")
         assert app.clipboard == text  # copying takes the whole answer, not the last block
+
+
+async def test_what_streams_is_drawn_redacted_and_a_key_arriving_in_parts_never_shows(engine):
+    key = "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5q"
+    app = make_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.active_pane
+        await start_call(app, pane)
+        drawn: list[str] = []
+        block = pane.answers["c-1"]
+        for part in ["The key is ", key[:10], key[10:], " and it works.\n\n", "Done"]:
+            await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text=part))
+            await wait_for(pilot, lambda: not block._answer._pending)
+            drawn.append(block.markdown_source)
+        assert all("sk-proj" not in source for source in drawn)  # not even its first half
+        assert drawn[-1] == "The key is [REDACTED] and it works.\n\n"  # "Done" still arriving
+        await app.ingest(finished(pane))
+        assert block.markdown_source == "The key is [REDACTED] and it works.\n\nDone"
+        assert pane.last_answer_text.count(key) == 1  # the answer's text itself is as written
 
 
 async def test_a_retry_that_voids_the_output_clears_every_block_and_keeps_the_thinking(
     engine, monkeypatch
 ):
-    monkeypatch.setattr(markdown_feed, "SEGMENT_CHARS", 1_500)
+    monkeypatch.setattr(markdown_feed, "PIECE_CHARS", 500)
     app = make_app(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.active_pane
@@ -136,12 +173,39 @@ async def test_a_retry_that_voids_the_output_clears_every_block_and_keeps_the_th
                 discarded_output=True,
             )
         )
-        await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text="Second try: all good."))
-        await wait_for(pilot, lambda: block.markdown_source == "Second try: all good.")
-        assert len(block._answer.segments) == 1 and type(block._answer.segments[0]) is Markdown
-        assert pane.last_answer_text == "Second try: all good."
+        await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text="Second try: all good.\n"))
+        await wait_for(pilot, lambda: block.markdown_source == "Second try: all good.\n")
+        assert [type(s) for s in block._answer.segments] == [MarkdownPiece]
+        assert pane.last_answer_text == "Second try: all good.\n"
         assert block.thinking == "Check nginx first."
         assert "retrying: 502 from upstream" in str(block._meta.render())
+
+
+async def test_a_key_is_handled_while_a_fast_stream_keeps_arriving(engine):
+    app = make_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.active_pane
+        await start_call(app, pane)
+        tokens = tokens_of("".join(SECTION.format(k=k) for k in range(1, 400)))
+        fed = 0
+
+        async def stream() -> None:  # as fast as the app takes them, 200 a turn of the loop
+            nonlocal fed
+            for start in range(0, len(tokens), 200):
+                for token in tokens[start : start + 200]:
+                    await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text=token))
+                fed = start + 200
+                await asyncio.sleep(0)
+
+        producer = asyncio.create_task(stream())
+        await wait_for(pilot, lambda: fed > 0)
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        handled_at = fed
+        assert not producer.done()  # the key did not wait for the stream to end
+        await wait_for(pilot, lambda: fed > handled_at)  # and the stream did not stop for it
+        producer.cancel()
+        await pilot.press("escape")
 
 
 async def test_tool_output_lines_reach_the_log_batched_per_frame(engine, monkeypatch):

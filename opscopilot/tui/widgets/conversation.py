@@ -1,8 +1,9 @@
 """A conversation pane: one session's transcript, rendered from its events as they arrive.
 
-Each model call's answer is ONE `Markdown` fed through `Markdown.get_stream()`, in a
-scroll container anchored to the bottom; thinking sits collapsed above it. Tool calls
-are cards; a budget cut-off is a marker where it happened.
+Each model call's answer streams into one live widget per frame and is drawn by Textual's
+`Markdown` when it ends (see MarkdownFeed), in a scroll container anchored to the bottom;
+thinking sits collapsed above it. Tool calls are cards; a budget cut-off is a marker where
+it happened.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ _CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
 class AnswerBlock(Vertical):
     """One model call's answer: collapsed thinking, then the streamed Markdown.
 
-    Deltas are buffered and reach the Markdown once per frame (see MarkdownFeed); a very
-    long answer continues in further `.answer-text` blocks at paragraph breaks.
+    Deltas are buffered and drawn once per frame into one live piece (see MarkdownFeed); a
+    long answer continues in further `.answer-text` pieces at paragraph breaks, and its end
+    is drawn by Textual's `Markdown` once the call finishes.
     """
 
     DEFAULT_CSS = """
@@ -85,6 +87,12 @@ class AnswerBlock(Vertical):
         finally:
             if note:
                 self._meta.update(f"{self.model}  ·  {note}")
+
+    def stop(self) -> None:
+        """No more frames: the block leaves the screen."""
+        for feed in (self._answer, self._thinking):
+            if feed is not None:
+                feed.stop()
 
     async def discard(self, reason: str) -> None:
         """A retry voids what streamed so far: clear it, say why (thinking stays)."""
@@ -198,6 +206,8 @@ class ConversationPane(Vertical, can_focus=True):
 
     async def _add(self, widget: Static | Vertical) -> None:
         transcript = self._transcript
+        if not transcript.is_attached:
+            return  # the app is closing (an event still queued): nothing more is drawn
         await transcript.mount(widget)
         children = transcript.children  # [0] is the "earlier turns" line
         cut = len(children) - MAX_TRANSCRIPT_CHILDREN
@@ -214,7 +224,7 @@ class ConversationPane(Vertical, can_focus=True):
             self._turn_starts.popleft()
         self.turns_hidden += starts - len(self._turn_starts)
         for block in [b for b in self.answers.values() if id(b) in gone]:
-            await block.finish()  # its Markdown streams stop before it goes
+            block.stop()  # no frame is drawn into it once it goes
         self.answers = {k: b for k, b in self.answers.items() if id(b) not in gone}
         self.tool_cards = {k: c for k, c in self.tool_cards.items() if id(c) not in gone}
         if self._last_answer is not None and id(self._last_answer) in gone:
@@ -335,7 +345,9 @@ class ConversationPane(Vertical, can_focus=True):
             await block.finish()
 
     async def close_streams(self) -> None:
-        await self._finish_open_answers()
+        """The pane goes: its answers draw nothing more."""
+        for block in self.answers.values():
+            block.stop()
 
 
 def _finish_note(event: ev.ModelFinished) -> str:

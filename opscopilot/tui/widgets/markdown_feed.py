@@ -1,17 +1,28 @@
-"""Streamed text into Markdown, at most once per frame, in blocks of bounded size.
+"""Streamed text into Markdown: one live widget while it streams, Textual's Markdown at rest.
 
-A model sends thousands of small deltas a second. Handing each to `MarkdownStream.write()`
-costs a task switch and an append (which re-splits the whole document) per token, so the
-feed buffers deltas and writes them once per frame. A long answer continues in a fresh
-`Markdown` widget at a paragraph break outside code fences, so each append re-parses only
-a bounded tail. Segments further back than `LIVE_SEGMENTS` are frozen into one `Static`
-each (Rich's Markdown rendering): Textual lays out every widget on every frame, and a
-Markdown widget is dozens of them, so without this a long answer slows down as it grows.
+A model sends thousands of small deltas a second. The feed buffers them and draws at most
+once per frame. While the text streams, the answer's live tail is ONE widget
+(`MarkdownPiece`: Rich's Markdown rendering of its source, each block drawn once, see
+markdown_piece.py): Textual's `Markdown` mounts a widget per paragraph, list item and code
+block, and each mount lays out the whole screen again, so under a fast stream a key waited
+behind hundreds of ms of layout.
+The tail holds at most about `PIECE_CHARS`: at the next paragraph break outside a code
+fence it stays as drawn (its measured height is kept, so it costs nothing per frame) and a
+fresh tail starts after it. A frame draws only the block still growing, whatever the
+answer's length.
 
-Keys come first: when a frame's work (or the event loop's lag behind the frame timer) says
-the stream outruns the screen, the next frame comes later (`next_frame_s`, up to
-`MAX_FRAME_S`), so drawing takes at most about `BUSY_SHARE` of the loop and a key press
-waits for at most one bounded frame; the pace returns to `FRAME_S` when drawing is cheap.
+When the answer ends (`finish`) its last `SEGMENT_CHARS` are drawn once by Textual's
+`Markdown`, which replaces the pieces that held them, so an answer at rest looks as it
+always has; older pieces stay as they are (one widget each).
+
+What is drawn is redacted (`redact`), and the word still arriving is held back until it
+ends, so a key split across deltas never shows in part; `text` is everything written.
+
+Keys come first: one frame at a time, each timed from the flush until Textual has laid out
+and painted it. When that (or the event loop's lag behind the frame timer) says the stream
+outruns the screen, the next frame comes later (`next_frame_s`, up to `MAX_FRAME_S`), so
+drawing takes at most about `BUSY_SHARE` of the loop and a key press waits for at most one
+bounded frame; the pace returns to `FRAME_S` when drawing is cheap.
 """
 
 from __future__ import annotations
@@ -19,19 +30,20 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from contextlib import suppress
 
-from rich.markdown import Markdown as RichMarkdown
 from textual.timer import Timer
-from textual.widget import Widget
-from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widget import MountError, Widget
+from textual.widgets import Markdown
+
+from opscopilot.redact import redact
+from opscopilot.tui.widgets.markdown_piece import MarkdownPiece, inside_code_fence
 
 FRAME_S = 1 / 30  # deltas reach the screen at most this often: per-token cost stays flat
 MAX_FRAME_S = 0.25  # the slowest pace, for a stream that outruns the screen
 BUSY_SHARE = 0.3  # the share of the loop a stream's drawing may take; keys get the rest
-SEGMENT_CHARS = 6_000  # past this, the next paragraph break starts a new Markdown block
-LIVE_SEGMENTS = 2  # Markdown widgets kept per document; older segments are frozen
-_FENCE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})", re.MULTILINE)
+PIECE_CHARS = 6_000  # past this, the next paragraph break starts a new live piece
+SEGMENT_CHARS = 6_000  # the end of an answer drawn by Textual's Markdown when it ends
 _PARAGRAPH_BREAK = re.compile(r"\n\n(?=\S)")
 
 
@@ -45,37 +57,22 @@ def next_frame_s(current: float, base: float, spent_s: float, lag_s: float) -> f
     return max(base, (current + wanted) / 2)
 
 
-def inside_code_fence(markdown: str) -> bool:
-    """Whether the end of `markdown` lies inside an open fenced code block."""
-    return len(_FENCE.findall(markdown)) % 2 == 1
+def shown_now(text: str) -> str:
+    """What of streamed `text` may be drawn now: up to its last whitespace (the word still
+    arriving may be the start of a key), redacted."""
+    cut = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t"))
+    return redact(text[: cut + 1])
 
 
-class FrozenMarkdown(Static):
-    """A finished segment of a long document: one widget instead of a Markdown's dozens."""
-
-    DEFAULT_CSS = """
-    FrozenMarkdown { height: auto; padding: 0 2 0 2; }
-    """
-
-    def __init__(self, source: str, *, classes: str = "") -> None:
-        super().__init__(classes=classes)
-        self.source = source
-
-    def render(self) -> RichMarkdown:
-        theme = self.app.current_theme
-        code_theme = "monokai" if theme is None or theme.dark else "default"
-        return RichMarkdown(self.source, code_theme=code_theme, hyperlinks=False)
-
-
-Segment = Markdown | FrozenMarkdown
+Segment = Markdown | MarkdownPiece
 
 
 class MarkdownFeed:
     """One growing Markdown document shown through segments under `host`.
 
-    `write` is synchronous and cheap; the buffered text reaches the current segment's
-    `MarkdownStream` on a per-frame timer owned by `host`. `text` is everything written.
-    Segments carry `classes`, later ones also `-continued`; `segments[0]` is for compose.
+    `write` is synchronous and cheap; the buffered text reaches the live piece on a
+    per-frame timer owned by `host`. `text` is everything written. Segments carry
+    `classes`, later ones also `-continued`; `segments[0]` is for compose.
     """
 
     def __init__(
@@ -83,23 +80,23 @@ class MarkdownFeed:
         host: Widget,
         *,
         classes: str,
+        piece_chars: int | None = None,
         segment_chars: int | None = None,
-        live_segments: int | None = None,
         frame_s: float | None = None,
     ) -> None:
         self.host = host
         self.classes = classes
-        self.segments: list[Segment] = [Markdown(classes=classes)]
+        self.segments: list[Segment] = [MarkdownPiece(classes=classes)]
+        self._raw: list[str] = [""]  # what each segment holds, as written (not redacted)
+        self.piece_chars = piece_chars or PIECE_CHARS
         self.segment_chars = segment_chars or SEGMENT_CHARS
-        self.live_segments = LIVE_SEGMENTS if live_segments is None else live_segments
         self.base_frame_s = self.frame_s = frame_s or FRAME_S
+        self.finished = False  # the end is drawn by Textual's Markdown
         self._due = 0.0  # when the pending frame timer should fire (perf_counter)
         self._parts: list[str] = []
         self._pending: list[str] = []
-        self._segment_parts: list[str] = []
-        self._segment_chars = 0
-        self._stream: MarkdownStream | None = None
         self._timer: Timer | None = None
+        self._in_flight = False  # a frame was flushed and is not on screen yet
         self._lock = asyncio.Lock()  # a frame flush and a finish never interleave their awaits
 
     @property
@@ -110,144 +107,156 @@ class MarkdownFeed:
 
     @property
     def source(self) -> str:
-        """What the segments hold once everything written is flushed (their sources joined)."""
+        """What the segments show (all of `text`, redacted, once it ends or a frame passed
+        after a whitespace)."""
         return "".join(segment.source for segment in self.segments)
+
+    @property
+    def live(self) -> MarkdownPiece | None:
+        """The piece the stream is drawing into, while it streams."""
+        last = self.segments[-1]
+        return last if isinstance(last, MarkdownPiece) and not self.finished else None
 
     def write(self, text: str) -> None:
         if not text:
             return
         self._parts.append(text)
         self._pending.append(text)
-        if self._timer is None and self.host.is_mounted:
-            self._due = time.perf_counter() + self.frame_s
-            self._timer = self.host.set_timer(self.frame_s, self._on_frame, name="markdown-feed")
+        if self._timer is None and not self._in_flight and self.host.is_mounted:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        self._due = time.perf_counter() + self.frame_s
+        self._timer = self.host.set_timer(self.frame_s, self._on_frame, name="markdown-feed")
 
     async def _on_frame(self) -> None:
+        """Draw what is buffered; the next frame is timed from when this one is on screen,
+        so the pace follows what drawing really costs (Textual lays out and paints after
+        the flush, in its own refresh)."""
         self._timer = None
         started = time.perf_counter()
+        lag = started - self._due
         await self.flush()
-        spent = time.perf_counter() - started
-        self.frame_s = next_frame_s(self.frame_s, self.base_frame_s, spent, started - self._due)
+        self._in_flight = True
+
+        def drawn() -> None:
+            self._in_flight = False
+            spent = time.perf_counter() - started
+            self.frame_s = next_frame_s(self.frame_s, self.base_frame_s, spent, lag)
+            if self._pending and self._timer is None and self.host.is_mounted:
+                self._schedule()
+
+        if not self.host.call_after_refresh(drawn):
+            self._in_flight = False
 
     async def flush(self) -> None:
-        """Hand everything buffered to the Markdown now (what a frame tick does)."""
+        """Draw everything buffered now (what a frame tick does)."""
         async with self._lock:
             if not self._pending:
                 return
             text = "".join(self._pending)
             self._pending.clear()
-            if not self.segments[-1].is_mounted:
+            if not self._drawable():
                 return  # pruned or closing: `text` keeps the words, there is nothing to draw
-            head, complete, tail = self._split(text)
-            if not complete and head is None:
-                await self._write_to_segment(tail)
-                return
-            if head:
-                await self._write_to_segment(head)
-            await self._stop_stream()
-            # A burst may complete several segments at once: those that would be frozen at
-            # once are mounted frozen, never built as Markdown widgets first.
-            keep_live = max(self.live_segments - 1, 0)
-            for index, piece in enumerate(complete):
-                frozen = index < len(complete) - keep_live
-                await self._start_segment(piece, frozen=frozen)
-            await self._start_segment("", frozen=False)
-            await self._freeze_old_segments()
-            if tail:
-                await self._write_to_segment(tail)
+            if self.finished:  # text after the end (a replayed fragment): a new live piece
+                self.finished = False
+                await self._append([""], [""])
+            complete, rest = self._split(self._raw[-1], text)
+            if complete:  # the live piece is whole: it stays as drawn, a new one goes on
+                self._raw[-1] = complete[0]
+                self.segments[-1].show(redact(complete[0]))  # type: ignore[union-attr]
+                # a burst may complete several at once: those are mounted whole, together
+                drawn = [redact(piece) for piece in complete[1:]]
+                if not await self._append([*drawn, ""], [*complete[1:], rest]):
+                    return
+            else:
+                self._raw[-1] += rest
+            self.segments[-1].show(shown_now(self._raw[-1]))  # type: ignore[union-attr]
 
-    def _split(self, text: str) -> tuple[str | None, list[str], str]:
-        """(the end of the current segment or None, complete segments after it, the rest):
-        segments end at paragraph breaks outside code fences once past `segment_chars`."""
-        written = "".join(self._segment_parts)
-        size = self._segment_chars
-        head: str | None = None
+    def _split(self, written: str, text: str) -> tuple[list[str], str]:
+        """(whole pieces, the rest) of the live piece's `written` text followed by `text`:
+        a piece ends at the first paragraph break outside code past `piece_chars`."""
         complete: list[str] = []
-        while size + len(text) > self.segment_chars:
-            cut = self._next_break(written, size, text)
+        start = max(len(written) - 2, 0)  # a break may straddle two flushes ("\n\n" then "#")
+        whole = written + text
+        while len(whole) > self.piece_chars:
+            cut = self._next_break(whole, max(start, self.piece_chars))
             if cut is None:
                 break
-            if head is None:
-                head = text[:cut]
-            else:
-                complete.append(text[:cut])
-            written, size, text = "", 0, text[cut:]
-        return head, complete, text
+            complete.append(whole[:cut])
+            whole, start = whole[cut:], 0
+        return complete, whole[len(written) :] if not complete else whole
 
-    def _next_break(self, written: str, size: int, text: str) -> int | None:
-        """Where in `text` this segment may end: a paragraph break, not inside code, that
-        leaves the segment at least half full."""
-        carried = written[-2:]  # a break may straddle two flushes ("\n\n" then "## ...")
-        for found in _PARAGRAPH_BREAK.finditer(carried + text):
-            cut = found.end() - len(carried)
-            if cut < 0 or size + cut < self.segment_chars // 2:
-                continue  # keep segments from being tiny
-            if not inside_code_fence(written + text[:cut]):
+    @staticmethod
+    def _next_break(text: str, start: int) -> int | None:
+        """Where `text` may end a piece: a paragraph break at or after `start`, not in code."""
+        for found in _PARAGRAPH_BREAK.finditer(text, max(start - 2, 0)):
+            cut = found.end()
+            if cut >= start and not inside_code_fence(text[:cut]):
                 return cut
         return None
 
-    async def _write_to_segment(self, text: str) -> None:
-        if not text:
-            return
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.segments[-1])  # type: ignore[arg-type]
-        await self._stream.write(text)
-        self._segment_parts.append(text)
-        self._segment_chars += len(text)
-
-    async def _start_segment(self, source: str, *, frozen: bool) -> None:
-        """Mount the next segment after the last: frozen and complete, or live and empty."""
-        classes = f"{self.classes} -continued"
-        segment = FrozenMarkdown(source, classes=classes) if frozen else Markdown(classes=classes)
-        current = self.segments[-1]
-        await current.parent.mount(segment, after=current)  # type: ignore[union-attr]
-        self.segments.append(segment)
-        if not frozen and source:
-            await segment.append(source)  # type: ignore[union-attr]
-        self._segment_parts, self._segment_chars = [], 0
-
-    async def _freeze_old_segments(self) -> None:
-        live = [i for i, segment in enumerate(self.segments) if isinstance(segment, Markdown)]
-        for index in live[: max(len(live) - self.live_segments, 0)]:
-            old = self.segments[index]
-            frozen = FrozenMarkdown(old.source, classes=" ".join(old.classes))
-            with self.host.app.batch_update():
-                await old.parent.mount(frozen, before=old)  # type: ignore[union-attr]
-                await old.remove()
-            self.segments[index] = frozen
-
-    async def _stop_stream(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            await stream.stop()
+    async def _append(self, drawn: list[str], raw: list[str]) -> bool:
+        """Mount pieces showing `drawn` after the last segment (the last of them live):
+        False when the screen is closing and there is nowhere to draw."""
+        last = self.segments[-1]
+        if not self._drawable():
+            return False
+        pieces = [MarkdownPiece(text, classes=f"{self.classes} -continued") for text in drawn]
+        self.segments += pieces
+        self._raw += raw
+        await last.parent.mount(*pieces, after=last)  # type: ignore[union-attr]
+        return True
 
     async def finish(self) -> None:
-        """Flush what is buffered and stop the stream (its last appends are awaited)."""
+        """Flush what is buffered and draw the end with Textual's Markdown (once)."""
         self._cancel_timer()
         await self.flush()
         async with self._lock:
-            await self._stop_stream()
+            if self.finished or not self._drawable():
+                return
+            self.finished = True
+            first, size = len(self.segments) - 1, len(self._raw[-1])
+            while first > 0 and size + len(self._raw[first - 1]) <= self.segment_chars:
+                first -= 1
+                size += len(self._raw[first])
+            tail, parent = self.segments[first:], self.segments[first].parent
+            markdown = Markdown(classes=" ".join(tail[0].classes))
+            self.segments[first:] = [markdown]
+            self._raw[first:] = ["".join(self._raw[first:])]
+            with suppress(MountError), self.host.app.batch_update():  # MountError: closing
+                await parent.mount(markdown, before=tail[0])  # type: ignore[union-attr]
+                await markdown.update(redact(self._raw[first]))
+                await parent.remove_children(tail)  # type: ignore[union-attr]
+
+    def _drawable(self) -> bool:
+        """Whether the segments are on a screen that still takes new widgets."""
+        last = self.segments[-1]
+        return last.is_mounted and last.parent is not None and last.parent.is_attached
+
+    def stop(self) -> None:
+        """No more frames (the block leaves the screen): nothing is drawn."""
+        self._cancel_timer()
+        self._pending.clear()  # so a frame being drawn schedules no other
 
     async def clear(self) -> None:
-        """Forget everything written: one empty segment again."""
+        """Forget everything written: one empty live piece again."""
         self._cancel_timer()
         async with self._lock:
             self._pending.clear()
-            await self._stop_stream()
             self._parts.clear()
-            self._segment_parts = []
-            self._segment_chars = 0
+            self.finished = False
             first = self.segments[0]
-            if isinstance(first, Markdown):
-                await first.update("")
+            if isinstance(first, MarkdownPiece):
+                first.show("")
             else:
-                fresh = Markdown(classes=self.classes)
+                fresh = MarkdownPiece(classes=self.classes)
                 await first.parent.mount(fresh, before=first)  # type: ignore[union-attr]
                 first = fresh
             for segment in self.segments:
                 if segment is not first:
                     await segment.remove()
-            self.segments = [first]
+            self.segments, self._raw = [first], [""]
 
     def _cancel_timer(self) -> None:
         timer, self._timer = self._timer, None
