@@ -236,10 +236,12 @@ def test_a_staying_up_run_wakes_at_a_deadline_and_continues_with_the_expiry(
     result, _, _ = _stay_up(tickets, out, lambda: None)  # nobody decides
     assert result.exit_code == 0 and result.continued == IDS[:2]
     assert [report(out)[t]["tools"][0]["status"] for t in IDS[:2]] == ["denied", "denied"]
-    for approval in json.loads(
-        cli(dict(os.environ), "approvals", "list", "--all", "--json").stdout
-    ):
-        assert approval["status"] == "expired" and approval["operator"] == "opscopilot"
+    from opscopilot.store import Store
+
+    with closing(Store.open()) as store:
+        approvals = store.list_approvals(status=None)
+    assert len(approvals) == 2
+    assert all(a.status == "expired" and a.operator == "opscopilot" for a in approvals)
 
 
 def test_with_on_expiry_keep_a_lapsed_ticket_stays_paused_until_someone_decides_it(
@@ -249,25 +251,40 @@ def test_with_on_expiry_keep_a_lapsed_ticket_stays_paused_until_someone_decides_
     (isolated_home / "config.toml").write_text(
         '[approvals]\nexpire_after_s = 1\non_expiry = "keep"\n'
     )
-    env = dict(os.environ)
-    first = cli(env, "batch", str(tickets), "-o", str(out), "--approve", "none", "--quiet")
-    assert first.returncode == 3, first.stderr
-    listed = json.loads(cli(env, "approvals", "list", "--all", "--json").stdout)
-    approvals = {ticket_of(a["session_id"]): a for a in listed}  # lapsed ones included
-    lapse = max(a["expires_at"] for a in approvals.values())
+    import anyio
+
+    from opscopilot.batch.runner import BatchOptions, BatchRunner
+    from opscopilot.store import Store
+
+    def once():  # `batch --approve none` without --wait, in this process
+        options = BatchOptions(model="builtin:ops", approve="none", concurrency=2)
+        return anyio.run(BatchRunner(tickets, out, options).run)
+
+    assert once().exit_code == 3
+    with closing(Store.open()) as store:
+        approvals = {ticket_of(a.session_id): a for a in store.list_approvals(status=None)}
+    lapse = max(a.expires_at for a in approvals.values())
     while time.time() <= lapse:  # both deadlines pass (waits for the clock, not for speed)
         time.sleep(0.05)
     # A rerun leaves them paused: nothing acts on a kept deadline.
-    second = cli(env, "batch", str(tickets), "-o", str(out), "--approve", "none", "--quiet")
-    assert second.returncode == 3 and "continued" not in second.stdout, second.stdout
+    again = once()
+    assert again.exit_code == 3 and again.continued == [] and again.waiting == IDS[:2]
     assert {line["status"] for line in report(out).values()} == {"awaiting_approval"}
+    env = dict(os.environ)
     assert finished_turns(env) == Counter()
 
     # Staying up, a late decision records the expiry and that one ticket goes on, once.
     def decide_one() -> None:
-        late = cli(env, "approvals", "approve", approvals["INC-4101"]["id"])
+        late = cli(env, "approvals", "approve", approvals["INC-4101"].id)
         assert "recorded as expired, not approved" in late.stderr
-        cli(env, "approvals", "deny", approvals["INC-4102"]["id"])
+        with closing(Store.open()) as store:
+            store.decide_approval(
+                approvals["INC-4102"].id,
+                decision="denied",
+                operator="tester",
+                host="elsewhere",
+                decided_at=time.time(),
+            )
 
     result, told, progress = _stay_up(tickets, out, decide_one)
     assert told[0] == IDS[:2] and result.continued == IDS[:2]
