@@ -277,10 +277,17 @@ async def stream_bare(tokens: list[str], feed: str) -> dict[str, float]:
 
 
 async def key_latency(
-    home: Path, tokens: list[str], presses: int, tokens_per_s: float, streaming: bool
+    home: Path,
+    tokens: list[str],
+    presses: int,
+    tokens_per_s: float,
+    streaming: bool,
+    cpu_ms: list[float] | None = None,
 ) -> list[float]:
     """ms from an F1 key event to the first frame showing the help screen, `presses` times,
-    while the runtime's EventBus streams `tokens` to the app at `tokens_per_s` (or idle)."""
+    while the runtime's EventBus streams `tokens` to the app at `tokens_per_s` (or idle).
+    `cpu_ms` gets, per press, the CPU time the app's thread used over the same span: on a
+    loaded machine the wall time is that work stretched by the wait for a core."""
     from textual import events
 
     app = ours_app(home)
@@ -307,10 +314,12 @@ async def key_latency(
         await asyncio.sleep(0.2)
         for _ in range(presses):
             mark = len(frames_of(app))
-            pressed = time.perf_counter()
+            pressed, cpu = time.perf_counter(), time.thread_time()
             app._driver.send_message(events.Key("f1", None))
             shown, _ = await until_frame(app, HELP_MARKER, after=mark, timeout_s=10)
             samples.append((shown - pressed) * 1000)
+            if cpu_ms is not None:
+                cpu_ms.append((time.thread_time() - cpu) * 1000)
             await asyncio.sleep(0.05)
             app._driver.send_message(events.Key("escape", None))
             while app.screen is not app.main_screen:

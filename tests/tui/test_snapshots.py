@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from opscopilot import events as ev
-from tests.tui.conftest import FIXED_NOW, ScriptedEngine, answer_script, make_app
+from tests.tui.conftest import FIXED_NOW, ScriptedEngine, answer_script, make_app, wait_for
 
 
 def scene(session_id: str) -> list[ev.Event]:
@@ -74,6 +74,10 @@ def test_main_screen_snapshot(theme, snap_compare):
     async def play(pilot) -> None:
         for event in scene(app.active_pane.session_id):
             await app.ingest(event)
+        # The tool card's output reaches its log on a later frame, and the log draws it
+        # once it has a size: wait for that (a pause alone was too short on a loaded machine).
+        card = app.active_pane.tool_cards["tc-1"]
+        await wait_for(pilot, lambda: len(card._log.lines) > 0)
         await pilot.pause(0.3)
 
     try:

@@ -9,7 +9,9 @@ all. After each recompose the watchers of keys no longer on screen are dropped.
 Textual also says "bindings changed" each time its screen comes back (a dialog or the help
 closes) and on every `refresh_bindings()`, and the footer then mounts all its keys anew
 (tens of ms, in the frame a key press waits for). The footer recomposes only when what it
-would show differs: the keys, their labels and whether each is enabled.
+would show differs (the keys, their labels and whether each is enabled), and not while a
+screen above hides it (the help or a dialog: its keys are disabled meanwhile and come back
+as they were).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ class KeysFooter(Footer):
         return (self.compact, self.show_command_palette, keys)
 
     async def recompose(self) -> None:
-        if not self.is_attached:
-            return
+        if not self.is_attached or (self.app.screen is not self.screen and self._shown):
+            return  # a screen above hides it (it comes back with the same keys)
         showing = self._showing() if self._bindings_ready else None
         if showing is not None and showing == self._shown:
             return  # the same keys: nothing to rebuild
