@@ -9,10 +9,11 @@ import asyncio
 import re
 
 import pytest
+from textual import events
 from textual.widgets import Markdown, RichLog
 
 from opscopilot import events as ev
-from opscopilot.tui.app import EngineEvent
+from opscopilot.tui.app import EngineEvent, EventsArrived
 from opscopilot.tui.screens.help import HelpScreen
 from opscopilot.tui.widgets import markdown_feed
 from opscopilot.tui.widgets.markdown_feed import MarkdownPiece, inside_code_fence
@@ -189,21 +190,30 @@ async def test_a_key_is_handled_while_a_fast_stream_keeps_arriving(engine):
         tokens = tokens_of("".join(SECTION.format(k=k) for k in range(1, 400)))
         fed = 0
 
-        async def stream() -> None:  # as fast as the app takes them, 200 a turn of the loop
+        async def stream() -> None:
+            """As the live path delivers them (the pump's inbox, one EventsArrived message
+            per batch), as fast as the app takes them: the next batch once it took the last."""
             nonlocal fed
             for start in range(0, len(tokens), 200):
-                for token in tokens[start : start + 200]:
-                    await app.ingest(ev.ModelText(**ids(pane), call_id="c-1", text=token))
+                texts = tokens[start : start + 200]
+                app._inbox.extend(ev.ModelText(**ids(pane), call_id="c-1", text=t) for t in texts)
+                app.post_message(EventsArrived())
                 fed = start + 200
-                await asyncio.sleep(0)
+                while app._inbox:
+                    await asyncio.sleep(0)
 
         producer = asyncio.create_task(stream())
-        await wait_for(pilot, lambda: fed > 0)
-        await pilot.press("f1")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        while fed == 0:
+            await asyncio.sleep(0)
+        app._driver.send_message(events.Key("f1", None))  # as a terminal sends it
+        while not isinstance(app.screen, HelpScreen) and not producer.done():
+            await asyncio.sleep(0)
         handled_at = fed
+        assert isinstance(app.screen, HelpScreen)
         assert not producer.done()  # the key did not wait for the stream to end
-        await wait_for(pilot, lambda: fed > handled_at)  # and the stream did not stop for it
+        while fed == handled_at and not producer.done():
+            await asyncio.sleep(0)
+        assert fed > handled_at  # and the stream did not stop for it
         producer.cancel()
         await pilot.press("escape")
 
