@@ -43,7 +43,7 @@ from opscopilot.batch.state import LEASE_S, BatchState, Item, Worker, named_run_
 from opscopilot.batch.tickets import Ticket, load_tickets, ticket_prompt
 from opscopilot.batch.waiting import ContinueTicket, Waiting
 
-OTHERS_POLL_S = 0.25  # how often an idle worker looks whether others' tickets settled or expired
+OTHERS_POLL_S = 0.1  # how often an idle worker looks whether others' tickets settled or expired
 OWNED_RETRY_S = 1.0  # how often a taken-over turn is tried while its old owner's claim lasts
 
 

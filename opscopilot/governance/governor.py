@@ -38,6 +38,7 @@ class Governor:
     caps: Caps
     scheduler: Scheduler
     publish: Publish | None = None
+    owns_ledger: bool = True  # False: the ledger was lent (a runtime's, shared by its turns)
 
     @classmethod
     def open(
@@ -48,21 +49,27 @@ class Governor:
         publish: Publish | None = None,
         ledger_path: Path | None = None,
         scheduler: Scheduler | None = None,
+        ledger: Ledger | None = None,
     ) -> Governor:
-        """The ledger on the shared database, caps by precedence, the process's scheduler.
+        """The ledger on the shared database (or the one lent), caps by precedence, the
+        process's scheduler.
 
         `flag_scope` says what `--max-cost` caps: "call" for `prompt`, "turn" for `run`.
         """
-        ledger = Ledger(ledger_path)
+        owns = ledger is None
+        if ledger is None:
+            ledger = Ledger(ledger_path)
         try:
             caps = load_caps(flag_max_cost, flag_scope=flag_scope, ledger=ledger)
         except GovernanceError:
-            ledger.close()
+            if owns:
+                ledger.close()
             raise
-        return cls(ledger, caps, scheduler or default_scheduler(), publish)
+        return cls(ledger, caps, scheduler or default_scheduler(), publish, owns)
 
     def close(self) -> None:
-        self.ledger.close()
+        if self.owns_ledger:
+            self.ledger.close()
 
     def spent_before(self, *, session_id: str | None, turn_id: str | None) -> Spent:
         """What the capped scopes already spent (a scope without a cap is not read: 0)."""

@@ -9,6 +9,7 @@ one turn.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -44,6 +45,7 @@ from .outcome import TurnOutcome
 
 if TYPE_CHECKING:
     from opscopilot.governance import Governor
+    from opscopilot.governance.ledger import Ledger
     from opscopilot.store import ApprovalRecord, Store
 
     from .model_calls import ModelCaller
@@ -79,6 +81,8 @@ class TurnDriver:
         self.governed = governed
         self.live: dict[str, LiveTurn] = {}
         self.driven: set[str] = set()  # every turn driven here (its events are ours)
+        self._ledger: Ledger | None = None
+        self._ledger_lock = threading.Lock()
 
     # --- ownership -----------------------------------------------------------------
 
@@ -210,9 +214,27 @@ class TurnDriver:
                 flag_max_cost=live.state.max_cost,
                 flag_scope="turn",
                 publish=publish,
-                ledger_path=self.store.path,
+                ledger=self._shared_ledger(),
             )
         )
+
+    def _shared_ledger(self) -> Ledger:
+        """The ledger every turn of this runtime is governed through, opened for the first
+        (blocking): a connection of its own per turn cost each batch ticket a round of
+        connect, authentication and schema checks on a team store."""
+        with self._ledger_lock:
+            if self._ledger is None:
+                from opscopilot.governance.ledger import Ledger
+
+                self._ledger = Ledger(self.store.path)
+            return self._ledger
+
+    def close(self) -> None:
+        """Close the shared ledger (blocking)."""
+        with self._ledger_lock:
+            ledger, self._ledger = self._ledger, None
+        if ledger is not None:
+            ledger.close()
 
     async def _run_queue(self, live: LiveTurn, queue: deque[Directive]) -> None:
         while True:

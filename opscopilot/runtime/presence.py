@@ -151,6 +151,10 @@ class Presence:
     def close(self) -> None:
         """Stop the thread and give up every claim still held."""
         self._stop.set()
+        with self._lock:
+            pushed = self._watch if self._watch is not None and self._watch.pushed else None
+        if pushed is not None:
+            pushed.close()  # wakes the thread's wait on the server at once, not at its timeout
         thread = self._thread
         if thread is not None:
             thread.join(timeout=5)

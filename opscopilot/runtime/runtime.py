@@ -112,6 +112,7 @@ class Runtime:
         for persisted in self._persist.flush():
             self.store.append_event(persisted)
         await io(self.presence.close)
+        await io(self._driver.close)
         if self._client is not None:
             await self._client.aclose()
         self.bus.close()

@@ -35,6 +35,10 @@ _SCHEMA_LOCK = "opscopilot-schema"
 _VERSIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_versions (track TEXT PRIMARY KEY, version INTEGER NOT NULL)"
 )
+_VERSIONS_EXIST_PG = (
+    "SELECT 1 FROM pg_catalog.pg_tables "
+    "WHERE schemaname = current_schema() AND tablename = 'schema_versions'"
+)
 
 
 class StoreError(Exception):
@@ -123,10 +127,13 @@ def open_database(target: StoreLocation | Path | str | None = None) -> Connectio
         except DatabaseError as exc:
             raise StoreError("io", str(exc)) from None
         try:
-            conn.begin()
-            conn.lock(_SCHEMA_LOCK)
-            conn.execute(_VERSIONS_TABLE)
-            conn.commit()
+            # Every process opens a few connections: once the table is there (always but on
+            # a new database), one read instead of a transaction that takes the schema lock.
+            if conn.execute(_VERSIONS_EXIST_PG).fetchone() is None:
+                conn.begin()
+                conn.lock(_SCHEMA_LOCK)
+                conn.execute(_VERSIONS_TABLE)
+                conn.commit()
         except DatabaseError as exc:
             conn.close()
             raise StoreError("io", f"cannot open {where.display()}: {exc}") from None
