@@ -1,8 +1,11 @@
 """Where the store lives: a SQLite file (one host) or a PostgreSQL server (a team).
 
 `OPSCOPILOT_STORE` or `[store] url` in config.toml names it: `sqlite:///PATH` (the default,
-`opscopilot.db` in the data folder) or `postgresql://USER[:PASS]@HOST:PORT/DB`. The password
-is kept for connecting only: every text made from a location (`display`, error lines) masks it.
+`opscopilot.db` in the data folder) or `postgresql://USER[:PASS]@HOST:PORT/DB`; a server on
+this host may be reached through its Unix socket directory instead of TCP, as libpq spells it:
+`postgresql://USER@/DB?host=/run/postgresql` (`&port=N` picks the socket file). The password
+(in the URL's user part or a `password=` parameter) is kept for connecting only: every text
+made from a location (`display`, error lines) masks it.
 This module imports nothing heavy; psycopg is imported only when a PostgreSQL store is opened.
 """
 
@@ -12,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 Backend = Literal["sqlite", "postgresql"]
 ENV_VAR = "OPSCOPILOT_STORE"
@@ -56,14 +59,25 @@ class StoreLocation:
 def masked_url(url: str) -> str:
     """A PostgreSQL URL with its password masked (as `redact` masks one in any text)."""
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc, query = parts.netloc, parts.query
+    if parts.password is not None:
+        user = parts.username or ""
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{user}:{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
+    params = parse_qsl(query, keep_blank_values=True)
+    if any(key == "password" for key, _ in params):
+        masked = [(key, MASK if key == "password" else value) for key, value in params]
+        query = urlencode(masked, safe="/[]")
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    # Not urlunsplit: it drops the `//` of an empty host (a socket URL, `postgresql:///DB?…`).
+    return (
+        f"{parts.scheme}://{netloc}{parts.path}"
+        + (f"?{query}" if query else "")
+        + (f"#{parts.fragment}" if parts.fragment else "")
+    )
 
 
 def parse(url: str) -> StoreLocation:
@@ -84,14 +98,16 @@ def parse(url: str) -> StoreLocation:
             port = parts.port
         except ValueError as exc:
             raise LocationError(f"store URL {masked_url(text)} is not valid ({exc})") from None
-        if not parts.hostname or not parts.path.strip("/"):
+        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if not (parts.hostname or params.get("host")) or not parts.path.strip("/"):
             raise LocationError(
                 f"store URL {masked_url(text)} needs a host and a database "
-                "(postgresql://USER[:PASS]@HOST:PORT/DB)"
+                "(postgresql://USER[:PASS]@HOST:PORT/DB, or a socket directory: "
+                "postgresql://USER@/DB?host=/run/postgresql)"
             )
         del port
         normal = "postgresql://" + text.split("://", 1)[1]
-        password = unquote(parts.password or "")
+        password = unquote(parts.password or "") or params.get("password", "")
         _register(password)
         return StoreLocation("postgresql", url=normal, password=password)
     if scheme:

@@ -29,7 +29,15 @@ def test_urls_name_a_sqlite_file_or_a_postgresql_server_and_never_show_the_passw
     assert team.scrub("failed for postgresql://ops:s3cret-pass@db.internal:5433/opscopilot") == (
         "failed for postgresql://ops:[REDACTED]@db.internal:5433/opscopilot"
     )
-    for bad in ("mysql://x/y", "postgresql://host-only", "sqlite://"):
+    # A server on this host through its Unix socket directory, as libpq spells it.
+    local = parse("postgresql://ops@/opscopilot?host=/run/postgresql&port=5433")
+    assert local.is_postgres and local.display() == local.url
+    by_query = parse("postgresql:///opscopilot?host=/run/postgresql&password=s3cret-too")
+    assert by_query.display() == (
+        "postgresql:///opscopilot?host=/run/postgresql&password=[REDACTED]"
+    )
+    assert "s3cret-too" not in by_query.scrub(f"failed for {by_query.url}: s3cret-too")
+    for bad in ("mysql://x/y", "postgresql://host-only", "sqlite://", "postgresql:///db"):
         with pytest.raises(LocationError) as caught:
             parse(bad)
         assert "\n" not in str(caught.value)
