@@ -1,8 +1,12 @@
 """One batch run worked by several workers: real `opscopilot batch --run NAME` processes with
 their own OPSCOPILOT_HOMEs on one store (a real PostgreSQL server, or one SQLite file),
-against a loopback ticket model; one worker, on a host of its own (a UTS namespace: its own
-hostname), is SIGKILLed twice mid-ticket, each kill driven by the store's progress (the
-ticket it holds has a journal row), never by the clock."""
+against a loopback ticket model; one worker, on a host of its own, is SIGKILLed twice
+mid-ticket (the whole host), each kill driven by the store's progress (the ticket it holds has
+a journal row), never by the clock. On PostgreSQL that host is a process in network and UTS
+namespaces of its own where the machine allows it (tests/store/hosts.py: its own hostname and
+loopback, with its own ticket model on it, the store reached through the server's Unix
+socket); elsewhere, and on SQLite, a UTS namespace (its own hostname) or a plain process. On
+another hostname its tickets go to the others only once its lease runs out."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests.store import hosts
 from tests.support.ticket_model import MODEL, model_env, serve_tickets
 from tests.support.wire_server import WireServer
 
@@ -107,16 +112,21 @@ def environment(home: Path, url: str, server: WireServer) -> dict[str, str]:
     }
 
 
-def own_host_prefix() -> list[str]:
-    """Run a worker as another host (its own hostname) when this machine allows it, so its
-    tickets go to the others only when its lease runs out (not because its pid is gone)."""
+def own_host_prefix(socket_url: str | None) -> tuple[list[str], bool]:
+    """Run a worker as another host when this machine allows it, so its tickets go to the
+    others only when its lease runs out (not because its pid is gone): in network and UTS
+    namespaces of its own when the store has a Unix socket to reach it by, else with only a
+    hostname of its own. The prefix, and whether the worker is in its own network namespace."""
+    if socket_url is not None and hosts.unavailable() is None:
+        return [*hosts.namespaced("worker-c"), sys.executable, "-m",
+                "tests.batch.namespaced_worker", "0.02"], True  # fmt: skip
     unshare = shutil.which("unshare")
     if unshare is None:
-        return []
+        return [], False
     probe = subprocess.run([unshare, "--uts", "true"], capture_output=True, check=False)
     if probe.returncode != 0:
-        return []
-    return [unshare, "--uts", "sh", "-c", 'hostname worker-c && exec "$@"', "sh"]
+        return [], False
+    return [unshare, "--uts", "sh", "-c", 'hostname worker-c && exec "$@"', "sh"], False
 
 
 def start(env: dict[str, str], tickets: Path, report: Path, *args: str, prefix=()) -> Any:
@@ -124,22 +134,28 @@ def start(env: dict[str, str], tickets: Path, report: Path, *args: str, prefix=(
     return subprocess.Popen(
         [*prefix, sys.executable, "-m", "opscopilot", "batch", str(tickets), "-o", str(report),
          "--model", MODEL, *args],
-        env=env, stdout=subprocess.PIPE, stderr=log, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
     )  # fmt: skip
 
 
-def kill_mid_ticket(store: Store, process: Any) -> list[str]:
-    """SIGKILL `process` once it holds a ticket whose turn has begun; the tickets it held."""
+def worker_pid(process: Any, namespaced: bool) -> int:
+    """The batch worker's own pid (a namespaced host says it first, on its stdout)."""
+    return json.loads(process.stdout.readline())["pid"] if namespaced else process.pid
+
+
+def kill_mid_ticket(store: Store, process: Any, pid: int) -> list[str]:
+    """SIGKILL the host of worker `pid` (its process group) once the worker holds a ticket
+    whose turn has begun; the tickets it held."""
     deadline = time.monotonic() + DEADLINE_S
     try:
-        while not store.held_mid_ticket(process.pid):
+        while not store.held_mid_ticket(pid):
             assert process.poll() is None, "the worker ended before it could be killed"
             assert time.monotonic() < deadline, "the worker never held a ticket"
             time.sleep(0.01)  # polling the store's progress; the kill waits on it, not on time
     finally:
-        process.send_signal(signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    return store.running(process.pid)
+    return store.running(pid)
 
 
 def single_worker_report(tmp_path: Path, tickets: Path, url: str, server: WireServer) -> list:
@@ -159,7 +175,9 @@ def why(out: str, report: Path) -> str:
     return "\n".join([out[-500:], stderr, *failed[:3]])
 
 
-def fan_out_with_two_kills(tmp_path: Path, count: int, url: str, single_url: str, server):
+def fan_out_with_two_kills(
+    tmp_path: Path, count: int, url: str, single_url: str, server, socket_url: str | None = None
+):
     tickets = backlog(tmp_path, count)
     single = single_worker_report(tmp_path, tickets, single_url, server)
     assert [line["id"] for line in single] == [json.loads(t)["id"] for t in tickets.open()]
@@ -170,14 +188,23 @@ def fan_out_with_two_kills(tmp_path: Path, count: int, url: str, single_url: str
     homes = {name: tmp_path / f"home-{name}" for name in "abcr"}
     envs = {name: environment(home, url, server) for name, home in homes.items()}
     (homes["c"] / "config.toml").write_text("[batch]\nlease_s = 2\n")
-    prefix = own_host_prefix()
+    prefix, namespaced = own_host_prefix(socket_url)
+    if namespaced:  # no route to the server's TCP port from there
+        envs["c"]["OPSCOPILOT_STORE"] = socket_url  # type: ignore[assignment]
 
     # Worker C alone, killed once it is mid-ticket; then C again beside A and B, killed again.
     c1 = start(envs["c"], tickets, tmp_path / "c.jsonl", *run, prefix=prefix)
-    interrupted = kill_mid_ticket(store, c1)
+    dead = {worker_pid(c1, namespaced)}
+    interrupted = kill_mid_ticket(store, c1, *dead)
+    if prefix:  # its claims name its own host, where the others cannot look for its pid
+        held_on = store.rows(
+            "SELECT DISTINCT worker_host FROM batch_items WHERE status = 'running'"
+        )
+        assert held_on == [("worker-c",)]
     workers = {name: start(envs[name], tickets, tmp_path / f"{name}.jsonl", *run) for name in "ab"}
     c2 = start(envs["c"], tickets, tmp_path / "c.jsonl", *run, prefix=prefix)
-    interrupted += kill_mid_ticket(store, c2)
+    dead.add(pid := worker_pid(c2, namespaced))
+    interrupted += kill_mid_ticket(store, c2, pid)
     assert interrupted, "no kill caught a ticket in flight"
     completed_here = 0
     for name, worker in workers.items():
@@ -205,7 +232,6 @@ def fan_out_with_two_kills(tmp_path: Path, count: int, url: str, single_url: str
     assert len(items) == count and {row[1] for row in items} == {"done"}
     claims = {row[0]: row[2] for row in items}
     assert all(claims[ticket] >= 2 for ticket in interrupted)
-    dead = {c1.pid, c2.pid}
     assert not any(row[4] in dead for row in items if row[0] in interrupted)
     turns = Counter(row[0] for row in store.rows("SELECT session_id FROM turns"))
     assert len(turns) == count and set(turns.values()) == {1}
@@ -234,7 +260,9 @@ def test_three_workers_on_postgresql_one_killed_twice_report_like_one_worker(
     tmp_path: Path, postgres_server, ticket_model: WireServer
 ):
     single = f"sqlite:///{tmp_path / 'single.db'}"  # one worker's report, on its own store
-    fan_out_with_two_kills(tmp_path, 20, postgres_server.new_database(), single, ticket_model)
+    url = postgres_server.new_database()
+    socket_url = hosts.socket_url(postgres_server, url)
+    fan_out_with_two_kills(tmp_path, 20, url, single, ticket_model, socket_url)
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from opscopilot.store import OwnerIdentity, Store, db
 from opscopilot.store.copy import copy_store
 from opscopilot.store.ledger import DERIVED_TABLES
 from opscopilot.web.operators import Operators
+from tests.store import hosts
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-proj-" + "Q" * 32
@@ -109,7 +110,7 @@ def _counts(url: str) -> dict[str, int]:
 
 
 def test_store_copy_moves_every_row_of_every_table_into_postgresql(
-    tmp_path: Path, postgres_url: str
+    tmp_path: Path, postgres_server, postgres_url: str
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()
@@ -131,7 +132,10 @@ def test_store_copy_moves_every_row_of_every_table_into_postgresql(
     assert all(before.values()), before  # every table holds rows, so the copy proves each
 
     # The template database already holds the tables; a copy needs them empty, not absent.
-    counts = copy_store(source, postgres_url)
+    # It goes in through the server's Unix socket (a URL with `?host=/socket/dir`), and is
+    # read back over TCP: one database, two ways to reach it.
+    through_socket = hosts.socket_url(postgres_server, postgres_url)
+    counts = copy_store(source, through_socket)
     assert {c.table: c.source for c in counts} == before
     assert all(c.equal for c in counts)
     assert _counts(postgres_url) == before
@@ -155,5 +159,7 @@ def test_store_copy_moves_every_row_of_every_table_into_postgresql(
         assert old_ledger.calls() == new_ledger.calls()
         assert new_ledger.stored_caps() == {"day": 5.0}
 
-    again = _cli(home, source, "store", "copy", source, postgres_url)
+    again = _cli(home, source, "store", "copy", source, through_socket)
     assert again.returncode == 1 and "not empty" in again.stderr
+    doctor = _cli(home, through_socket, "doctor")
+    assert f"ok    store    postgresql {through_socket} (PostgreSQL" in doctor.stdout, doctor.stdout
