@@ -42,9 +42,13 @@ class Toolbox:
     def mcp(self) -> Any:
         """The configured MCP servers (None without any: the SDK is then never imported)."""
         if self._mcp is None:
+            settings = config.config()
+            if "mcp_servers" not in settings:  # nothing to start: not even the parsing loads
+                self._mcp = False
+                return None
             from opscopilot.mcp import McpServers
 
-            self._mcp = McpServers.from_config(config.config(), config.data_dir()) or False
+            self._mcp = McpServers.from_config(settings, config.data_dir()) or False
         return self._mcp or None
 
     def system_prompt(self, base: str) -> str:
