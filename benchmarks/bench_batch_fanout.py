@@ -43,11 +43,12 @@ def backlog(folder: Path, count: int) -> Path:
     return tickets
 
 
-def compiled(env: dict[str, str], folder: Path) -> None:
+def compiled(env: dict[str, str]) -> None:
     """Workers load opscopilot from bytecode compiled once, as an installed package does (pip
     compiles at install): a source checkout under PYTHONDONTWRITEBYTECODE would make each
-    worker compile its ~110 modules again (about 0.3 s of CPU per worker start)."""
-    env["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
+    worker compile its ~110 modules again (about 0.3 s of CPU per worker start). Into the
+    checkout's own (ignored) __pycache__ folders: a PYTHONPYCACHEPREFIX would hide every
+    other package's bytecode from the workers too."""
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", str(ROOT / "opscopilot")],
         env=env,
@@ -138,7 +139,7 @@ def main() -> None:
             tickets = backlog(folder, args.tickets)
             env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
             env.update(model_env(model), OPSCOPILOT_MODEL=MODEL, PYTHONPATH=str(ROOT))
-            compiled(env, folder)
+            compiled(env)
             for round_number in range(args.rounds):
                 for workers in counts:
                     round_folder = folder / f"round-{round_number}-{workers}"
