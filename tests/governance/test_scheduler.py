@@ -247,23 +247,33 @@ async def test_metrics_report_queue_rates_cooldowns_and_spend(tmp_path: Path) ->
             estimated=False,
         )
 
+        entered, release = anyio.Event(), anyio.Event()
+        publishing = anyio.CancelScope()
+
         async def hold() -> None:
             async with scheduler.slot("openai"):
-                await anyio.sleep(0.3)
+                entered.set()
+                await release.wait()
+
+        def publish(metrics: SchedulerMetrics) -> None:
+            published.append(metrics)
+            if len(published) == 2:  # two reports came: enough, whatever the clock did
+                release.set()
+                publishing.cancel()
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(hold)
-            await anyio.sleep(0.01)
-            with anyio.move_on_after(0.12):
+            await entered.wait()
+            with publishing:
                 await publish_metrics(
                     scheduler,
-                    published.append,
+                    publish,
                     ledger=ledger,
                     caps=Caps(per_day=1.0, per_session=0.5),
                     scope_keys=lambda: {"session_id": "s1"},
                     interval_s=0.05,
                 )
-    assert len(published) >= 2
+    assert len(published) == 2
     snapshot = published[0]
     assert (snapshot.in_flight, snapshot.queued, snapshot.capacity) == (1, 0, 2)
     assert snapshot.tokens_per_s == pytest.approx(20.0)  # 100 tokens over a 5 s window
