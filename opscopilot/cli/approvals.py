@@ -77,7 +77,7 @@ def _get(store: Store, approval_id: str) -> ApprovalRecord:
 def _what_next(owner: TurnOwner | None, turn_id: str) -> str:
     """Who continues the turn now: its live owner (a TUI, `run --wait`, batch) or `resume`."""
     if owner is not None:
-        return f"{owner.kind} (pid {owner.pid} on {owner.host}) continues turn {turn_id} now"
+        return f"{owner.kind} (pid {owner.pid} on {owner.hostname}) continues turn {turn_id} now"
     return f"continue the turn with: opscopilot resume {turn_id}"
 
 

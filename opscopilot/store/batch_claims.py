@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from opscopilot.store.backend import Connection
+from opscopilot.store.pidspace import pid_space
 
 LEASE_S = 15.0  # a worker silent this long is presumed gone; its tickets go to the others
 _EPSILON = 1e-9
@@ -31,20 +30,6 @@ class Item:
     takeover: bool = False  # claimed from a worker presumed dead
     skip: bool = False  # claimed, but the run's cap is spent: record it skipped
     finished_at: float | None = None  # when its outcome was recorded (`items` only)
-
-
-def pid_space() -> str:
-    """Where this process's pid means something: the host's name, its boot and its pid
-    namespace. Only a worker in the same pid space may judge by its pid that another is gone
-    (a machine with the same hostname, or a container with pid namespace of its own, sees
-    other processes under those numbers)."""
-    name = socket.gethostname()
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        namespace = os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        return name
-    return f"{name}/{boot}/{namespace}"
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,13 @@
 An owner claims a turn (one transaction: read, judge, write; serialised by `BEGIN IMMEDIATE`
 on SQLite and by an advisory lock per turn on PostgreSQL) and keeps a heartbeat; a claim held by someone else is refused while that owner is alive. An owner is
 stale, and its turn may be taken over, when its heartbeat is older than the lease, or when
-it ran on this host and its process is gone.
+it ran in this pid space (same host, boot and pid namespace: store/pidspace.py) and its
+process is gone. `host` holds that pid space; operators are shown its hostname.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from opscopilot.store.base import StoreBase
 from opscopilot.store.changes import note_change
 from opscopilot.store.errors import StoreError
+from opscopilot.store.pidspace import pid_space
 from opscopilot.store.records import TurnOwner
 
 LEASE_S = 5.0  # an owner silent this long is presumed gone
@@ -33,7 +34,7 @@ class OwnerIdentity:
     operator: str = ""
     owner_id: str = field(default_factory=lambda: f"o-{uuid.uuid4().hex[:12]}")
     pid: int = field(default_factory=os.getpid)
-    host: str = field(default_factory=socket.gethostname)
+    host: str = field(default_factory=pid_space)  # where `pid` means something
 
 
 class TurnOwnedError(StoreError):
@@ -57,10 +58,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def owner_alive(owner: TurnOwner, now: float, *, lease_s: float = LEASE_S) -> bool:
-    """Alive: a heartbeat within the lease and, on this host, a running process."""
+    """Alive: a heartbeat within the lease and, in this pid space, a running process."""
     if now - owner.heartbeat_at > lease_s:
         return False
-    if owner.host == socket.gethostname() and owner.pid != os.getpid():
+    if owner.host == pid_space() and owner.pid != os.getpid():
         return _pid_alive(owner.pid)
     return True
 

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from opscopilot.events import Risk
 from opscopilot.llm.types import LazyModel, Usage
+from opscopilot.store.pidspace import host_name
 
 # A turn in one of these states will not move again; anything else may be resumed.
 FINISHED_TURN_STATES: frozenset[str] = frozenset(
@@ -147,4 +148,9 @@ class TurnOwner(LazyModel):
         """`tui (pid 123 on host h, alive 0.4 s ago)`: what an operator is told."""
         ago = max(now - self.heartbeat_at, 0.0)
         who = f" by {self.operator}" if self.operator else ""
-        return f"{self.kind}{who} (pid {self.pid} on {self.host}, heartbeat {ago:.1f} s ago)"
+        return f"{self.kind}{who} (pid {self.pid} on {self.hostname}, heartbeat {ago:.1f} s ago)"
+
+    @property
+    def hostname(self) -> str:
+        """The host it runs on (`host` holds its whole pid space: store/pidspace.py)."""
+        return host_name(self.host)

@@ -126,7 +126,7 @@ def test_a_dead_pid_from_another_pid_space_of_the_same_hostname_waits_for_the_le
 ):
     """A cloned machine or a container with pid namespace of its own may share the hostname:
     its pids are not this host's to check, so its live worker keeps its ticket."""
-    from opscopilot.store.batch_claims import pid_space
+    from opscopilot.store.pidspace import pid_space
 
     here = pid_space()  # this host's name, boot and pid namespace: what a worker records
     boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()

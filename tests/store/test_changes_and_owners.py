@@ -15,7 +15,8 @@ import anyio
 import pytest
 
 from opscopilot.store import ApprovalRecord, OwnerIdentity, Store, TurnOwnedError
-from opscopilot.store.owners import owner_alive
+from opscopilot.store.owners import LEASE_S, owner_alive
+from opscopilot.store.pidspace import pid_space
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -168,6 +169,27 @@ def test_an_owner_whose_process_died_on_this_host_is_stale_at_once(store: Store)
     )
     assert owner_alive(elsewhere, now + 11)
     assert not owner_alive(elsewhere, now + 20)
+
+
+def test_a_dead_pid_under_this_hostname_but_another_pid_space_waits_for_the_lease(
+    store: Store,
+) -> None:
+    """A clone of this machine, or a container with its own pid namespace, has the same
+    hostname: its owner's pid says nothing here, so only its heartbeat can make it stale."""
+    _turn_with_approval(store)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(timeout=30)
+    assert OwnerIdentity(kind="tui").host == pid_space()
+    twin = f"{socket.gethostname()}/another-boot/1"
+    now = time.time()
+    owner = store.claim_turn("t1", OwnerIdentity(kind="tui", pid=gone.pid, host=twin), now=now)
+    assert owner_alive(owner, now + 1)  # its process may well be alive over there
+    with pytest.raises(TurnOwnedError) as refused:
+        store.claim_turn("t1", OwnerIdentity(kind="resume"), now=now + 1)
+    assert f"on {socket.gethostname()}," in str(refused.value)  # the hostname, not the space
+    assert "another-boot" not in str(refused.value)
+    assert not owner_alive(owner, now + 1 + LEASE_S)
+    store.claim_turn("t1", OwnerIdentity(kind="resume"), now=now + 1 + LEASE_S)
 
 
 def test_the_event_tail_wakes_on_another_connections_events_of_the_asked_sessions(
