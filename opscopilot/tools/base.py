@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -55,6 +56,12 @@ class ToolResult(BaseModel):
     data: dict[str, Any] | None = None  # structured figures for code (system_info), not the model
 
 
+@lru_cache(maxsize=256)
+def _spec(name: str, description: str, args_model: type[BaseModel]) -> ToolSpec:
+    # Shared by every call that sends this tool: read it, never change it.
+    return ToolSpec.from_model(name, description, args_model)
+
+
 def readable_validation_error(tool: str, error: ValidationError) -> str:
     """One line naming every bad field, e.g. `run_command: command: Field required`."""
     problems = []
@@ -78,7 +85,9 @@ class Tool(ABC):
     in_process: ClassVar[bool] = False
 
     def spec(self) -> ToolSpec:
-        return ToolSpec.from_model(self.name, self.description, self.args_model)
+        """What the model is told of this tool (built once per name, description and argument
+        model: every model call sends it, and building a JSON Schema costs milliseconds)."""
+        return _spec(self.name, self.description, self.args_model)
 
     def validate(self, arguments: dict[str, Any] | BaseModel) -> BaseModel:
         """Parse the model's arguments; a problem is ToolError("invalid_arguments", one line)."""

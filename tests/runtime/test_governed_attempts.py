@@ -64,3 +64,39 @@ def test_a_429_cools_the_provider_down_at_once_and_each_attempt_has_its_ledger_r
     assert [row.call_id.rpartition("~")[2] for row in rows] == ["2"]
     assert rows[0].usage.output_tokens > 0 and turn_spend == outcome.cost_usd
     assert len(wire_server.requests_to(CHAT_PATH)) == 2
+
+
+def test_the_turns_of_one_runtime_share_one_ledger_connection_and_read_caps_anew(
+    monkeypatch, isolated_home
+):
+    from opscopilot.store import ledger as ledger_tables
+
+    opened: list[object] = []
+    original = ledger_tables.LedgerStore.__init__
+
+    def counting(self: Any, target: Any) -> None:
+        opened.append(target)
+        original(self, target)
+
+    monkeypatch.setattr(ledger_tables.LedgerStore, "__init__", counting)
+
+    async def main() -> list[Any]:
+        with Store.open() as store:
+            runtime = Runtime(store)
+            outcomes = []
+            for prompt in ("how full is the disk?", "what is the load?"):
+                outcomes.append(await runtime.start_turn(None, prompt, model="builtin:ops"))
+            with Ledger(store.path) as other:  # `opscopilot budget set day 0` meanwhile
+                other.set_cap("day", 0.0)
+            outcomes.append(await runtime.start_turn(None, "and now?", model="builtin:ops"))
+            await runtime.aclose()
+            return outcomes
+
+    first, second, capped = anyio.run(main)
+    assert first.status == second.status == "completed"
+    assert capped.status == "cut_off" and capped.error.kind == "budget"
+    assert "per-day cap of $0 already reached" in capped.error.message
+    assert len(opened) == 2  # the runtime's one, and the one that set the cap
+    with Ledger(isolated_home / "opscopilot.db") as ledger:
+        turns = {row.turn_id for row in ledger.calls()}
+    assert {first.turn_id, second.turn_id} <= turns

@@ -39,6 +39,29 @@ def test_custom_tools_are_listed_with_a_schema_from_their_params() -> None:
     assert reg.names()[:5] == ["run_command", "read_file", "tail_log", "http_check", "system_info"]
 
 
+def test_a_tool_set_builds_its_schemas_once_not_on_every_model_call() -> None:
+    first, second = registry({}), registry({})
+    # Every model call sends the specs; the JSON Schema of each tool is built once.
+    assert all(a is b for a, b in zip(first.specs(), first.specs(), strict=True))
+    assert all(a is b for a, b in zip(first.specs(), second.specs(), strict=True))
+    tools = {
+        "restart_unit": {
+            "description": "Restart a unit",
+            "command": ["systemctl", "restart", "{unit}"],
+            "params": {"unit": {"type": "string"}},
+        }
+    }
+    other = {
+        **tools["restart_unit"],
+        "command": ["systemctl", "restart", "{service}"],
+        "params": {"service": {"type": "string"}},
+    }
+    one = {s.name: s for s in registry(tools).specs()}["restart_unit"]
+    changed = {s.name: s for s in registry({"restart_unit": other}).specs()}["restart_unit"]
+    assert list(one.parameters["properties"]) == ["unit"]
+    assert list(changed.parameters["properties"]) == ["service"]  # a new config, a new schema
+
+
 @pytest.mark.parametrize(
     "hostile",
     [
