@@ -253,20 +253,16 @@ class BatchState(ClaimsMixin):
 
     def paused(self, page_size: int = 500) -> Iterator[list[Item]]:
         """The paused tickets with their outcomes, in ticket order, a page at a time."""
-        page: list[Item] = []
-        for r in self._pages(_ITEM_COLUMNS, "status = 'paused'", page_size):
-            page.append(_item(r))
-            if len(page) == page_size:
-                yield page
-                page = []
-        if page:
-            yield page
+        return self._item_pages("status = 'paused'", page_size)
 
     def work(self, page_size: int = 500) -> Iterator[list[Item]]:
         """The tickets not done yet, in ticket order, a page at a time (outcomes of paused
         ones included): call `next` on it from a worker thread."""
+        return self._item_pages("status != 'done'", page_size)
+
+    def _item_pages(self, where: str, page_size: int) -> Iterator[list[Item]]:
         page: list[Item] = []
-        for r in self._pages(_ITEM_COLUMNS, "status != 'done'", page_size):
+        for r in self._pages(_ITEM_COLUMNS, where, page_size):
             page.append(_item(r))
             if len(page) == page_size:
                 yield page

@@ -249,11 +249,7 @@ class ClaimsMixin:
         one that completed the run."""
         status = "paused" if outcome.get("status") == "awaiting_approval" else "done"
         with self._transaction(f"cannot record batch ticket {ticket_id}") as conn:
-            row = conn.execute(
-                f"SELECT reservation FROM batch_items WHERE run_id = ? AND ticket_id = ? "
-                f"AND worker = ? AND status = 'running'{conn.for_update}",
-                [self.run_id, ticket_id, self.worker.worker_id],
-            ).fetchone()
+            row = self._held(conn, ticket_id)
             if row is None:
                 return None
             conn.execute(
@@ -284,15 +280,19 @@ class ClaimsMixin:
                 )
         return int(settled)
 
+    def _held(self, conn: Connection, ticket_id: str) -> Any:
+        """The ticket's row (its reservation), locked, while this worker still holds it."""
+        return conn.execute(
+            f"SELECT reservation FROM batch_items WHERE run_id = ? AND ticket_id = ? "
+            f"AND worker = ? AND status = 'running'{conn.for_update}",
+            [self.run_id, ticket_id, self.worker.worker_id],
+        ).fetchone()
+
     def forget(self, ticket_id: str) -> bool:
         """Drop a claimed ticket that the run's tickets file no longer holds (its session, if
         it started, stays in the store)."""
         with self._transaction(f"cannot drop batch ticket {ticket_id}") as conn:
-            row = conn.execute(
-                f"SELECT reservation FROM batch_items WHERE run_id = ? AND ticket_id = ? "
-                f"AND worker = ? AND status = 'running'{conn.for_update}",
-                [self.run_id, ticket_id, self.worker.worker_id],
-            ).fetchone()
+            row = self._held(conn, ticket_id)
             if row is None:
                 return False
             conn.execute(
