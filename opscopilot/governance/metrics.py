@@ -24,18 +24,29 @@ PUBLISH_INTERVAL_S = 0.25
 
 
 class RateWindow:
-    """Amounts added over the last `window_s` seconds, as a rate per second."""
+    """Amounts added over the last `window_s` seconds, as a rate per second.
 
-    __slots__ = ("_samples", "_total", "window_s")
+    Amounts are summed into `BUCKETS` slices of the window, so its memory stays the same at
+    any rate (one sample per streamed chunk held a minute of a busy batch's chunks: ~2 KB per
+    ticket until the window filled); an amount leaves when its whole slice has."""
+
+    __slots__ = ("_buckets", "_total", "_width", "window_s")
+
+    BUCKETS = 60
 
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
-        self._samples: deque[tuple[float, float]] = deque()
+        self._width = window_s / self.BUCKETS
+        self._buckets: deque[list[float]] = deque()  # [slice number, amount], oldest first
         self._total = 0.0
 
     def add(self, amount: float, now: float) -> None:
         if amount:
-            self._samples.append((now, amount))
+            number = now // self._width
+            if self._buckets and self._buckets[-1][0] == number:
+                self._buckets[-1][1] += amount
+            else:
+                self._buckets.append([number, amount])
             self._total += amount
         self._trim(now)
 
@@ -48,8 +59,10 @@ class RateWindow:
 
     def _trim(self, now: float) -> None:
         horizon = now - self.window_s
-        while self._samples and self._samples[0][0] < horizon:
-            self._total -= self._samples.popleft()[1]
+        while self._buckets and (self._buckets[0][0] + 1) * self._width < horizon:
+            self._total -= self._buckets.popleft()[1]
+        if not self._buckets:
+            self._total = 0.0  # no float residue from the sums left behind
 
 
 class Meter:

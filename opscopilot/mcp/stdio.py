@@ -23,6 +23,8 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import IO, Any
 
+from opscopilot import children
+
 PROTOCOL_VERSION = "2025-11-25"
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 # What a server inherits besides its configured env (the SDK's list, for the same reason:
@@ -281,6 +283,7 @@ async def stdio_session(
     argv: list[str], env: dict[str, str], cwd: str | None, errlog: IO[str], client_version: str
 ) -> AsyncIterator[StdioSession]:
     """A started, initialized server; stopped when the block ends (however it ends)."""
+    children.install()
     process = await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE,

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 import anyio
 from anyio.abc import ByteReceiveStream, Process
 
+from opscopilot import children
 from opscopilot.redact import redact
 from opscopilot.tools import sandbox
 from opscopilot.tools.base import OutputCallback, ToolResult
@@ -161,6 +162,7 @@ async def run_process(
             argv = sandbox.wrap(argv, cwd)
         except sandbox.SandboxUnavailable as exc:
             return finish("error", f"not run: it needs the sandbox and {exc}", exit_code=126)
+    children.install()  # no thread per child to hear it exit
     try:
         process = await anyio.open_process(
             list(argv),

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from opscopilot import children
+
 if TYPE_CHECKING:
     from opscopilot.events import Event
     from opscopilot.store import ApprovalRecord
@@ -150,6 +152,7 @@ class Notifier:
     async def _run_command(self, record: ApprovalRecord, document: dict[str, Any]) -> None:
         argv = command_argv(self.settings.command, document)
         name = self.settings.command[0]
+        children.install()
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
