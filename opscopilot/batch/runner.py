@@ -40,7 +40,7 @@ import anyio
 
 from opscopilot.batch.report import ReportWriter, Tally, skipped_line, ticket_line
 from opscopilot.batch.state import LEASE_S, BatchState, Item, Worker, named_run_key, run_key
-from opscopilot.batch.tickets import Ticket, load_tickets, ticket_prompt
+from opscopilot.batch.tickets import Backlog, ticket_prompt
 from opscopilot.batch.waiting import ContinueTicket, Waiting
 
 OTHERS_POLL_S = 0.1  # how often an idle worker looks whether others' tickets settled or expired
@@ -165,9 +165,8 @@ class BatchRunner:
         self.wait = wait
         self.run_name = run_name  # --run NAME: workers on any host that name it share it
         self.lease_s = lease_s
-        self.tickets: list[Ticket] = load_tickets(tickets_path)
-        self.by_id = {t.id: t for t in self.tickets}
-        self.order = {t.id: n for n, t in enumerate(self.tickets)}
+        self.backlog = Backlog(tickets_path)
+        self.order = self.backlog.order
         self.paused = Waiting(clock, self.order, on_wait)  # decided yet? and staying up
 
     async def run(self) -> BatchResult:
@@ -194,7 +193,7 @@ class BatchRunner:
                     self.tickets_path,
                     self.report_path,
                     options,
-                    [t.id for t in self.tickets],
+                    self.backlog.ids,
                     self.clock(),
                     name=self.run_name,
                 )
@@ -258,7 +257,7 @@ class BatchRunner:
         )
 
     def _lines(self, state: BatchState) -> Iterator[dict[str, Any]]:
-        return (line for line in state.outcomes() if line["id"] in self.by_id)
+        return (line for line in state.outcomes() if line["id"] in self.backlog)
 
     def _open(self, state: BatchState, runtime: Any, ledger: Any, report: ReportWriter) -> _Run:
         """The run's progress from its state: one pass when the command starts."""
@@ -272,7 +271,7 @@ class BatchRunner:
             report=report,
             tally=tally,
             done=sum(tally.counts.values()),
-            total=len(self.tickets),
+            total=len(self.backlog),
         )
 
     def _settle(self, run: _Run) -> None:
@@ -352,7 +351,7 @@ class BatchRunner:
 
     async def _launch(self, run: _Run, group: Any, workers: anyio.Semaphore, item: Item) -> None:
         """Start a claimed ticket, or record it skipped when the run's cap is spent."""
-        ticket = self.by_id.get(item.ticket_id)
+        ticket = self.backlog.get(item.ticket_id)
         if ticket is None:  # the run knew it; this tickets file no longer holds it
             await anyio.to_thread.run_sync(run.state.forget, item.ticket_id)
             workers.release()
@@ -443,7 +442,7 @@ class BatchRunner:
     # --- one ticket ----------------------------------------------------------------
 
     async def _ticket(self, run: _Run, item: Item, cap: float | None) -> dict[str, Any]:
-        ticket = self.by_id[item.ticket_id]
+        ticket = self.backlog[item.ticket_id]
         runtime, state = run.runtime, run.state
         store = runtime.store
         session_id = item.session_id or f"s-{state.run_id[2:]}-{ticket.id}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -34,13 +35,44 @@ class Ticket(BaseModel):
 
 def load_tickets(path: Path) -> list[Ticket]:
     """Every ticket of a JSONL file, in order; a bad line or a repeated id is one TicketError."""
+    return [ticket for ticket, _ in _checked(path)]
+
+
+class Backlog:
+    """A run's tickets file, every line checked when it was read, kept as its lines: a
+    ticket becomes a model again when it is worked (a model each held ~1 KB per ticket of
+    the backlog for the whole run)."""
+
+    def __init__(self, path: Path) -> None:
+        self.ids: list[str] = []  # in file order
+        self._lines: list[str] = []
+        self.order: dict[str, int] = {}  # id -> its place in the file
+        for ticket, line in _checked(path):
+            self.order[ticket.id] = len(self.ids)
+            self.ids.append(ticket.id)
+            self._lines.append(line)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, ticket_id: object) -> bool:
+        return ticket_id in self.order
+
+    def __getitem__(self, ticket_id: str) -> Ticket:
+        return Ticket.model_validate(json.loads(self._lines[self.order[ticket_id]]))
+
+    def get(self, ticket_id: str) -> Ticket | None:
+        return self[ticket_id] if ticket_id in self.order else None
+
+
+def _checked(path: Path) -> Iterator[tuple[Ticket, str]]:
+    """Each ticket of the file with its line; a bad line or a repeated id is a TicketError."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise TicketError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise TicketError(f"{path}: not UTF-8 text") from None
-    tickets: list[Ticket] = []
     seen: set[str] = set()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -58,10 +90,9 @@ def load_tickets(path: Path) -> list[Ticket]:
         if ticket.id in seen:
             raise TicketError(f"{path}:{number}: ticket id {ticket.id!r} appears twice")
         seen.add(ticket.id)
-        tickets.append(ticket)
-    if not tickets:
+        yield ticket, line
+    if not seen:
         raise TicketError(f"{path}: no tickets")
-    return tickets
 
 
 def ticket_prompt(ticket: Ticket, base_dir: Path) -> str:

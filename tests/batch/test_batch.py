@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from opscopilot.batch.tickets import TicketError, load_tickets, ticket_prompt
+from opscopilot.batch.tickets import Backlog, TicketError, load_tickets, ticket_prompt
 
 SAMPLE = Path(__file__).resolve().parents[2] / "opscopilot" / "batch" / "sample" / "tickets.jsonl"
 VOLATILE = ("session_id", "turn_id", "pending_approvals")
@@ -50,6 +50,15 @@ def test_the_sample_backlog_has_100_plus_realistic_tickets_with_their_evidence()
     prompt = ticket_prompt(tickets[0], SAMPLE.parent)
     assert prompt.startswith("Incident ticket INC-4101 (sev1, service payments-api): ")
     assert str((SAMPLE.parent / tickets[0].attachments[0]).resolve()) in prompt
+
+
+def test_a_backlog_keeps_lines_and_gives_back_each_ticket_as_the_file_has_it():
+    backlog = Backlog(SAMPLE)
+    tickets = load_tickets(SAMPLE)
+    assert backlog.ids == [t.id for t in tickets] and len(backlog) == len(tickets)
+    assert [backlog[t.id] for t in tickets] == tickets
+    assert backlog.order[tickets[3].id] == 3
+    assert "INC-none" not in backlog and backlog.get("INC-none") is None
 
 
 def test_a_bad_tickets_file_is_one_line_naming_the_line(tmp_path: Path):
