@@ -130,8 +130,8 @@ def write_summary(
 ) -> None:
     """The Markdown summary, written as it is made: the table's rows wait in an unnamed
     temporary file while the totals that head them are counted, so a rewrite needs the same
-    memory at 200 tickets as at 20,000 (the whole text, rebuilt every few seconds, left the
-    C heap ~2 KB larger per ticket of the run)."""
+    memory at 200 tickets as at 20,000 (the whole text, built every few seconds, grew the C
+    heap with the run: benchmarks/README.md, issue 11)."""
     counts: Counter[str] = Counter()
     total_cost = 0.0
     unpriced = 0  # tickets whose model had no known price

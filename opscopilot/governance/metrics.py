@@ -27,8 +27,8 @@ class RateWindow:
     """Amounts added over the last `window_s` seconds, as a rate per second.
 
     Amounts are summed into `BUCKETS` slices of the window, so its memory stays the same at
-    any rate (one sample per streamed chunk held a minute of a busy batch's chunks: ~2 KB per
-    ticket until the window filled); an amount leaves when its whole slice has."""
+    any rate (a sample per streamed chunk held a minute of a busy batch's chunks, ~3 MB); an
+    amount leaves the window when its whole slice has."""
 
     __slots__ = ("_buckets", "_total", "_width", "window_s")
 
