@@ -61,6 +61,15 @@ def _type_counts() -> dict[str, int]:
     return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process (every thread) and of its finished children (the tools)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def rss_mib() -> float:
     """Resident set size now (not the peak), from /proc."""
     with open("/proc/self/statm") as statm:
@@ -81,6 +90,7 @@ async def long_session(home: Path, turns: int, trace: bool = False) -> dict[str,
     app = create_app(model="builtin:ops", engine=engine, deterministic=True)
     rss: list[float] = []
     seconds: list[float] = []
+    cpu: list[float] = []  # this process's CPU (all threads) and its tools', per turn
     snapshots: list[Any] = []
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
@@ -89,13 +99,14 @@ async def long_session(home: Path, turns: int, trace: bool = False) -> dict[str,
         for n in range(turns):
             prompt.value = PROMPTS[n % len(PROMPTS)]
             prompt.focus()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), _cpu_s()
             await pilot.press("enter")
             while pane.state == "ready" or pane.busy:
                 await asyncio.sleep(0.005)
             if pane.state != "completed":
                 raise RuntimeError(f"turn {n}: {pane.state}")
             seconds.append(time.perf_counter() - started)
+            cpu.append(_cpu_s() - cpu_started)
             await pilot.pause()
             gc.collect()
             rss.append(rss_mib())
@@ -112,6 +123,8 @@ async def long_session(home: Path, turns: int, trace: bool = False) -> dict[str,
     per_turn = (rss[-1] - rss[warm]) / max(len(rss) - 1 - warm, 1)
     early = median(seconds[warm:30]) if turns > 30 else median(seconds[warm:])
     late = median(seconds[-20:])
+    cpu_early = median(cpu[warm:30]) if turns > 30 else median(cpu[warm:])
+    cpu_late = median(cpu[-20:])
     return {
         "turns": turns,
         "rss_mib": rss,
@@ -120,6 +133,10 @@ async def long_session(home: Path, turns: int, trace: bool = False) -> dict[str,
         "turn_s_10_30": early,
         "turn_s_last_20": late,
         "turn_time_ratio": late / early,
+        "turn_cpu_s": cpu,
+        "turn_cpu_s_10_30": cpu_early,
+        "turn_cpu_s_last_20": cpu_late,
+        "turn_cpu_ratio": cpu_late / cpu_early,
     }
 
 
@@ -413,6 +430,14 @@ def main() -> None:
                 f"last 20: {session['turn_s_last_20'] * 1000:.0f} ms vs turns 10–30: "
                 f"{session['turn_s_10_30'] * 1000:.0f} ms ({session['turn_time_ratio']:.2f}×)",
                 f"≤ {TURN_TIME_RATIO_TARGET}×",
+            ]
+        )
+        rows.append(
+            [
+                "  CPU per turn (app and its tools)",
+                f"last 20: {session['turn_cpu_s_last_20'] * 1000:.0f} ms vs turns 10–30: "
+                f"{session['turn_cpu_s_10_30'] * 1000:.0f} ms ({session['turn_cpu_ratio']:.2f}×)",
+                "",
             ]
         )
     done()

@@ -52,6 +52,10 @@ async def test_old_turns_leave_the_screen_with_nothing_left_behind_and_f12_reads
         assert pane.turns_hidden == 0
         first_turn = [weakref.ref(w) for w in [*pane.answers.values(), *pane.tool_cards.values()]]
         first_turn = first_turn[:2]
+        # Textual's lru_cache on StylesCache.get_inner_outer outlives the widgets: their
+        # caches must hold no drawn lines once the widgets leave.
+        first_caches = [weakref.ref(ref()._styles_cache) for ref in first_turn]
+        assert any(cache()._cache for cache in first_caches)  # they were drawn
 
         await run_turns(app, pilot, engine, TURNS - MAX_TURNS_SHOWN, start=MAX_TURNS_SHOWN)
         assert pane.turns_hidden == TURNS - MAX_TURNS_SHOWN
@@ -64,6 +68,7 @@ async def test_old_turns_leave_the_screen_with_nothing_left_behind_and_f12_reads
         # hidden event log does not queue renders.
         gc.collect()
         assert first_turn and all(ref() is None for ref in first_turn)
+        assert all(not cache()._cache for cache in first_caches if cache() is not None)
         footer = app.main_screen.query_one(KeysFooter)
         watchers = getattr(footer, "__watchers", {}).get("compact", [])
         assert len(watchers) <= 2 * len(APP_ACTIONS)  # at most a recompose in flight

@@ -231,7 +231,12 @@ class ConversationPane(Vertical, can_focus=True):
             self._last_answer = None
         if self._last_tool is not None and id(self._last_tool) in gone:
             self._last_tool = None
+        nodes = [node for widget in widgets for node in (widget, *widget.walk_children())]
         await self._transcript.remove_children(widgets)
+        # Textual's lru_cache on StylesCache.get_inner_outer keeps the caches of up to 1,024
+        # removed widgets alive: drop the drawn lines they hold, so memory is the screen's.
+        for node in nodes:
+            node._styles_cache.clear()
         if self.turns_hidden:
             self._earlier.update(
                 f"▲ {self.turns_hidden} earlier turns are kept in the store (F12 shows them)"
