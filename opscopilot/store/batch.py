@@ -280,9 +280,12 @@ class BatchState(ClaimsMixin):
         if page:
             yield page
 
-    def outcomes(self) -> Iterator[dict[str, Any]]:
-        """Every report line written so far, in ticket order."""
-        for (outcome,) in self._pages("outcome", "outcome IS NOT NULL"):
+    def outcomes(self, page_size: int = 50) -> Iterator[dict[str, Any]]:
+        """Every report line written so far, in ticket order. Small pages: the summary reads
+        the run every few seconds from whichever worker thread is free, and glibc keeps what
+        each thread freed in that thread's arena, so a page of 500 ~1 KB outcomes left ~0.5 MB
+        of free space per arena (benchmarks/README.md, batch RSS per ticket)."""
+        for (outcome,) in self._pages("outcome", "outcome IS NOT NULL", page_size):
             yield json.loads(outcome)
 
     def sessions(self) -> Iterator[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -159,9 +160,11 @@ def test_no_credential_reaches_disk_or_stdout(wire_server, isolated_home: Path) 
     recording = isolated_home / "corpus.jsonl"
     paused = opscopilot("run", "look at the logs", f"--record={recording}", env=env)
     assert paused.returncode == 3, paused.stderr
-    outcome_ids = [w for w in paused.stdout.split() if w.startswith("t-")]
-    approval_id = next(w for w in outcome_ids if "-a" in w)
     turn_id = paused.stdout.split("paused: turn ", 1)[1].split()[0]
+    # An approval's id is its turn's id, "-a" and a number (a turn id may contain "-a" too).
+    approval_id = next(
+        w for w in paused.stdout.split() if re.fullmatch(re.escape(turn_id) + r"-a\d+", w)
+    )
     denied = opscopilot("approvals", "deny", approval_id, "--reason", "no", env=env)
     assert denied.returncode == 0, denied.stderr
     resumed = opscopilot("resume", turn_id, "--json", "--record", env=env)
