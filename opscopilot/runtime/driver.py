@@ -10,7 +10,7 @@ one turn.
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 # A waiting turn is woken by the store's change watch when a decision is committed anywhere;
 # it also looks this often on its own (and at each deadline), in case a wake-up was missed.
 APPROVAL_RECHECK_S = 5.0
+# Sessions whose decoded history stays in memory between turns (the TUI's panes, a resumed
+# ticket): the rest decode theirs from the store again if they get another turn.
+HISTORIES_KEPT = 8
 
 
 class TurnDriver:
@@ -83,6 +86,8 @@ class TurnDriver:
         self.driven: set[str] = set()  # every turn driven here (its events are ours)
         self._ledger: Ledger | None = None
         self._ledger_lock = threading.Lock()
+        self._histories: OrderedDict[str, dict[int, Message]] = OrderedDict()
+        self._histories_lock = threading.Lock()  # history() runs in worker threads
 
     # --- ownership -----------------------------------------------------------------
 
@@ -150,17 +155,25 @@ class TurnDriver:
         return live
 
     def history(self, session_id: str, turn_id: str) -> list[Message]:
-        """The conversation of the session's earlier turns, in order (blocking)."""
-        messages: list[Message] = []
-        for turn in self.store.list_turns(session_id):
-            if turn.id == turn_id:
-                break
-            messages += self.store.messages(session_id, turn_id=turn.id)
-        return messages
+        """The conversation of the session's earlier turns, in order (blocking).
+
+        The last few sessions' decoded messages stay in memory, so a turn decodes only what
+        was added since its session's previous turn: a long session's turns start in the same
+        time as its first ones, and the collector is not handed the whole history each turn.
+        """
+        with self._histories_lock:
+            known = self._histories.pop(session_id, None)
+        messages = self.store.messages_before(session_id, turn_id, known)
+        if messages:
+            with self._histories_lock:
+                self._histories[session_id] = messages
+                while len(self._histories) > HISTORIES_KEPT:
+                    self._histories.popitem(last=False)
+        return list(messages.values())
 
     def sync_messages(self, state: TurnState) -> None:
         """Append the turn's messages the store does not have yet (idempotent after a crash)."""
-        stored = len(self.store.messages(state.session_id, turn_id=state.turn_id))
+        stored = self.store.count_messages(state.session_id, state.turn_id)
         for message in state.messages[stored:]:
             self.store.append_message(state.session_id, state.turn_id, message, self.clock())
 

@@ -309,6 +309,36 @@ class Store(ApprovalsMixin, EffectsMixin, RetentionMixin, ChangesMixin, OwnersMi
         rows = self._query(sql + " ORDER BY seq", params)
         return [Message.model_validate_json(row["message"]) for row in rows]
 
+    def count_messages(self, session_id: str, turn_id: str) -> int:
+        rows = self._query(
+            "SELECT COUNT(*) AS n FROM messages WHERE session_id = ? AND turn_id = ?",
+            [session_id, turn_id],
+        )
+        return int(rows[0]["n"])
+
+    def messages_before(
+        self, session_id: str, turn_id: str, known: dict[int, Message] | None = None
+    ) -> dict[int, Message]:
+        """The messages of the session's turns before `turn_id` (all of them when it is not
+        stored yet), in turn order, by seq. One query; rows in `known` are not decoded again
+        (stored messages never change)."""
+        rows = self._query(
+            "SELECT m.seq, m.message FROM turns t JOIN messages m ON m.turn_id = t.id "
+            "WHERE t.session_id = ? AND m.session_id = ? AND NOT EXISTS ("
+            "SELECT 1 FROM turns c WHERE c.id = ? "
+            "AND (t.created_at > c.created_at "
+            "OR (t.created_at = c.created_at AND t.rowid >= c.rowid))) "
+            "ORDER BY t.created_at, t.rowid, m.seq",
+            [session_id, session_id, turn_id],
+        )
+        known = known or {}
+        return {
+            row["seq"]: known[row["seq"]]
+            if row["seq"] in known
+            else Message.model_validate_json(row["message"])
+            for row in rows
+        }
+
     # --- events ---------------------------------------------------------------------------
 
     def append_event(self, event: Event) -> None:

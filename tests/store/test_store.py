@@ -128,6 +128,33 @@ def test_messages_round_trip_in_order_with_secrets_masked(store: Store) -> None:
     assert raw and all(key not in row[0] for row in raw)
 
 
+def test_the_history_before_a_turn_is_its_earlier_turns_in_turn_order(store: Store) -> None:
+    store.create_session("s1", "builtin:ops", "", 1.0)
+    store.create_session("s2", "builtin:ops", "", 1.0)
+    for turn_id, at in (("t1", 1.0), ("t2", 2.0), ("t3", 3.0)):
+        store.create_turn(turn_id, "s1", "p", "builtin:ops", at)
+    store.create_turn("u1", "s2", "p", "builtin:ops", 1.0)
+    store.append_message("s1", "t1", Message.user("one"), 1.0)
+    store.append_message("s1", "t2", Message.user("two"), 2.0)
+    # t1 resumed after t2 began: its reply is stored later, and still comes before t2's.
+    store.append_message("s1", "t1", Message.assistant("one, answered"), 3.0)
+    store.append_message("s1", "t3", Message.user("three"), 4.0)
+    store.append_message("s2", "u1", Message.user("elsewhere"), 4.0)
+
+    def texts(turn_id: str) -> list[str]:
+        return [m.text for m in store.messages_before("s1", turn_id).values()]
+
+    assert texts("t1") == []
+    assert texts("t2") == ["one", "one, answered"]
+    assert texts("t3") == ["one", "one, answered", "two"]
+    assert texts("not-stored-yet") == ["one", "one, answered", "two", "three"]
+    assert store.count_messages("s1", "t1") == 2 and store.count_messages("s1", "t9") == 0
+
+    known = store.messages_before("s1", "t3")
+    again = store.messages_before("s1", "not-stored-yet", known)
+    assert all(again[seq] is message for seq, message in known.items())  # not decoded twice
+
+
 def every_kind_of_event() -> list[ev.Event]:
     usage = Usage(input_tokens=3, output_tokens=2)
     common = {"ts": 100.5, "session_id": "s1", "turn_id": "t1"}
