@@ -7,6 +7,7 @@ keys, and the approval flow are mixins in panes.py, appearance.py and approval_f
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from collections.abc import Callable
@@ -100,6 +101,7 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         spent_today: float = 0.0,
         keys: dict[str, Any] | None = None,
         deterministic: bool = False,
+        freeze_heap: bool = False,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -112,6 +114,7 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         self.poll_interval = poll_interval
         self.keys_config = keys
         self.deterministic = deterministic
+        self.freeze_heap = freeze_heap
         self.caps = dict(caps or {})
         self.spent_today = spent_today
         self.spend = SpendTracker(caps=dict(self.caps), spent_today_before=spent_today)
@@ -169,6 +172,11 @@ class OpsCopilotApp(Appearance, PaneActions, ApprovalFlow, App[None]):
         else:
             self.set_interval(self.poll_interval, self.poll_approvals)
         self.set_interval(1.0, self._refresh_queue_meter)
+        if self.freeze_heap:
+            # What start-up built (Textual, Rich, pydantic, the catalog, the screen: ~80k
+            # objects) lives as long as the app: after the first frame it leaves the collector's
+            # generations, so no full collection in a long session walks it again.
+            self.call_after_refresh(gc.freeze)
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_width(event.size.width)

@@ -83,3 +83,20 @@ async def test_old_turns_leave_the_screen_with_nothing_left_behind_and_f12_reads
         assert all(status == "completed" for _, status, _ in app.screen.turns)
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is app.main_screen)
+
+
+async def test_the_app_takes_its_start_up_heap_out_of_the_collectors_walks_when_asked(engine):
+    """`opscopilot tui` asks (the process is the app's); an app run among others does not."""
+    before = gc.get_freeze_count()
+    try:
+        for freeze, grows in ((False, False), (True, True)):
+            app = make_app(engine, freeze_heap=freeze)
+            async with app.run_test(size=(120, 40)) as pilot:
+                await wait_for(pilot, lambda: app.active_pane is not None)  # noqa: B023
+                await pilot.pause()
+                assert (gc.get_freeze_count() > before) is grows
+                # the app itself is among what the first frame froze
+                walked = any(obj is app for obj in gc.get_objects())
+                assert walked is not grows
+    finally:
+        gc.unfreeze()
