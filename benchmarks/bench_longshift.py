@@ -5,7 +5,7 @@ against the same code's first turns or smallest size in the same run.
    prompts in one pane, typed into the prompt and submitted with Enter; RSS after each turn
    and the time from Enter to the turn's end. Targets: RSS growth per turn after turn 10
    <= 0.5 MiB; median time of the last 20 turns <= 1.2x the median of turns 10-30. The app
-   is built as `opscopilot tui` builds it (its start-up heap frozen), and the collector runs
+   is built as `opscopilot tui` builds it (`tune_collector` after the first frame), and the collector runs
    on its own: a forced collection after every turn would take its cost out of the timed
    turns up to a threshold and not beyond it, so RSS is read after a forced one only at
    turn 10 and at the end (the figures the growth per turn is taken from).
@@ -88,7 +88,7 @@ async def long_session(home: Path, turns: int, trace: bool = False) -> dict[str,
     from opscopilot.tui.runtime_engine import RuntimeEngine
 
     engine = RuntimeEngine(db_path=home / "opscopilot.db")
-    app = create_app(model="builtin:ops", engine=engine, deterministic=True, freeze_heap=True)
+    app = create_app(model="builtin:ops", engine=engine, deterministic=True, tune_gc=True)
     warm = 10
     rss: list[float] = []
     seconds: list[float] = []

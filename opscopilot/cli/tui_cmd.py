@@ -84,7 +84,7 @@ def tui(
         engine=engine,
         caps=caps,
         spent_today=spent_today,
-        freeze_heap=True,  # the process is the app's (tests run many apps in one and do not)
+        tune_gc=True,  # the process is the app's (tests run many apps in one and do not)
     )
     try:
         app.run()

@@ -85,18 +85,22 @@ async def test_old_turns_leave_the_screen_with_nothing_left_behind_and_f12_reads
         await wait_for(pilot, lambda: app.screen is app.main_screen)
 
 
-async def test_the_app_takes_its_start_up_heap_out_of_the_collectors_walks_when_asked(engine):
+async def test_the_app_sets_the_collector_for_a_long_life_when_asked(engine):
     """`opscopilot tui` asks (the process is the app's); an app run among others does not."""
-    before = gc.get_freeze_count()
+    from opscopilot.tui.app import YOUNG_GC_THRESHOLD
+
+    frozen, thresholds = gc.get_freeze_count(), gc.get_threshold()
     try:
-        for freeze, grows in ((False, False), (True, True)):
-            app = make_app(engine, freeze_heap=freeze)
+        for tune in (False, True):
+            app = make_app(engine, tune_gc=tune)
             async with app.run_test(size=(120, 40)) as pilot:
                 await wait_for(pilot, lambda: app.active_pane is not None)  # noqa: B023
                 await pilot.pause()
-                assert (gc.get_freeze_count() > before) is grows
-                # the app itself is among what the first frame froze
-                walked = any(obj is app for obj in gc.get_objects())
-                assert walked is not grows
+                assert (gc.get_freeze_count() > frozen) is tune
+                # the app itself is among what the first frame took out of the collector's walks
+                assert any(obj is app for obj in gc.get_objects()) is not tune
+                young = YOUNG_GC_THRESHOLD if tune else thresholds[0]
+                assert gc.get_threshold() == (young, *thresholds[1:])
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
