@@ -81,7 +81,34 @@ def rss_mib() -> float:
 # --------------------------------------------------------------------------- 1. long session
 
 
-async def long_session(home: Path, turns: int, trace: bool = False) -> dict[str, Any]:
+BESIDE_TURNS = 32  # a fresh session's turns 10-30 (and two to spare), run beside the long one
+
+
+def session_child(turns: int) -> None:
+    """In a fresh process: a fresh session of `turns` turns; its per-turn figures as JSON."""
+    with isolated_home() as home:
+        result = asyncio.run(long_session(home, turns))
+    print(json.dumps({key: result[key] for key in ("turn_s", "turn_cpu_s", "ended_at")}))
+
+
+def _overlap(run: dict[str, Any], child: dict[str, Any], key: str) -> float:
+    """The long run's median over the turns it ended while `child` ran its turns 10-30."""
+    start, end = child["ended_at"][9], child["ended_at"][29]
+    inside = [v for v, at in zip(run[key], run["ended_at"], strict=True) if start <= at <= end]
+    return median(inside) if inside else float("nan")
+
+
+def _beside_ratio(run: dict[str, Any], early: dict[str, Any], late: dict[str, Any], key: str):
+    """Late turns against a fresh session's turns 10-30 measured at the same moments, over
+    the same ratio at the start: the machine's drift weighs on both sides of each ratio."""
+    at_end = _overlap(run, late, key) / median(late[key][10:30])
+    at_start = _overlap(run, early, key) / median(early[key][10:30])
+    return at_end / at_start
+
+
+async def long_session(
+    home: Path, turns: int, trace: bool = False, beside: bool = False
+) -> dict[str, Any]:
     from textual.widgets import Input
 
     from opscopilot.tui.app import create_app
@@ -93,12 +120,20 @@ async def long_session(home: Path, turns: int, trace: bool = False) -> dict[str,
     rss: list[float] = []
     seconds: list[float] = []
     cpu: list[float] = []  # this process's CPU (all threads) and its tools', per turn
+    ended_at: list[float] = []
     snapshots: list[Any] = []
+    children: dict[str, subprocess.Popen[str]] = {}
+    # The fresh session beside the end starts early enough for its turns 10-30 to fall on
+    # this session's last ~20 (its start-up and first turns take ~8 of this one's turns; its
+    # turns 10-30, ~18).
+    start_late_at = turns - 30
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         pane = app.active_pane
         prompt = app.query_one("#prompt", Input)
         for n in range(turns):
+            if beside and n in (0, start_late_at):
+                children["early" if n == 0 else "late"] = _child("--session-child", BESIDE_TURNS)
             prompt.value = PROMPTS[n % len(PROMPTS)]
             prompt.focus()
             started, cpu_started = time.perf_counter(), _cpu_s()
@@ -109,6 +144,7 @@ async def long_session(home: Path, turns: int, trace: bool = False) -> dict[str,
                 raise RuntimeError(f"turn {n}: {pane.state}")
             seconds.append(time.perf_counter() - started)
             cpu.append(_cpu_s() - cpu_started)
+            ended_at.append(time.time())
             await pilot.pause()
             if n in (warm, turns - 1):
                 gc.collect()
@@ -127,10 +163,11 @@ async def long_session(home: Path, turns: int, trace: bool = False) -> dict[str,
     late = median(seconds[-20:])
     cpu_early = median(cpu[warm:30]) if turns > 30 else median(cpu[warm:])
     cpu_late = median(cpu[-20:])
-    return {
+    result = {
         "turns": turns,
         "rss_mib": rss,
         "turn_s": seconds,
+        "ended_at": ended_at,
         "rss_per_turn_mib": per_turn,
         "turn_s_10_30": early,
         "turn_s_last_20": late,
@@ -140,6 +177,14 @@ async def long_session(home: Path, turns: int, trace: bool = False) -> dict[str,
         "turn_cpu_s_last_20": cpu_late,
         "turn_cpu_ratio": cpu_late / cpu_early,
     }
+    if children:
+        fresh = {name: _result(process) for name, process in children.items()}
+        result["beside"] = fresh
+        for key in ("turn_s", "turn_cpu_s"):
+            result[f"{key}_beside_ratio"] = _beside_ratio(
+                result, fresh["early"], fresh["late"], key
+            )
+    return result
 
 
 # --------------------------------------------------------------------------- 2. batch scaling
@@ -212,11 +257,12 @@ def batch_child(count: int) -> None:
     )
 
 
-def _batch_process(count: int) -> subprocess.Popen[str]:
+def _child(flag: str, count: int) -> subprocess.Popen[str]:
+    """This script in a fresh process (`--batch-child N`, `--session-child N`)."""
     # stderr to a file: a pipe nobody reads while the progress lines are read could fill up.
     errors = tempfile.TemporaryFile()  # noqa: SIM115  (closed with the process, by _result)
     process = subprocess.Popen(
-        [sys.executable, __file__, "--batch-child", str(count)],
+        [sys.executable, __file__, flag, str(count)],
         stdout=subprocess.PIPE,
         stderr=errors,
         text=True,
@@ -232,7 +278,9 @@ def _result(process: subprocess.Popen[str], lines: list[str] | None = None) -> d
         errors.close()
     else:
         errors.seek(0)
-        raise RuntimeError(f"batch child failed: {errors.read()[-2000:].decode(errors='replace')}")
+        raise RuntimeError(
+            f"{process.args[2]} failed: {errors.read()[-2000:].decode(errors='replace')}"
+        )
     return json.loads(((lines or []) + out.splitlines())[-1])
 
 
@@ -261,8 +309,8 @@ def batch_scaling(small: int, large: int) -> dict[str, Any]:
     side differ by anyway): load swings, which moved the sequential runs by 2x on this shared
     machine, weigh on both sides of each ratio. RSS per ticket: L's end against the first S's
     end, and inside L from ticket S to its end."""
-    big_process = _batch_process(large)
-    early_process = _batch_process(small)
+    big_process = _child("--batch-child", large)
+    early_process = _child("--batch-child", small)
     late_process = None
     start_late_at = max(1, large - small - min(20, small // 10))
     assert big_process.stdout is not None
@@ -271,7 +319,7 @@ def batch_scaling(small: int, large: int) -> dict[str, Any]:
         lines.append(line)
         starting = line.startswith("progress ") and int(line.split()[1]) >= start_late_at
         if late_process is None and starting:
-            late_process = _batch_process(small)
+            late_process = _child("--batch-child", small)
     big = _result(big_process, lines)
     early = _result(early_process)
     late = _result(late_process) if late_process is not None else early
@@ -396,9 +444,13 @@ def main() -> None:
         "--trace", action="store_true", help="which object types grew per turn (stderr)"
     )
     parser.add_argument("--batch-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--session-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.batch_child:
         batch_child(args.batch_child)
+        return
+    if args.session_child:
+        session_child(args.session_child)
         return
 
     only = set(args.only.split(",")) if args.only else {"session", "batch", "idle", "keys"}
@@ -416,7 +468,9 @@ def main() -> None:
     shown: list[list[str]] = []
     if "session" in only:
         with isolated_home() as home:
-            session = results["session"] = asyncio.run(long_session(home, args.turns, args.trace))
+            beside = args.turns >= 2 * BESIDE_TURNS + 10
+            session = asyncio.run(long_session(home, args.turns, args.trace, beside))
+            results["session"] = session
         rows.append(
             [
                 f"long TUI session, {args.turns} builtin:ops turns",
@@ -441,6 +495,16 @@ def main() -> None:
                 "",
             ]
         )
+        if "beside" in session:
+            rows.append(
+                [
+                    "  the same, each against a fresh session's turns 10–30 beside it "
+                    "(at the end, over the same at the start)",
+                    f"time {session['turn_s_beside_ratio']:.2f}×, "
+                    f"CPU {session['turn_cpu_s_beside_ratio']:.2f}×",
+                    f"≤ {TURN_TIME_RATIO_TARGET}×",
+                ]
+            )
     done()
     if "batch" in only:
         batch = results["batch"] = batch_scaling(args.small, args.large)
