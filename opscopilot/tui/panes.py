@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.widgets import Input
 
+from opscopilot.redact import redact
 from opscopilot.tui.widgets.conversation import ConversationPane
 from opscopilot.tui.widgets.event_log import EventLog
 
@@ -184,6 +185,8 @@ class PaneActions:
         if not text:
             self.notify(f"no {what} to copy", severity="warning")
             return
+        # What the pane shows, secrets masked: clipboard managers keep their history on disk.
+        text = redact(text)
         self.copy_to_clipboard(text)
         self.notify(f"copied {what} ({len(text)} chars)", timeout=2)
 

@@ -125,6 +125,24 @@ async def test_copy_keys_put_the_answer_code_and_tool_output_on_the_clipboard(en
         assert app.clipboard == "load 0.42 0.30 0.21\n"
 
 
+async def test_copy_keys_mask_secrets_as_the_pane_does():
+    key = "sk-proj-" + "Q" * 32
+    engine = ScriptedEngine(
+        answer_script([f"Rotate `{key}` now.\n\n", f"```sh\nexport K={key}\n```\n"])
+    )
+    app = make_app(engine)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await submit(pilot, app, "keys?")
+            await wait_for(pilot, lambda: app.active_pane.state == "completed")
+            for keys in ("ctrl+y", "ctrl+g"):
+                await pilot.press(keys)
+                assert key not in app.clipboard and "[REDACTED]" in app.clipboard
+            assert app.clipboard.startswith("export K=")
+    finally:
+        engine.close()
+
+
 async def test_a_busy_pane_refuses_a_second_prompt_and_keeps_what_was_typed():
     def waiting(session_id, turn_id, prompt, model):
         ids = {"ts": FIXED_NOW, "session_id": session_id, "turn_id": turn_id}
