@@ -5,10 +5,13 @@ against the same code's first turns or smallest size in the same run.
    prompts in one pane, typed into the prompt and submitted with Enter; RSS after each turn
    and the time from Enter to the turn's end. Targets: RSS growth per turn after turn 10
    <= 0.5 MiB; median time of the last 20 turns <= 1.2x the median of turns 10-30. The app
-   is built as `opscopilot tui` builds it (`tune_collector` after the first frame), and the collector runs
-   on its own: a forced collection after every turn would take its cost out of the timed
-   turns up to a threshold and not beyond it, so RSS is read after a forced one only at
-   turn 10 and at the end (the figures the growth per turn is taken from).
+   is built as `opscopilot tui` builds it (`tune_collector` after the first frame), and the
+   collector runs on its own: a forced collection after every turn would take its cost out
+   of the timed turns up to a threshold and not beyond it, so RSS is read after a forced
+   one only at turn 10 and at the end (the figures the growth per turn is taken from).
+   With 74 turns or more, a fresh 32-turn session runs in another process beside the
+   start and beside the end; the drift-corrected ratio compares the long session's turns
+   with the fresh one's turns 10-30 at the same moments, at the end over at the start.
 2. Batch scaling: `BatchRunner` over S and L generated tickets (each a real builtin:ops turn
    probing this machine), in a fresh process each, an S run beside L's start and one beside
    its end; the per-ticket median (over windows of 20 finished tickets) and RSS at the end.
