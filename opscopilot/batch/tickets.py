@@ -44,16 +44,19 @@ class Backlog:
     the backlog for the whole run)."""
 
     def __init__(self, path: Path) -> None:
-        self.ids: list[str] = []  # in file order
         self._lines: list[str] = []
         self.order: dict[str, int] = {}  # id -> its place in the file
         for ticket, line in _checked(path):
-            self.order[ticket.id] = len(self.ids)
-            self.ids.append(ticket.id)
+            self.order[ticket.id] = len(self._lines)
             self._lines.append(line)
 
+    @property
+    def ids(self) -> list[str]:
+        """The tickets' ids in file order."""
+        return list(self.order)
+
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.order)
 
     def __contains__(self, ticket_id: object) -> bool:
         return ticket_id in self.order
